@@ -49,6 +49,7 @@ lock:
 	/tmp/social-licence-lock/bin/pip install --quiet -e '.[dev]'
 	{ sed -n '1,2p' requirements.lock; /tmp/social-licence-lock/bin/pip freeze --all --exclude-editable | sort -f; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+	$(BIN)/python tools/sync_environment.py
 
 clean:
 	rm -rf results .snakemake

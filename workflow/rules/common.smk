@@ -1,0 +1,112 @@
+# Helpers shared by the rules: configuration checks and target lists. No rule lives here.
+import yaml
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+def _checked_yaml(path, schema):
+    """Read a config file and check it against its schema before any job runs."""
+    with open(path, encoding="utf-8") as handle:
+        content = yaml.safe_load(handle)
+    validate(content, schema)
+    return content
+
+
+INSTRUMENT = _checked_yaml(
+    config["survey"]["instrument"], "../schemas/instrument.schema.yaml"
+)
+TARGETS = _checked_yaml(
+    config["weighting"]["targets_file"], "../schemas/targets.schema.yaml"
+)
+MODELS = _checked_yaml(config["models"]["file"], "../schemas/models.schema.yaml")
+THRESHOLDS = _checked_yaml(
+    config["report"]["thresholds"], "../schemas/thresholds.schema.yaml"
+)
+
+if config["weighting"]["targets"] not in TARGETS["sets"]:
+    raise ValueError(
+        f"weighting.targets: {config['weighting']['targets']!r} is not a set in "
+        f"{config['weighting']['targets_file']} (sets: {', '.join(TARGETS['sets'])})"
+    )
+
+
+def model_names():
+    """Models to fit: every model in the models file, or the configured subset."""
+    declared = [m["name"] for m in MODELS["models"]]
+    wanted = config["models"]["run"]
+    if wanted == "all":
+        return declared
+    unknown = [m for m in wanted if m not in declared]
+    if unknown:
+        raise ValueError(
+            f"models.run names {unknown}, not in {config['models']['file']}"
+        )
+    return list(wanted)
+
+
+def withdrawals_input():
+    """The withdrawals list, when one is configured."""
+    path = config["survey"].get("withdrawals")
+    return [path] if path else []
+
+
+ESTIMATES = [
+    "acceptability_type_purpose",
+    "acceptability_by_type",
+    "acceptability_by_purpose",
+    "acceptability_by_group",
+    "acceptability_responses",
+    "group_comparisons",
+    "association_tests",
+    "trust",
+    "rights",
+]
+TABLES = [
+    "acceptability_type_purpose",
+    "acceptability_by_type",
+    "acceptability_by_purpose",
+    "acceptability_by_group",
+    "group_comparisons",
+    "trust",
+    "rights",
+]
+FIGURES = [
+    "acceptability_by_type",
+    "acceptability_by_purpose",
+    "acceptability_heatmap",
+    "acceptability_by_group",
+    "model_forest",
+    "trust",
+    "weights",
+]
+
+
+def final_outputs():
+    """Everything a user reads in results/, in a fixed order."""
+    outputs = [
+        "results/qa/flow.csv",
+        "results/codebook/codebook.csv",
+        "results/codebook/codebook.html",
+        "results/weighting/weight_summary.csv",
+        "results/weighting/margins.csv",
+        "results/weighting/balance.csv",
+        "results/brief/brief.html",
+    ]
+    outputs += expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"])
+    outputs += expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"])
+    outputs += expand("results/models/{model}.csv", model=model_names())
+    return outputs
+
+
+def manifest_inputs():
+    """Every input the results depend on: the export, withdrawals and each config file."""
+    return [
+        config["survey"]["export"],
+        *withdrawals_input(),
+        "config/config.yaml",
+        config["survey"]["instrument"],
+        config["weighting"]["targets_file"],
+        config["models"]["file"],
+        config["report"]["thresholds"],
+    ]

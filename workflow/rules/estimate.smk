@@ -1,0 +1,21 @@
+# Estimation: design-based proportions, group breakdowns and comparisons (full precision, interim:
+# disclosure control is applied when tables, figures and the brief are made from them).
+
+
+rule estimate:
+    input:
+        survey="results/interim/weighted.parquet",
+        instrument=config["survey"]["instrument"],
+        targets=config["weighting"]["targets_file"],
+    output:
+        **{
+            name: f"results/interim/estimates/{name}.parquet"
+            for name in ESTIMATES
+        },
+    params:
+        estimation=config["estimation"],
+        weighting=config["weighting"],
+    log:
+        "results/logs/estimate.log",
+    script:
+        "../../scripts/estimate.py"

@@ -1,0 +1,40 @@
+# Ingest: export -> checked, cleaned, pseudonymised analysis file; QA flow; codebook.
+
+
+rule ingest:
+    input:
+        export=config["survey"]["export"],
+        instrument=config["survey"]["instrument"],
+        withdrawals=withdrawals_input(),
+    output:
+        survey="results/interim/clean.parquet",
+        flow=report(
+            "results/qa/flow.csv",
+            caption="../report/qa_flow.rst",
+            category="1. Data",
+        ),
+    params:
+        survey=config["survey"],
+        cleaning=config["cleaning"],
+    log:
+        "results/logs/ingest.log",
+    script:
+        "../../scripts/ingest.py"
+
+
+rule codebook:
+    input:
+        survey="results/interim/weighted.parquet",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        csv="results/codebook/codebook.csv",
+        html=report(
+            "results/codebook/codebook.html",
+            caption="../report/codebook.rst",
+            category="1. Data",
+        ),
+    log:
+        "results/logs/codebook.log",
+    script:
+        "../../scripts/codebook.py"

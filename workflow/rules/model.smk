@@ -1,0 +1,22 @@
+# Models: one job per model declared in the models file.
+
+
+rule model:
+    input:
+        survey="results/interim/weighted.parquet",
+        instrument=config["survey"]["instrument"],
+        models=config["models"]["file"],
+    output:
+        coefficients=report(
+            "results/models/{model}.csv",
+            caption="../report/model.rst",
+            category="4. Models",
+            subcategory="{model}",
+        ),
+        effects="results/models/{model}_effects.csv",
+    params:
+        estimation=config["estimation"],
+    log:
+        "results/logs/model_{model}.log",
+    script:
+        "../../scripts/model.py"

@@ -1,0 +1,85 @@
+# Publication: disclosure-controlled tables and figures, the policy brief, and the manifest.
+
+
+rule table:
+    input:
+        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        csv="results/tables/{table}.csv",
+        html=report(
+            "results/tables/{table}.html",
+            caption="../report/table.rst",
+            category="3. Tables",
+        ),
+        docx="results/tables/{table}.docx",
+    wildcard_constraints:
+        table="|".join(TABLES),
+    log:
+        "results/logs/table_{table}.log",
+    script:
+        "../../scripts/table.py"
+
+
+rule figure:
+    input:
+        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
+        models=expand("results/models/{model}.csv", model=model_names()),
+        effects=expand("results/models/{model}_effects.csv", model=model_names()),
+        weights="results/weighting/weight_summary.csv",
+        margins="results/weighting/margins.csv",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="5. Figures",
+        ),
+        svg="results/figures/{figure}.svg",
+    wildcard_constraints:
+        figure="|".join(FIGURES),
+    log:
+        "results/logs/figure_{figure}.log",
+    script:
+        "../../scripts/figure.py"
+
+
+rule brief:
+    input:
+        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
+        figures=expand("results/figures/{figure}.png", figure=FIGURES),
+        models=expand("results/models/{model}.csv", model=model_names()),
+        effects=expand("results/models/{model}_effects.csv", model=model_names()),
+        flow="results/qa/flow.csv",
+        weights="results/weighting/weight_summary.csv",
+        margins="results/weighting/margins.csv",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        html=report(
+            "results/brief/brief.html",
+            caption="../report/brief.rst",
+            category="0. Policy brief",
+        ),
+    params:
+        report=config["report"],
+        estimation=config["estimation"],
+        weighting=config["weighting"],
+    log:
+        "results/logs/brief.log",
+    script:
+        "../../scripts/brief.py"
+
+
+rule manifest:
+    input:
+        inputs=manifest_inputs(),
+        outputs=final_outputs(),
+    output:
+        "results/MANIFEST.sha256",
+    log:
+        "results/logs/manifest.log",
+    script:
+        "../../scripts/manifest.py"

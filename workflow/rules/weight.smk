@@ -1,0 +1,31 @@
+# Weighting: rake the design weight to population margins, with bounds, and report diagnostics.
+
+
+rule weight:
+    input:
+        survey="results/interim/clean.parquet",
+        targets=config["weighting"]["targets_file"],
+        instrument=config["survey"]["instrument"],
+    output:
+        survey="results/interim/weighted.parquet",
+        summary=report(
+            "results/weighting/weight_summary.csv",
+            caption="../report/weight_summary.rst",
+            category="2. Weighting",
+        ),
+        margins=report(
+            "results/weighting/margins.csv",
+            caption="../report/weight_margins.rst",
+            category="2. Weighting",
+        ),
+        balance=report(
+            "results/weighting/balance.csv",
+            caption="../report/weight_balance.rst",
+            category="2. Weighting",
+        ),
+    params:
+        weighting=config["weighting"],
+    log:
+        "results/logs/weight.log",
+    script:
+        "../../scripts/weight.py"
