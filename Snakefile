@@ -14,7 +14,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
         "results/MANIFEST.sha256",
-    default_target: True

@@ -93,8 +93,12 @@ def final_outputs():
         "results/weighting/balance.csv",
         "results/brief/brief.html",
     ]
-    outputs += expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"])
-    outputs += expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"])
+    outputs += expand(
+        "results/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"]
+    )
+    outputs += expand(
+        "results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]
+    )
     outputs += expand("results/models/{model}.csv", model=model_names())
     return outputs
 

@@ -8,14 +8,11 @@ rule estimate:
         instrument=config["survey"]["instrument"],
         targets=config["weighting"]["targets_file"],
     output:
-        **{
-            name: f"results/interim/estimates/{name}.parquet"
-            for name in ESTIMATES
-        },
+        **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
+    log:
+        "results/logs/estimate.log",
     params:
         estimation=config["estimation"],
         weighting=config["weighting"],
-    log:
-        "results/logs/estimate.log",
     script:
         "../../scripts/estimate.py"

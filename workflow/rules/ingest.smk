@@ -13,11 +13,11 @@ rule ingest:
             caption="../report/qa_flow.rst",
             category="1. Data",
         ),
+    log:
+        "results/logs/ingest.log",
     params:
         survey=config["survey"],
         cleaning=config["cleaning"],
-    log:
-        "results/logs/ingest.log",
     script:
         "../../scripts/ingest.py"
 

@@ -14,9 +14,9 @@ rule model:
             subcategory="{model}",
         ),
         effects="results/models/{model}_effects.csv",
-    params:
-        estimation=config["estimation"],
     log:
         "results/logs/model_{model}.log",
+    params:
+        estimation=config["estimation"],
     script:
         "../../scripts/model.py"

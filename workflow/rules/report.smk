@@ -14,10 +14,10 @@ rule table:
             category="3. Tables",
         ),
         docx="results/tables/{table}.docx",
-    wildcard_constraints:
-        table="|".join(TABLES),
     log:
         "results/logs/table_{table}.log",
+    wildcard_constraints:
+        table="|".join(TABLES),
     script:
         "../../scripts/table.py"
 
@@ -38,10 +38,10 @@ rule figure:
             category="5. Figures",
         ),
         svg="results/figures/{figure}.svg",
-    wildcard_constraints:
-        figure="|".join(FIGURES),
     log:
         "results/logs/figure_{figure}.log",
+    wildcard_constraints:
+        figure="|".join(FIGURES),
     script:
         "../../scripts/figure.py"
 
@@ -63,12 +63,12 @@ rule brief:
             caption="../report/brief.rst",
             category="0. Policy brief",
         ),
+    log:
+        "results/logs/brief.log",
     params:
         report=config["report"],
         estimation=config["estimation"],
         weighting=config["weighting"],
-    log:
-        "results/logs/brief.log",
     script:
         "../../scripts/brief.py"
 

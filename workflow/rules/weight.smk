@@ -23,9 +23,9 @@ rule weight:
             caption="../report/weight_balance.rst",
             category="2. Weighting",
         ),
-    params:
-        weighting=config["weighting"],
     log:
         "results/logs/weight.log",
+    params:
+        weighting=config["weighting"],
     script:
         "../../scripts/weight.py"
