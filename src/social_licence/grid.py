@@ -71,7 +71,7 @@ def long_format(
         )
         if g.column_name:
             sub.insert(3, g.column_name, col)
-        response = values[use].astype(object).to_numpy()
+        response = values[use].astype(object).to_numpy().copy()
         response[is_dk[use] & ~answered[use]] = DONT_KNOW_LABEL
         sub["response"] = pd.Categorical(response, dtype=response_dtype)
         sub["acceptable"] = values[use].isin(positive).to_numpy().astype(float)
