@@ -1,0 +1,19 @@
+"""Write results/MANIFEST.sha256: the checksum of every input and every output of the run."""
+
+from social_licence.io import configure_logging
+from social_licence.manifest import write_manifest
+
+
+def main(inputs, outputs, manifest_path, log_path=None):
+    logger = configure_logging(log_path)
+    write_manifest(inputs, outputs, manifest_path)
+    logger.info("manifest of %d inputs and %d outputs written", len(set(inputs)), len(set(outputs)))
+
+
+if "snakemake" in globals():
+    main(
+        list(snakemake.input.inputs),
+        list(snakemake.input.outputs),
+        snakemake.output[0],
+        snakemake.log[0],
+    )

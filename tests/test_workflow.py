@@ -1,0 +1,171 @@
+"""The whole workflow, run for real by Snakemake on the bundled example, as `make` runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pyreadstat
+import pytest
+import yaml
+
+from workflow_helpers import ROOT, copy_project, result_files, snakemake
+
+pytestmark = pytest.mark.slow
+
+EXPORT = ROOT / "data" / "raw" / "example" / "parents.sav"
+IDENTIFIERS = ["email", "postcode", "panel_id", "comment"]
+
+
+@pytest.fixture(scope="module")
+def run1(tmp_path_factory) -> Path:
+    workdir = copy_project(tmp_path_factory.mktemp("run1"))
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def raw_identifiers() -> list[str]:
+    """Every direct identifier and raw respondent ID in the example export."""
+    raw, _ = pyreadstat.read_sav(str(EXPORT))
+    values: set[str] = set()
+    for col in IDENTIFIERS + ["respondent_id"]:
+        for v in raw[col].dropna().astype(str):
+            v = v.strip()
+            # short free-text fragments ("None", "n/a") are not identifying and occur by chance
+            if col == "comment" and len(v) < 25:
+                continue
+            if v:
+                values.add(v)
+    assert len(values) > 1000, "the example export should carry identifiers to look for"
+    return sorted(values)
+
+
+def _text_of(path: Path) -> str:
+    """Everything a file exposes as text: Parquet cells and metadata, docx XML, or raw bytes."""
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+        parts = [str(table.schema.metadata or {})]
+        parts.append(frame.reset_index().astype(str).to_csv())
+        return "\n".join(parts)
+    if path.suffix == ".docx":
+        with zipfile.ZipFile(path) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    return path.read_bytes().decode("utf-8", "replace")
+
+
+def test_make_leaves_weighted_grid_table_figure_and_brief(run1):
+    table = pd.read_csv(run1 / "results/tables/acceptability_type_purpose.csv")
+    # 6 data types x 4 purposes, each a weighted share with its interval
+    assert len(table) == 24
+    assert set(table["data_type"]) == {"health", "school", "police", "social_care", "benefits_tax", "housing"}
+    shown = table.dropna(subset=["estimate"])
+    assert ((shown["estimate"] > 0) & (shown["estimate"] < 1)).all()
+    assert (shown["ci_low"] < shown["estimate"]).all() and (shown["estimate"] < shown["ci_high"]).all()
+    png = (run1 / "results/figures/acceptability_heatmap.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    html = (run1 / "results/brief/brief.html").read_text(encoding="utf-8")
+    assert "<img" in html and "data:image/png;base64," in html
+
+
+def test_nothing_to_do_after_a_complete_run(run1):
+    proc = snakemake(run1, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_second_run_is_byte_identical(run1, tmp_path):
+    run2 = copy_project(tmp_path / "run2")
+    snakemake(run2)
+    first, second = result_files(run1), result_files(run2)
+    assert sorted(first) == sorted(second)
+    differing = [p for p in first if first[p] != second[p]]
+    assert not differing, f"files differ between two runs: {differing}"
+
+
+def test_manifest_lists_and_verifies_every_input_and_output(run1):
+    lines = [l for l in (run1 / "results/MANIFEST.sha256").read_text().splitlines() if not l.startswith("#")]
+    listed = {}
+    for line in lines:
+        digest, path = line.split("  ", 1)
+        listed[path] = digest
+        assert hashlib.sha256((run1 / path).read_bytes()).hexdigest() == digest, path
+    assert "data/raw/example/parents.sav" in listed
+    assert "config/config.yaml" in listed and "config/instrument.yaml" in listed
+    published = [p for p in result_files(run1) if "/interim/" not in p and not p.endswith("MANIFEST.sha256")]
+    missing = [p for p in published if p not in listed]
+    assert not missing, f"outputs missing from the manifest: {missing}"
+
+
+def test_no_direct_identifier_or_raw_id_in_any_output(run1, raw_identifiers):
+    pattern = re.compile("|".join(re.escape(v) for v in raw_identifiers))
+    leaks = {}
+    for path in sorted((run1 / "results").rglob("*")):
+        if path.is_file():
+            found = pattern.findall(_text_of(path))
+            if found:
+                leaks[path.relative_to(run1).as_posix()] = sorted(set(found))[:3]
+    assert not leaks, f"identifiers found in outputs: {leaks}"
+
+
+def test_row_level_data_only_under_interim(run1):
+    clean = pd.read_parquet(run1 / "results/interim/clean.parquet")
+    pseudonyms = set(map(str, clean.index))
+    assert len(pseudonyms) > 1000
+    for path in sorted((run1 / "results").rglob("*")):
+        rel = path.relative_to(run1 / "results").as_posix()
+        if not path.is_file() or rel.startswith("interim/") or rel.startswith("logs/"):
+            continue
+        text = _text_of(path)
+        hits = [p for p in list(pseudonyms)[:200] if p in text]
+        assert not hits, f"{rel} carries respondent pseudonyms"
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path)
+            assert len(frame) < len(clean) / 5, f"{rel} has {len(frame)} rows: row-level?"
+
+
+def test_published_tables_withhold_small_bases(run1):
+    threshold = yaml.safe_load((ROOT / "config/thresholds.yaml").read_text())["disclosure"]["min_base"]
+    checked = 0
+    for path in sorted((run1 / "results/tables").glob("*.csv")):
+        frame = pd.read_csv(path)
+        if "n_unweighted" not in frame.columns or "estimate" not in frame.columns:
+            continue
+        small = frame["n_unweighted"].notna() & (frame["n_unweighted"] < threshold)
+        assert frame.loc[small, "estimate"].isna().all(), f"{path.name} shows a cell with base < {threshold}"
+        checked += 1
+    assert checked >= 3
+
+
+def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path):
+    workdir = copy_project(tmp_path / "bad")
+    cfg_path = workdir / "config/config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["weighting"]["bounds"] = "wide"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "bounds" in message and "'wide'" in message
+    assert not (workdir / "results").exists(), "an invalid config must stop before any job"
+
+
+def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
+    workdir = copy_project(tmp_path / "qualtrics")
+    snakemake(
+        workdir,
+        "--configfile",
+        "config/config.yaml",
+        "config/example_qualtrics.yaml",
+        "results/interim/clean.parquet",
+    )
+    from_sav = pd.read_parquet(run1 / "results/interim/clean.parquet")
+    from_csv = pd.read_parquet(workdir / "results/interim/clean.parquet")
+    pd.testing.assert_frame_equal(from_sav, from_csv, check_like=True)
+    flow_sav = pd.read_csv(run1 / "results/qa/flow.csv")
+    flow_csv = pd.read_csv(workdir / "results/qa/flow.csv")
+    pd.testing.assert_frame_equal(flow_sav, flow_csv)
