@@ -220,13 +220,24 @@ def _check_columns(X: np.ndarray, terms: list[str], w: np.ndarray, model: str) -
             f"model {model!r}: term(s) {', '.join(empty)} have no observations among the fitted "
             "rows (an empty level or combination); merge or drop the level, or change the subset"
         )
-    Xs = X * np.sqrt(w)[:, None]
-    Xs = Xs / np.maximum(np.abs(Xs).max(axis=0), 1e-300)
-    _, R, piv = linalg.qr(Xs, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    rank = int((d > d[0] * 1e-9).sum()) if d.size else 0
-    if rank < X.shape[1]:
-        aliased = [terms[j] for j in piv[rank:]]
+    # As R's glm: a column in the span of the columns before it is aliased. Computed on the
+    # weighted cross-product with unit diagonal, where 1 - R^2 of column j on the kept earlier
+    # columns is C[j,j] - C[j,K] C[K,K]^-1 C[K,j].
+    C = X.T @ (X * w[:, None])
+    s = 1 / np.sqrt(np.diag(C))
+    C = C * s[:, None] * s[None, :]
+    kept: list[int] = []
+    aliased = []
+    for j in range(C.shape[0]):
+        resid = C[j, j]
+        if kept:
+            resid -= C[j, kept] @ linalg.solve(C[np.ix_(kept, kept)], C[kept, j], assume_a="pos")
+        if resid < 1e-10:
+            aliased.append(terms[j])
+        else:
+            kept.append(j)
+    rank = len(kept)
+    if aliased:
         raise ModelError(
             f"model {model!r}: the model matrix is rank deficient ({rank} of {X.shape[1]} "
             f"columns independent); term(s) {', '.join(aliased)} are aliased with others "
@@ -553,9 +564,10 @@ class ModelResult:
                 else sorted(wv.dropna().unique())
             )
             domains = [(lev, (wv == lev).to_numpy()) for lev in levels if (wv == lev).any()]
+        needed = [c for c in rhs if c in frame.columns]
         Xg = []
         for combo in combos:
-            cf = frame.copy()
+            cf = frame[needed].copy()
             for b, lev in zip(bys, combo, strict=True):
                 cf[b] = pd.Categorical([lev] * len(cf), dtype=frame[b].dtype)
             Xg.append(self._model_matrix(cf))
@@ -1007,7 +1019,8 @@ def svyolr(
             f"model {model!r}: outcome level(s) {empty} of {m.outcome!r} never occur "
             "among the fitted rows; merge them with a neighbour"
         )
-    _check_columns(m.X, m.terms, w, model)
+    # The cut-points play the intercept's part: a term aliased with a constant is rank deficient.
+    _check_columns(np.column_stack([np.ones(len(w)), m.X]), ["(cut-points)", *m.terms], w, model)
     p = m.X.shape[1]
     _df_check(design, p + K - 1, model)
     wn = w / w.mean()
