@@ -1,0 +1,147 @@
+"""Interim row-level files: a :class:`~social_licence.ingest.Survey` as Parquet, and back, exactly.
+
+Row-level data lives only under ``results/interim/`` (git-ignored). The file is an ordinary
+Parquet table (``pandas.read_parquet`` reads it, index included); the survey's ``meta`` and
+``log`` and each Categorical's categories and order are stored as JSON in the Parquet schema
+metadata under :data:`META_KEY`, so :func:`read_interim` restores the Categoricals exactly
+(unused categories, order, ordered flag) even where Parquet alone would not. Writes are atomic
+(temporary file, then rename): a failure leaves no partial file. The same frame gives the same
+bytes: no timestamps are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import DisclosureError, InputError
+from .ingest import Survey
+from .io import atomic_path
+
+__all__ = ["META_KEY", "write_interim", "read_interim", "meta_to_json", "meta_from_json"]
+
+META_KEY = b"social_licence"
+FORMAT_VERSION = 1
+_ROWS_COLUMN = "__source_row__"
+
+
+def _encode(obj: Any) -> Any:
+    """JSON-able form of meta: dicts with non-text keys become ``{"__pairs__": [[k, v], ...]}``."""
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _encode(v) for k, v in obj.items()}
+        return {"__pairs__": [[_encode(k), _encode(v)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__pairs__"}:
+            return {_decode(k): _decode(v) for k, v in obj["__pairs__"]}
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def meta_to_json(meta: dict[str, Any]) -> str:
+    """``meta`` as canonical JSON (sorted keys), keeping int, float and text codes apart."""
+    return json.dumps(_encode(meta), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def meta_from_json(text: str) -> dict[str, Any]:
+    return _decode(json.loads(text))
+
+
+def write_interim(survey: Survey, path: str | Path) -> None:
+    """Write ``survey`` to Parquet at ``path`` atomically, with meta, log and category order.
+
+    Refuses a survey whose index still holds raw respondent IDs (``meta["index"] == "raw_id"``):
+    only pseudonymised data reaches the disk.
+    """
+    if survey.meta.get("index") == "raw_id":
+        raise DisclosureError(
+            "the survey's index holds raw respondent IDs; pseudonymise it (clean() does) before writing"
+        )
+    data = survey.data
+    if _ROWS_COLUMN in data.columns:
+        raise InputError(f"column name {_ROWS_COLUMN} is reserved", variable=_ROWS_COLUMN)
+    categories = {
+        str(c): {
+            "categories": [_plain(v) for v in data[c].cat.categories],
+            "ordered": bool(data[c].cat.ordered),
+        }
+        for c in data.columns
+        if isinstance(data[c].dtype, pd.CategoricalDtype)
+    }
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "meta": _encode(survey.meta),
+        "log": list(survey.log),
+        "categories": categories,
+        "index_name": data.index.name,
+    }
+    frame = data.copy()
+    frame[_ROWS_COLUMN] = np.asarray(survey.rows, dtype=np.int64)
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    metadata = dict(table.schema.metadata or {})
+    metadata[META_KEY] = json.dumps(
+        payload, sort_keys=True, ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+    table = table.replace_schema_metadata(metadata)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def read_interim(path: str | Path) -> Survey:
+    """Read a file written by :func:`write_interim`, restoring Categoricals, meta and log."""
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        raise InputError("the interim file does not exist", file=file)
+    try:
+        table = pq.read_table(file)
+    except Exception as exc:
+        raise InputError(
+            f"cannot read the interim file (truncated or damaged?): {exc}", file=file
+        ) from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise InputError("not an interim survey file (no social_licence metadata)", file=file)
+    payload = json.loads(raw.decode("utf-8"))
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"interim format version {payload.get('format_version')} is not {FORMAT_VERSION}",
+            file=file,
+        )
+    frame = table.to_pandas()
+    rows = (
+        frame.pop(_ROWS_COLUMN).to_numpy(dtype=np.int64) if _ROWS_COLUMN in frame.columns else None
+    )
+    for name, spec in payload["categories"].items():
+        column = frame[name]
+        same = (
+            isinstance(column.dtype, pd.CategoricalDtype)
+            and list(column.cat.categories) == spec["categories"]
+            and bool(column.cat.ordered) == spec["ordered"]
+        )
+        if not same:  # CategoricalDtype equality ignores order when unordered: compare lists
+            frame[name] = column.astype(
+                pd.CategoricalDtype(spec["categories"], ordered=spec["ordered"])
+            )
+    frame.index.name = payload.get("index_name")
+    return Survey(data=frame, meta=_decode(payload["meta"]), log=list(payload["log"]), rows=rows)
