@@ -1,0 +1,371 @@
+"""Cleaning and quality assurance: withdrawals first, then configurable QA rules, with a flow table.
+
+The order is fixed and reported step by step (received -> excluded by each rule -> analysed):
+
+1. **withdrawals**: respondents who withdrew consent are removed before anything else, matched on
+   the raw respondent ID; then the IDs are replaced by keyed pseudonyms, so no later step (and no
+   file) sees a raw ID. The log says how many were removed, never who.
+2. **duplicates**: repeated respondent IDs; the first (or last) occurrence is kept.
+3. **speeders**: interview duration below ``share_of_median`` x the median duration of the
+   respondents still in at this step (a missing duration is not evidence of speeding).
+4. **straightliners**: the same answer to every item of a grid the respondent answered, counted
+   only for respondents with at least ``min_items`` substantive answers in that grid
+   ("Don't know" and cells not asked are not answers).
+5. **attention_check**: the answer is not one of the instrument's ``pass`` codes (no answer fails
+   too, unless ``missing: pass``).
+
+Each rule can be switched off (``enabled: false``) or parameterised from ``config.yaml``'s
+``cleaning:`` block; a disabled rule still has its row in the flow table, excluding nobody.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, InputError
+from .ingest import Survey
+from .instrument import Instrument
+from .privacy import load_key, pseudonymise_survey
+
+__all__ = ["DEFAULT_RULES", "RULE_ORDER", "clean", "read_withdrawals", "resolve_rules"]
+
+RULE_ORDER = ("duplicates", "speeders", "straightliners", "attention_check")
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "duplicates": {"enabled": True, "keep": "first"},
+    "speeders": {"enabled": True, "variable": "duration_s", "share_of_median": 0.3},
+    "straightliners": {"enabled": True, "grid": "acceptability", "min_items": 10},
+    "attention_check": {
+        "enabled": True,
+        "variable": "attention_check",
+        "pass": None,
+        "missing": "fail",
+    },
+}
+FLOW_COLUMNS = ["step", "rule", "excluded", "remaining", "detail"]
+
+
+def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The rules with defaults filled in; unknown rules or parameters are a :class:`ConfigError`."""
+    rules = dict(rules or {})
+    unknown = sorted(set(rules) - set(DEFAULT_RULES))
+    if unknown:
+        raise ConfigError(f"cleaning: unknown rule(s) {unknown}; expected {', '.join(RULE_ORDER)}")
+    out: dict[str, dict[str, Any]] = {}
+    for name in RULE_ORDER:
+        given = rules.get(name)
+        if given is None:
+            given = {}
+        if isinstance(given, bool):
+            given = {"enabled": given}
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"cleaning.{name} must be a mapping, not {given!r}")
+        extra = sorted(set(given) - set(DEFAULT_RULES[name]))
+        if extra:
+            raise ConfigError(
+                f"cleaning.{name}: unknown parameter(s) {extra}; expected {', '.join(DEFAULT_RULES[name])}"
+            )
+        merged = {**DEFAULT_RULES[name], **given}
+        if not isinstance(merged["enabled"], bool):
+            raise ConfigError(
+                f"cleaning.{name}.enabled must be true or false, not {merged['enabled']!r}"
+            )
+        out[name] = merged
+    if out["duplicates"]["keep"] not in ("first", "last"):
+        raise ConfigError(
+            f"cleaning.duplicates.keep must be first or last, not {out['duplicates']['keep']!r}"
+        )
+    share = out["speeders"]["share_of_median"]
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ConfigError(f"cleaning.speeders.share_of_median must be in (0, 1], not {share!r}")
+    k = out["straightliners"]["min_items"]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ConfigError(
+            f"cleaning.straightliners.min_items must be a whole number of 2 or more, not {k!r}"
+        )
+    if out["attention_check"]["missing"] not in ("fail", "pass"):
+        raise ConfigError(
+            f"cleaning.attention_check.missing must be fail or pass, not {out['attention_check']['missing']!r}"
+        )
+    return out
+
+
+def read_withdrawals(path: str | Path, id_column: str = "respondent_id") -> set[str]:
+    """Raw respondent IDs listed in a withdrawals CSV (column ``id_column`` or ``respondent_id``).
+
+    A header-only or empty file lists nobody. A missing file is an error: consent is never
+    assumed because a file could not be found.
+    """
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        raise InputError("the withdrawals file does not exist", file=file)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("the withdrawals file is not UTF-8 text", file=file) from None
+    records = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
+    if not records:
+        return set()
+    header = [h.strip() for h in records[0]]
+    for name in (id_column, "respondent_id"):
+        if name in header:
+            j = header.index(name)
+            break
+    else:
+        raise InputError(
+            f"the withdrawals file needs a column named {id_column!r}; it has {', '.join(header)}",
+            file=file,
+        )
+    short = [i for i, r in enumerate(records[1:], start=1) if len(r) <= j]
+    if short:
+        raise InputError("withdrawal rows without an ID", file=file, variable=header[j], rows=short)
+    return {_norm_id(r[j]) for r in records[1:] if r[j].strip()}
+
+
+def _norm_id(value: object) -> str:
+    """IDs compared as ingest writes them: text, spaces stripped, whole floats without '.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def clean(
+    survey: Survey,
+    instrument: Instrument,
+    rules: Mapping[str, Any] | None = None,
+    withdrawals: Iterable[str] | str | Path | None = None,
+    *,
+    key: bytes | None = None,
+) -> tuple[Survey, pd.DataFrame]:
+    """Apply withdrawals, pseudonymise, apply the QA rules; return the survey and the flow table.
+
+    ``rules``: the ``cleaning:`` block of the config (see :data:`DEFAULT_RULES`). ``withdrawals``:
+    raw IDs, a withdrawals CSV (:func:`read_withdrawals`) or None. ``key``: pseudonymisation key
+    (default :func:`social_licence.privacy.load_key`). The flow table has columns
+    ``step, rule, excluded, remaining, detail``; it is also kept in ``meta["cleaning"]``.
+    """
+    resolved = resolve_rules(rules)
+    if survey.meta.get("index") not in ("raw_id", "row"):
+        raise InputError(
+            "clean() needs the survey as read_survey returns it (raw IDs), "
+            f"not one whose index is {survey.meta.get('index')!r}",
+            file=survey.file,
+        )
+    has_ids = survey.meta.get("index") == "raw_id"
+    log = list(survey.log)
+    flow: list[dict[str, Any]] = []
+    n0 = len(survey.data)
+    flow.append(
+        {
+            "step": 0,
+            "rule": "received",
+            "excluded": 0,
+            "remaining": n0,
+            "detail": "respondents in the export",
+        }
+    )
+
+    # 1. withdrawals, on raw IDs, before anything else
+    if withdrawals is not None and not has_ids:
+        raise InputError(
+            "withdrawals need respondent IDs, and this survey has none", file=survey.file
+        )
+    if withdrawals is None:
+        listed: set[str] = set()
+        detail = "no withdrawals list"
+    elif isinstance(withdrawals, (str, Path)):
+        listed = read_withdrawals(withdrawals, instrument.id or "respondent_id")
+        detail = f"respondents who withdrew consent ({Path(withdrawals).name})"
+    else:
+        listed = {_norm_id(v) for v in withdrawals}
+        detail = "respondents who withdrew consent"
+    index_text = survey.data.index.astype(str)
+    withdrawn = (
+        np.asarray(index_text.isin(listed), dtype=bool) if listed else np.zeros(n0, dtype=bool)
+    )
+    current = survey.subset(~withdrawn)
+    matched = len(set(index_text[withdrawn])) if withdrawn.any() else 0
+    unmatched = len(listed) - matched
+    msg = f"withdrawals: {int(withdrawn.sum())} respondent row(s) removed before any other step"
+    if listed:
+        msg += f" ({len(listed)} ID(s) listed"
+        msg += f", {unmatched} matched no respondent)" if unmatched else ", all matched)"
+    log.append(msg)
+    _add(flow, "withdrawals", int(withdrawn.sum()), len(current.data), detail)
+
+    if has_ids:
+        if key is None:
+            key = load_key(log=log)
+        current = pseudonymise_survey(current, key)
+        log.append(current.log[-1])
+
+    # 2. duplicates
+    rule = resolved["duplicates"]
+    if not rule["enabled"]:
+        _add(flow, "duplicates", 0, len(current.data), "rule disabled")
+    elif not has_ids:
+        _add(flow, "duplicates", 0, len(current.data), "no respondent ID to compare")
+    else:
+        dup = np.asarray(current.data.index.duplicated(keep=rule["keep"]), dtype=bool)
+        current = current.subset(~dup)
+        _add(
+            flow,
+            "duplicates",
+            int(dup.sum()),
+            len(current.data),
+            f"repeated respondent ID (kept the {rule['keep']})",
+        )
+
+    # 3. speeders
+    rule = resolved["speeders"]
+    if not rule["enabled"]:
+        _add(flow, "speeders", 0, len(current.data), "rule disabled")
+    else:
+        var = _require(current, instrument, rule["variable"], "speeders")
+        duration = pd.to_numeric(current.data[var], errors="coerce").to_numpy(dtype=float)
+        known = ~np.isnan(duration)
+        if not known.any():
+            raise InputError(
+                "no respondent has a duration: cannot find speeders", file=survey.file, variable=var
+            )
+        median = float(np.median(duration[known]))
+        threshold = rule["share_of_median"] * median
+        fast = known & (duration < threshold)
+        current = current.subset(~fast)
+        detail = f"{var} below {rule['share_of_median']:g} x median ({median:g}), i.e. below {threshold:g}"
+        if (~known).any():
+            detail += f"; {int((~known).sum())} without a duration kept"
+        _add(flow, "speeders", int(fast.sum()), len(current.data), detail)
+
+    # 4. straight-liners
+    rule = resolved["straightliners"]
+    if not rule["enabled"]:
+        _add(flow, "straightliners", 0, len(current.data), "rule disabled")
+    else:
+        grids = [rule["grid"]] if isinstance(rule["grid"], str) else list(rule["grid"])
+        flagged = np.zeros(len(current.data), dtype=bool)
+        for g in grids:
+            if g not in instrument.grids:
+                raise ConfigError(
+                    f"cleaning.straightliners.grid: {g!r} is not a grid of the instrument"
+                )
+            flagged |= straightlining(
+                current.data, instrument.grids[g].variables, rule["min_items"]
+            )
+        current = current.subset(~flagged)
+        _add(
+            flow,
+            "straightliners",
+            int(flagged.sum()),
+            len(current.data),
+            f"same answer to every item of {', '.join(grids)} answered (at least {rule['min_items']} items)",
+        )
+
+    # 5. attention check
+    rule = resolved["attention_check"]
+    if not rule["enabled"]:
+        _add(flow, "attention_check", 0, len(current.data), "rule disabled")
+    else:
+        var = _require(current, instrument, rule["variable"], "attention_check")
+        v = instrument[var]
+        codes = rule["pass"] if rule["pass"] is not None else list(v.pass_codes)
+        if not codes:
+            raise ConfigError(
+                f"cleaning.attention_check: {var} has no pass codes in the instrument or the rule"
+            )
+        unknown = [c for c in codes if c not in v.codes]
+        if unknown:
+            raise ConfigError(
+                f"cleaning.attention_check: pass codes {unknown} are not codes of {var}"
+            )
+        labels = [v.codes[c] for c in codes]
+        answer = current.data[var]
+        failed = ~answer.isin(labels).to_numpy()
+        if rule["missing"] == "pass":
+            failed &= answer.notna().to_numpy()
+        current = current.subset(~failed)
+        _add(
+            flow,
+            "attention_check",
+            int(failed.sum()),
+            len(current.data),
+            f"{var} not {' or '.join(repr(lab) for lab in labels)}"
+            + ("" if rule["missing"] == "pass" else " (no answer fails)"),
+        )
+
+    if has_ids and current.data.index.duplicated().any():
+        dup = np.asarray(current.data.index.duplicated(keep=False), dtype=bool)
+        raise InputError(
+            "respondent IDs repeat and the duplicates rule is disabled: enable it or fix the export",
+            file=survey.file,
+            variable=instrument.id,
+            rows=np.asarray(current.rows)[dup].tolist(),
+        )
+    flow.append(
+        {
+            "step": len(flow),
+            "rule": "analysed",
+            "excluded": 0,
+            "remaining": len(current.data),
+            "detail": "respondents in the analysis",
+        }
+    )
+    table = pd.DataFrame(flow, columns=FLOW_COLUMNS).astype(
+        {"step": "int64", "excluded": "int64", "remaining": "int64"}
+    )
+    for row in flow[2:-1]:
+        log.append(
+            f"{row['rule']}: {row['excluded']} excluded, {row['remaining']} remain ({row['detail']})"
+        )
+    log.append(f"analysed: {len(current.data)} of {n0} respondents received")
+    meta = dict(current.meta)
+    meta["cleaning"] = {"rules": resolved, "flow": [dict(r) for r in flow]}
+    return Survey(data=current.data, meta=meta, log=log, rows=current.rows), table
+
+
+def _add(flow: list[dict[str, Any]], rule: str, excluded: int, remaining: int, detail: str) -> None:
+    flow.append(
+        {
+            "step": len(flow),
+            "rule": rule,
+            "excluded": excluded,
+            "remaining": remaining,
+            "detail": detail,
+        }
+    )
+
+
+def _require(survey: Survey, instrument: Instrument, var: str, rule: str) -> str:
+    if var not in instrument:
+        raise ConfigError(f"cleaning.{rule}.variable: {var!r} is not in the instrument")
+    if var not in survey.data.columns:
+        raise InputError(
+            f"the {rule} rule needs {var}, which the survey does not have",
+            file=survey.file,
+            variable=var,
+        )
+    return var
+
+
+def straightlining(data: pd.DataFrame, items: list[str], min_items: int) -> np.ndarray:
+    """True where a respondent gave one and the same substantive answer to every item answered,
+    having answered at least ``min_items`` of ``items`` (missing of any reason is not an answer)."""
+    codes = (
+        np.column_stack([data[v].cat.codes.to_numpy().astype(np.int32) for v in items])
+        if items
+        else np.empty((len(data), 0))
+    )
+    answered = codes >= 0
+    n_answered = answered.sum(axis=1)
+    hi = np.where(answered, codes, -1).max(axis=1, initial=-1)
+    lo = np.where(answered, codes, np.iinfo(np.int32).max).min(
+        axis=1, initial=np.iinfo(np.int32).max
+    )
+    return (n_answered >= min_items) & (hi == lo)
