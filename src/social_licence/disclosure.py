@@ -508,6 +508,48 @@ def suppress_model_table(table: pd.DataFrame, thresholds: Thresholds, *, name: s
     return out
 
 
+def suppress_effects(table: pd.DataFrame, thresholds: Thresholds, *, name: str = "marginal effects") -> pd.DataFrame:
+    """Disclosure flags for marginal effects by group (``group`` or the ``by`` column, with
+    ``statistic`` predicted/difference and ``count_unweighted`` respondents in the group).
+
+    Every row of a group with fewer than ``min_base`` respondents is withheld (its predicted
+    value and its difference); if the reference group is that small, every difference from it
+    is withheld too. Predictions for other groups stay: with the differences withheld no
+    published relation links them to a withheld one.
+    """
+    group_col = "group" if "group" in table.columns else None
+    _require(table, ("estimate", "count_unweighted"), name)
+    out = table.copy().reset_index(drop=True)
+    count = pd.to_numeric(out["count_unweighted"], errors="coerce").to_numpy(dtype=float)
+    small = ~(count >= thresholds.min_base)
+    reasons = [REASON_PRIMARY.format(min_base=thresholds.min_base) if s else "" for s in small]
+    if group_col is not None and {"statistic", "reference"} <= set(out.columns):
+        panel = [c for c in ("model", GROUP_VARIABLE, "variable", "level") if c in out.columns]
+        pred = out[out["statistic"].astype(str) == "predicted"]
+        small_groups = {
+            tuple(r) for r in pred.loc[small[pred.index], panel + [group_col]].astype(object).itertuples(index=False, name=None)
+        }
+        keys = out[panel].astype(object).itertuples(index=False, name=None)
+        for i, (k, g, stat, ref) in enumerate(
+            zip(keys, out[group_col].astype(object), out["statistic"].astype(str), out["reference"].astype(object), strict=True)
+        ):
+            if small[i]:
+                continue
+            if (*k, g) in small_groups or (stat == "difference" and (*k, ref) in small_groups):
+                small[i] = True
+                reasons[i] = REASON_SECONDARY.format(where="its group or the reference group is withheld")
+    for c in out.columns:
+        if c in FLAG_COLUMNS or pd.api.types.is_bool_dtype(out[c]) or not pd.api.types.is_numeric_dtype(out[c]):
+            continue
+        out[c] = pd.to_numeric(out[c]).astype(float)
+        out.loc[small, c] = np.nan
+    out["suppressed"] = small
+    out["low_precision"] = np.zeros(len(out), dtype=bool)
+    out["reason"] = reasons
+    out.index = table.index
+    return out
+
+
 COMPARISON_KEEP = ("df", "family_size")
 
 

@@ -1,0 +1,575 @@
+"""Publication tables: CSV at full precision for machines, HTML and Word formatted for people.
+
+Every table is written from a frame that has passed disclosure control
+(:func:`social_licence.disclosure.suppress`): withheld cells read ``[c]`` and low-precision
+estimates carry ``[u]``, the Government Statistical Service's symbols. Formatted tables show
+percentages as whole numbers with their 95% confidence interval and unweighted base, and end
+with footnotes on method and suppression. HTML comes from ``great_tables``; Word from
+``python-docx`` with fixed document properties and zip timestamps, so the same frame gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .disclosure import (
+    GROUP_VARIABLE,
+    SYMBOL_LOW_PRECISION,
+    SYMBOL_SUPPRESSED,
+    Thresholds,
+    check_publishable,
+    key_columns,
+)
+from .errors import OutputError
+from .io import atomic_write_bytes, atomic_write_text
+
+#: Rows of a stacked group frame that describe the whole sample (as ``estimates.OVERALL``).
+OVERALL_GROUP = "All"
+FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+DASH = "\u2013"
+METHOD_NOTE = (
+    "Percentages are weighted and rounded to whole numbers; 95% confidence intervals allow for "
+    "the survey design (weighting, stratification and clustering); bases are unweighted numbers "
+    "of parents who answered."
+)
+
+
+# -- numbers as people read them -----------------------------------------------------------------
+def format_percent(p: float, decimals: int = 0) -> str:
+    """A proportion as a percentage, rounded half away from zero (``0.125`` -> ``"13"``)."""
+    if p is None or not np.isfinite(p):
+        return ""
+    q = Decimal(1).scaleb(-decimals)
+    return str((Decimal(repr(float(p))) * 100).quantize(q, rounding=ROUND_HALF_UP) + 0)
+
+
+def format_number(x: float, decimals: int = 2) -> str:
+    if x is None or pd.isna(x) or not np.isfinite(float(x)):
+        return ""
+    if float(x).is_integer() and decimals == 0:
+        return f"{int(x):,}"
+    q = Decimal(1).scaleb(-decimals)
+    return f"{Decimal(repr(float(x))).quantize(q, rounding=ROUND_HALF_UP) + 0:,}"
+
+
+def format_count(x: Any) -> str:
+    if x is None or pd.isna(x):
+        return ""
+    return f"{int(round(float(x))):,}"
+
+
+def format_p(p: float) -> str:
+    if p is None or pd.isna(p):
+        return ""
+    return "<0.001" if p < 0.001 else format_number(p, 3)
+
+
+_TERM = re.compile(r"^(?:C\()?(?P<var>[A-Za-z_][A-Za-z0-9_.]*)(?:,.*)?\)?\[T\.(?P<level>.+)\]$")
+
+
+def term_label(term: str, instrument: Any | None = None) -> str:
+    """A readable label for a formula term: ``C(ethnicity)[T.Black]`` -> ``Ethnic group: Black``."""
+    m = _TERM.match(str(term))
+    if not m:
+        if instrument is not None and term in instrument:
+            return instrument[term].label
+        return "Intercept" if str(term).lower() in ("intercept", "(intercept)", "const") else str(term)
+    var, lv = m.group("var"), m.group("level")
+    label = instrument[var].label if instrument is not None and var in instrument else var
+    return f"{label}: {lv}"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def column_labels(instrument: Any | None) -> dict[str, str]:
+    """Headers for by columns: grid dimensions and instrument variables by their labels."""
+    out = {GROUP_VARIABLE: "Group variable", "group": "Group", "variable": "Question", "level": "Answer"}
+    if instrument is None:
+        return out
+    for grid in instrument.grids.values():
+        out[grid.row_name] = _sentence(grid.row_name.replace("_", " "))
+        if grid.column_name:
+            out[grid.column_name] = _sentence(grid.column_name.replace("_", " "))
+    return out
+
+
+def value_labels(instrument: Any | None, column: str) -> dict[str, str]:
+    """Display labels of a by column's codes: a grid dimension's labels, else identity."""
+    if instrument is None:
+        return {}
+    for grid in instrument.grids.values():
+        if column == grid.row_name:
+            return {k: _sentence(v) for k, v in grid.rows.items()}
+        if column == grid.column_name:
+            return {k: _sentence(v) for k, v in grid.columns.items()}
+    return {}
+
+
+def variable_label(instrument: Any | None, name: Any) -> str:
+    if instrument is None or pd.isna(name):
+        return "" if pd.isna(name) else str(name)
+    if name in instrument.grids:
+        return _sentence(instrument.grids[name].label.split("{")[0].strip() or name)
+    if name in instrument:
+        return instrument[name].label
+    return str(name)
+
+
+# -- display frames ------------------------------------------------------------------------------
+def _flags(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    sup = df["suppressed"].fillna(False).to_numpy(dtype=bool) if "suppressed" in df else np.zeros(len(df), bool)
+    low = df["low_precision"].fillna(False).to_numpy(dtype=bool) if "low_precision" in df else np.zeros(len(df), bool)
+    return sup, low
+
+
+def is_estimate_frame(df: pd.DataFrame) -> bool:
+    return {"estimate", "n_unweighted", "variable", "level"} <= set(df.columns)
+
+
+def is_comparison_frame(df: pd.DataFrame) -> bool:
+    return {"group_a", "group_b", "difference"} <= set(df.columns)
+
+
+def is_model_frame(df: pd.DataFrame) -> bool:
+    return {"term", "estimate", "ci_low", "ci_high"} <= set(df.columns)
+
+
+def estimate_display(
+    df: pd.DataFrame,
+    instrument: Any | None = None,
+    *,
+    percent: bool = True,
+    decimals: int = 0,
+) -> pd.DataFrame:
+    """Formatted estimate table: labels, estimate, 95% CI, unweighted base, [c]/[u] symbols.
+
+    Stacked group frames keep ``group_variable`` (as the instrument's label) for row groups.
+    ``percent`` shows proportions as percentages (``decimals`` places); otherwise the estimate
+    is shown as a number.
+    """
+    check_publishable(df, "table")
+    sup, low = _flags(df)
+    heads = column_labels(instrument)
+    out = pd.DataFrame(index=range(len(df)))
+    keys = key_columns(df)
+    if GROUP_VARIABLE in keys:
+        out[heads[GROUP_VARIABLE]] = [
+            "All parents" if v == OVERALL_GROUP else variable_label(instrument, v) for v in df[GROUP_VARIABLE].astype(object)
+        ]
+    for k in keys:
+        if k == GROUP_VARIABLE:
+            continue
+        labels = value_labels(instrument, k)
+        vals = df[k].astype(object)
+        out[heads.get(k, _sentence(str(k).replace("_", " ")))] = [
+            "All parents" if k == "group" and v == OVERALL_GROUP else labels.get(v, "" if pd.isna(v) else str(v)) for v in vals
+        ]
+    if df["variable"].nunique(dropna=False) > 1:
+        out[heads["variable"]] = [variable_label(instrument, v) for v in df["variable"]]
+    if df["level"].nunique(dropna=False) > 1:
+        out[heads["level"]] = ["" if pd.isna(v) else str(v) for v in df["level"]]
+
+    def fmt(x: float) -> str:
+        return format_percent(x, decimals) if percent else format_number(x, max(decimals, 2))
+
+    est = df["estimate"].to_numpy(dtype=float)
+    est_head = "%" if percent else "Estimate"
+    out[est_head] = [
+        SYMBOL_SUPPRESSED if s or not np.isfinite(e) else fmt(e) + (f" {SYMBOL_LOW_PRECISION}" if lo else "")
+        for s, e, lo in zip(sup, est, low, strict=True)
+    ]
+    if {"ci_low", "ci_high"} <= set(df.columns):
+        lo_, hi_ = df["ci_low"].to_numpy(dtype=float), df["ci_high"].to_numpy(dtype=float)
+        out["95% CI"] = [
+            SYMBOL_SUPPRESSED if s or not np.isfinite(a) else f"{fmt(a)}{DASH}{fmt(b)}"
+            for s, a, b in zip(sup, lo_, hi_, strict=True)
+        ]
+    base = pd.to_numeric(df["n_unweighted"], errors="coerce").to_numpy(dtype=float)
+    out["Unweighted base"] = [SYMBOL_SUPPRESSED if s else format_count(b) for s, b in zip(sup, base, strict=True)]
+    return out
+
+
+def wide_display(
+    df: pd.DataFrame,
+    rows: str,
+    columns: str,
+    instrument: Any | None = None,
+    *,
+    decimals: int = 0,
+) -> pd.DataFrame:
+    """One estimate per cell, ``rows`` down and ``columns`` across (e.g. data type x purpose)."""
+    check_publishable(df, "table")
+    for c in (rows, columns):
+        if c not in df.columns:
+            raise OutputError(f"table: column {c!r} asked for the wide layout is not in the frame ({list(df.columns)})")
+    if df[[rows, columns]].astype(object).duplicated().any():
+        raise OutputError(f"table: several rows per {rows} x {columns} cell; filter the frame to one level first")
+    sup, low = _flags(df)
+    est = df["estimate"].to_numpy(dtype=float)
+    text = [
+        SYMBOL_SUPPRESSED if s or not np.isfinite(e) else format_percent(e, decimals) + (f" {SYMBOL_LOW_PRECISION}" if lo else "")
+        for s, e, lo in zip(sup, est, low, strict=True)
+    ]
+    heads = column_labels(instrument)
+    rlab, clab = value_labels(instrument, rows), value_labels(instrument, columns)
+    rvals = list(df[rows].cat.categories) if isinstance(df[rows].dtype, pd.CategoricalDtype) else list(dict.fromkeys(df[rows]))
+    cvals = list(df[columns].cat.categories) if isinstance(df[columns].dtype, pd.CategoricalDtype) else list(dict.fromkeys(df[columns]))
+    cell = dict(zip(zip(df[rows].astype(object), df[columns].astype(object), strict=True), text, strict=True))
+    present_r = [r for r in rvals if any((r, c) in cell for c in cvals)]
+    present_c = [c for c in cvals if any((r, c) in cell for r in rvals)]
+    out = pd.DataFrame({heads.get(rows, rows): [rlab.get(r, str(r)) for r in present_r]})
+    for c in present_c:
+        out[clab.get(c, str(c))] = [cell.get((r, c), "") for r in present_r]
+    return out
+
+
+def comparison_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.DataFrame:
+    """Formatted group comparisons: difference in percentage points, CI, adjusted p, bases."""
+    check_publishable(df, "table")
+    sup, _ = _flags(df)
+    heads = column_labels(instrument)
+    out = pd.DataFrame(index=range(len(df)))
+    out[heads[GROUP_VARIABLE]] = [variable_label(instrument, v) for v in df[GROUP_VARIABLE]]
+    for k in [c for c in df.columns if c in value_labels_all(instrument)]:
+        labels = value_labels(instrument, k)
+        out[heads.get(k, k)] = [labels.get(v, str(v)) for v in df[k].astype(object)]
+    out["Comparison"] = [f"{a} vs {b}" for a, b in zip(df["group_a"], df["group_b"], strict=True)]
+    diff = df["difference"].to_numpy(dtype=float)
+    out["Difference (points)"] = [SYMBOL_SUPPRESSED if s else format_percent(d) for s, d in zip(sup, diff, strict=True)]
+    if {"ci_low", "ci_high"} <= set(df.columns):
+        out["95% CI"] = [
+            SYMBOL_SUPPRESSED if s else f"{format_percent(a)} to {format_percent(b)}"
+            for s, a, b in zip(sup, df["ci_low"].astype(float), df["ci_high"].astype(float), strict=True)
+        ]
+    pcol = "p_adjusted" if "p_adjusted" in df.columns else "p_value"
+    if pcol in df.columns:
+        out["p (adjusted)" if pcol == "p_adjusted" else "p"] = [
+            SYMBOL_SUPPRESSED if s else format_p(p) for s, p in zip(sup, df[pcol].astype(float), strict=True)
+        ]
+    if {"n_unweighted_a", "n_unweighted_b"} <= set(df.columns):
+        out["Bases"] = [
+            SYMBOL_SUPPRESSED if s else f"{format_count(a)} / {format_count(b)}"
+            for s, a, b in zip(sup, df["n_unweighted_a"], df["n_unweighted_b"], strict=True)
+        ]
+    return out
+
+
+def value_labels_all(instrument: Any | None) -> set[str]:
+    if instrument is None:
+        return set()
+    out: set[str] = set()
+    for grid in instrument.grids.values():
+        out |= {grid.row_name} | ({grid.column_name} if grid.column_name else set())
+    return out
+
+
+def model_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.DataFrame:
+    """Formatted model table: term labels, coefficient and 95% CI, odds ratio and its CI, p."""
+    check_publishable(df, "table")
+    sup, _ = _flags(df)
+    out = pd.DataFrame({"Term": [term_label(t, instrument) for t in df["term"]]})
+    if "model" in df.columns and df["model"].nunique() > 1:
+        out.insert(0, "Model", df["model"].astype(str).to_numpy())
+    est = df["estimate"].to_numpy(dtype=float)
+    lo, hi = df["ci_low"].to_numpy(dtype=float), df["ci_high"].to_numpy(dtype=float)
+
+    def num(values, digits):
+        return [SYMBOL_SUPPRESSED if s else format_number(v, digits) for s, v in zip(sup, values, strict=True)]
+
+    def ci(a_values, b_values, digits):
+        return [
+            SYMBOL_SUPPRESSED if s else ("" if not np.isfinite(a) else f"{format_number(a, digits)} to {format_number(b, digits)}")
+            for s, a, b in zip(sup, a_values, b_values, strict=True)
+        ]
+
+    out["Coefficient"] = num(est, 3)
+    out["95% CI"] = ci(lo, hi, 3)
+    if "odds_ratio" in df.columns:
+        if {"odds_ratio_low", "odds_ratio_high"} <= set(df.columns):
+            olo, ohi = df["odds_ratio_low"].to_numpy(dtype=float), df["odds_ratio_high"].to_numpy(dtype=float)
+        else:
+            olo, ohi = np.exp(lo), np.exp(hi)
+        orat = df["odds_ratio"].to_numpy(dtype=float)
+        if "kind" in df.columns:  # cut-points of an ordinal model have no odds ratio
+            coef = (df["kind"].astype(str) == "coefficient").to_numpy()
+            orat, olo, ohi = (np.where(coef, v, np.nan) for v in (orat, olo, ohi))
+        out["Odds ratio"] = num(orat, 2)
+        out["95% CI (odds ratio)"] = ci(olo, ohi, 2)
+    if "p_value" in df.columns:
+        out["p"] = [SYMBOL_SUPPRESSED if s else format_p(p) for s, p in zip(sup, df["p_value"].astype(float), strict=True)]
+    return out
+
+
+def plain_display(df: pd.DataFrame, *, decimals: int = 2, percent_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Any other aggregate frame (QA flow, weight summary, margins): counts as whole numbers."""
+    check_publishable(df, "table")
+    out = pd.DataFrame(index=range(len(df)))
+    for c in df.columns:
+        s = df[c]
+        head = _sentence(str(c).replace("_", " "))
+        if c in percent_columns:
+            out[head + " (%)"] = [format_percent(v) for v in s.astype(float)]
+        elif pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
+            out[head] = [format_count(v) if not isinstance(v, (bool, np.bool_)) else ("yes" if v else "no") for v in s]
+        elif pd.api.types.is_float_dtype(s):
+            out[head] = [format_number(v, decimals) for v in s]
+        else:
+            out[head] = ["" if pd.isna(v) else str(v) for v in s]
+    return out
+
+
+def display_frame(df: pd.DataFrame, instrument: Any | None = None, **options: Any) -> pd.DataFrame:
+    """The formatted version of any published frame, by its kind."""
+    if is_comparison_frame(df):
+        return comparison_display(df, instrument)
+    if is_estimate_frame(df):
+        if options.get("wide"):
+            rows, cols = options["wide"]
+            return wide_display(df, rows, cols, instrument, decimals=options.get("decimals", 0))
+        return estimate_display(df, instrument, percent=options.get("percent", True), decimals=options.get("decimals", 0))
+    if is_model_frame(df):
+        return model_display(df, instrument)
+    return plain_display(df, decimals=options.get("decimals", 2), percent_columns=options.get("percent_columns", ()))
+
+
+# -- footnotes -----------------------------------------------------------------------------------
+def footnotes(df: pd.DataFrame, thresholds: Thresholds | None, notes: Sequence[str] = ()) -> list[str]:
+    """Method, suppression and precision notes for a table, plus what was withheld in it."""
+    out = list(notes)
+    if is_estimate_frame(df) or is_comparison_frame(df):
+        out.append(METHOD_NOTE)
+    if thresholds is not None and "suppressed" in df.columns:
+        out.append(thresholds.rule_text())
+        sup, low = _flags(df)
+        if sup.any():
+            reasons = df.loc[sup, "reason"].astype(str)
+            primary = int(reasons.str.startswith("primary").sum())
+            secondary = int(sup.sum()) - primary
+            text = f"In this table {int(sup.sum())} estimate{'s' if sup.sum() != 1 else ''} {'are' if sup.sum() != 1 else 'is'} withheld"
+            detail = []
+            if primary:
+                detail.append(f"{primary} for a small base")
+            if secondary:
+                detail.append(f"{secondary} to protect {'them' if primary != 1 else 'it'}")
+            out.append(text + (f" ({', '.join(detail)})." if detail else "."))
+        if low.any():
+            out.append(f"{int(low.sum())} estimate{'s are' if low.sum() != 1 else ' is'} of low precision {SYMBOL_LOW_PRECISION}: treat with caution.")
+    return out
+
+
+# -- writers -------------------------------------------------------------------------------------
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "table"
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """CSV at full precision (shortest round-trip floats), ``\\n`` line ends, no index."""
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object)
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def html_table(
+    display: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    notes: Sequence[str] = (),
+    table_id: str | None = None,
+) -> str:
+    """A great_tables HTML fragment (stable id, so the same table gives the same bytes)."""
+    from great_tables import GT
+
+    group_col = "Group variable" if "Group variable" in display.columns else None
+    frame = display.copy()
+    gt = GT(frame, id=table_id or _slug(title), groupname_col=group_col)
+    gt = gt.tab_header(title=title, subtitle=subtitle) if subtitle else gt.tab_header(title=title)
+    numeric = [c for c in frame.columns if c != group_col and _looks_numeric(frame[c])]
+    if numeric:
+        gt = gt.cols_align(align="right", columns=numeric)
+    for note in notes:
+        gt = gt.tab_source_note(note)
+    gt = gt.tab_options(
+        table_font_names=["Segoe UI", "Helvetica Neue", "Arial", "sans-serif"],
+        table_font_size="10pt",
+        heading_align="left",
+        heading_title_font_size="12pt",
+        source_notes_font_size="8.5pt",
+        row_group_font_weight="bold",
+        column_labels_font_weight="bold",
+        table_width="100%",
+    )
+    return gt.as_raw_html()
+
+
+def _looks_numeric(s: pd.Series) -> bool:
+    pattern = re.compile(r"^(\[c\]|\[u\]|[<\-\u2212]?[\d,.]+.*)?$")
+    return all(bool(pattern.match(str(v))) for v in s)
+
+
+def html_page(fragment: str, title: str) -> str:
+    from html import escape
+
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{escape(title)}</title>\n</head>\n<body>\n{fragment}\n</body>\n</html>\n"
+    )
+
+
+def docx_bytes(
+    display: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    notes: Sequence[str] = (),
+) -> bytes:
+    """A Word document holding the table, ready to paste into a journal or brief; fixed bytes."""
+    from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Cm, Pt
+
+    doc = Document()
+    section = doc.sections[0]
+    wide = len(display.columns) > 6
+    section.orientation = WD_ORIENT.LANDSCAPE if wide else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = (Cm(29.7), Cm(21.0)) if wide else (Cm(21.0), Cm(29.7))
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(section, side, Cm(2))
+    normal = doc.styles["Normal"]
+    normal.font.name = "Arial"
+    normal.font.size = Pt(10)
+    heading = doc.add_paragraph()
+    run = heading.add_run(title)
+    run.bold = True
+    run.font.size = Pt(12)
+    if subtitle:
+        doc.add_paragraph(subtitle)
+    group_col = "Group variable" if "Group variable" in display.columns else None
+    cols = [c for c in display.columns if c != group_col]
+    table = doc.add_table(rows=1, cols=len(cols))
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    numeric = {c for c in cols if _looks_numeric(display[c])}
+    hdr = table.rows[0]
+    tr_pr = hdr._tr.get_or_add_trPr()
+    repeat = OxmlElement("w:tblHeader")
+    repeat.set(qn("w:val"), "true")
+    tr_pr.append(repeat)
+    for cell, c in zip(hdr.cells, cols, strict=True):
+        cell.text = ""
+        r = cell.paragraphs[0].add_run(str(c))
+        r.bold = True
+        if c in numeric:
+            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    current = None
+    for _, row in display.iterrows():
+        if group_col and row[group_col] != current:
+            current = row[group_col]
+            grow = table.add_row()
+            merged = grow.cells[0].merge(grow.cells[-1]) if len(cols) > 1 else grow.cells[0]
+            merged.text = ""
+            merged.paragraphs[0].add_run(str(current)).bold = True
+        cells = table.add_row().cells
+        for cell, c in zip(cells, cols, strict=True):
+            cell.text = str(row[c])
+            if c in numeric:
+                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    for note in notes:
+        p = doc.add_paragraph()
+        r = p.add_run(note)
+        r.font.size = Pt(8)
+    props = doc.core_properties
+    props.title = title
+    props.author = "social-licence"
+    props.last_modified_by = "social-licence"
+    props.created = props.modified = props.last_printed = FIXED_TIME.replace(tzinfo=None)
+    props.revision = 1
+    buf = io.BytesIO()
+    doc.save(buf)
+    return normalise_zip(buf.getvalue())
+
+
+def normalise_zip(data: bytes) -> bytes:
+    """Rewrite a zip (docx) with fixed member timestamps and attributes: same content, same bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            fixed.create_system = 3
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def write_table(
+    df: pd.DataFrame,
+    csv_path: str | Path | None,
+    html_path: str | Path | None = None,
+    docx_path: str | Path | None = None,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    notes: Sequence[str] = (),
+    thresholds: Thresholds | None = None,
+    instrument: Any | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Write one published table as CSV (full precision), HTML page and Word document.
+
+    ``df`` must have been through disclosure control (an estimate frame without ``suppressed``
+    is refused). ``options``: ``wide=(rows, columns)`` for a two-way layout, ``percent``,
+    ``decimals``, ``percent_columns`` (for plain frames). Returns the formatted frame.
+    """
+    if not title:
+        raise OutputError("write_table needs a title")
+    check_publishable(df, title)
+    display = display_frame(df, instrument, **options)
+    if display.empty:
+        raise OutputError(f"table {title!r} has no rows to publish")
+    foot = footnotes(df, thresholds, notes)
+    if csv_path is not None:
+        atomic_write_text(csv_path, csv_text(df))
+    if html_path is not None:
+        fragment = html_table(display, title=title, subtitle=subtitle, notes=foot)
+        atomic_write_text(html_path, html_page(fragment, title))
+    if docx_path is not None:
+        atomic_write_bytes(docx_path, docx_bytes(display, title=title, subtitle=subtitle, notes=foot))
+    return display
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read a published or interim frame from CSV or Parquet."""
+    path = Path(path)
+    if not path.exists():
+        raise OutputError(f"input {path} does not exist")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise OutputError(f"input {path} is neither CSV nor Parquet")
+
+
+def frames(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve a mapping of names to frames or paths into frames (other values pass through)."""
+    return {k: (read_frame(v) if isinstance(v, (str, Path)) else v) for k, v in inputs.items()}

@@ -1,0 +1,177 @@
+"""Publication tables: full-precision CSV, formatted HTML and Word, symbols, footnotes, same bytes.
+
+Expected strings are hand-formatted from the numbers written in each test (percentages rounded
+half away from zero, thousands separators, GSS symbols [c] and [u]).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+import numpy as np
+import pandas as pd
+import pytest
+from test_brief_data import example_design, example_respondents, grid_table, instrument
+
+from social_licence.disclosure import Thresholds, suppress, suppress_comparisons
+from social_licence.errors import DisclosureError, OutputError
+from social_licence.tables import (
+    display_frame,
+    format_p,
+    format_percent,
+    term_label,
+    write_table,
+)
+
+
+def frame() -> pd.DataFrame:
+    """Three groups by hand: a rounding case, a low-precision case and a base below 10."""
+    rows = [
+        ("White", 0.125, 0.010, 0.1054, 0.1446, 1234),
+        ("Black", 0.5449, 0.09, 0.3685, 0.7213, 41),
+        ("Other", 0.4, 0.2, 0.008, 0.792, 7),
+        ("Mixed", 0.3, 0.05, 0.2, 0.4, 25),
+    ]
+    return pd.DataFrame(
+        {
+            "group_variable": "ethnicity",
+            "group": [r[0] for r in rows],
+            "variable": "acc_police__early_help",
+            "level": "acceptable",
+            "estimate": [r[1] for r in rows],
+            "se": [r[2] for r in rows],
+            "ci_low": [r[3] for r in rows],
+            "ci_high": [r[4] for r in rows],
+            "deff": 1.5,
+            "n_unweighted": [r[5] for r in rows],
+            "count_unweighted": [round(r[1] * r[5]) for r in rows],
+            "n_weighted": [r[5] * 1000.5 for r in rows],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.125, "13"), (0.135, "14"), (0.145, "15"), (0.5449, "54"), (0.0049, "0"), (0.995, "100"), (1.0, "100"), (np.nan, "")],
+)
+def test_percentages_round_half_away_from_zero(p, text):
+    """Hand: 12.5% -> 13 (not banker's 12); 14.5% -> 15; 0.49% -> 0."""
+    assert format_percent(p) == text
+
+
+def test_p_values_and_term_labels():
+    assert format_p(0.0004) == "<0.001" and format_p(0.0125) == "0.013" and format_p(0.5) == "0.500"
+    inst = instrument()
+    assert term_label("C(ethnicity)[T.Black]", inst) == "Ethnic group: Black"
+    assert term_label("C(ethnicity, Treatment('White'))[T.Asian]", inst) == "Ethnic group: Asian"
+    assert term_label("lone_parent[T.No]", inst) == "Lone parent: No"
+    assert term_label("Intercept", inst) == "Intercept"
+
+
+def test_formatted_table_rounds_marks_and_withholds(tmp_path):
+    table = suppress(frame(), Thresholds(), partitions=["group"])
+    shown = display_frame(table, instrument())
+    by_group = shown.set_index("Group")
+    assert list(shown.columns) == ["Group variable", "Group", "%", "95% CI", "Unweighted base"]
+    assert by_group.loc["White"].tolist()[1:] == ["13", "11\u201314", "1,234"]
+    assert by_group.loc["Black", "%"] == "54 [u]"  # CI 35 points wide: low precision
+    assert by_group.loc["Other"].tolist()[1:] == ["[c]", "[c]", "[c]"]  # base 7 < 10
+    assert by_group.loc["Mixed", "%"] == "[c]"  # secondary: smallest other group
+    assert shown["Group variable"].unique().tolist() == ["Ethnic group"]
+
+
+def test_all_three_files_are_written_and_agree(tmp_path):
+    table = suppress(frame(), Thresholds(), partitions=["group"])
+    paths = [tmp_path / "t.csv", tmp_path / "t.html", tmp_path / "t.docx"]
+    write_table(table, *paths, title="Acceptability by ethnic group", thresholds=Thresholds(), instrument=instrument())
+    back = pd.read_csv(paths[0])
+    # CSV keeps full precision: every float round-trips exactly
+    assert back["estimate"].tolist()[:2] == [0.125, 0.5449]
+    assert back["n_weighted"].tolist()[:2] == [1234 * 1000.5, 41 * 1000.5]
+    assert back["suppressed"].tolist() == [False, False, True, True]
+    assert back.loc[2, ["estimate", "se", "n_unweighted", "count_unweighted"]].isna().all()
+    html = paths[1].read_text(encoding="utf-8")
+    for text in ("Acceptability by ethnic group", ">13<", "11\u201314", "1,234", "54 [u]", "[c]", "Ethnic group"):
+        assert text in html, text
+    assert "fewer than 10 respondents" in html
+    assert "2 estimates are withheld (1 for a small base, 1 to protect it)" in html
+    document = docx.Document(str(paths[2]))
+    cells = [[c.text for c in row.cells] for row in document.tables[0].rows]
+    assert cells[0] == ["Group", "%", "95% CI", "Unweighted base"]
+    assert cells[1] == ["Ethnic group"] * 4  # the row-group heading, merged across
+    assert ["White", "13", "11\u201314", "1,234"] in cells
+    assert ["Other", "[c]", "[c]", "[c]"] in cells
+    notes = "\n".join(p.text for p in document.paragraphs)
+    assert "fewer than 10 respondents" in notes and "confidence intervals" in notes
+
+
+def test_outputs_are_byte_identical_across_runs(tmp_path):
+    """Reviewers reproduce to the byte: the same frame gives the same CSV, HTML and docx bytes."""
+    table = suppress(frame(), Thresholds(), partitions=["group"])
+    out = []
+    for run in ("a", "b"):
+        paths = [tmp_path / f"{run}.csv", tmp_path / f"{run}.html", tmp_path / f"{run}.docx"]
+        write_table(table, *paths, title="Same", thresholds=Thresholds())
+        out.append([p.read_bytes() for p in paths])
+    assert out[0] == out[1]
+    with zipfile.ZipFile(io.BytesIO(out[0][2])) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert "2000-01-01T00:00:00Z" in core
+
+
+def test_grid_table_in_wide_layout():
+    """Data type down, purpose across, in instrument order; cells are rounded percentages."""
+    data = example_respondents()
+    inst = instrument()
+    grid = suppress(grid_table(data, example_design(data), inst), Thresholds(), partitions=[])
+    wide = display_frame(grid, inst, wide=("data_type", "purpose"))
+    assert wide.columns[0] == "Data type"
+    assert wide["Data type"].tolist()[:3] == ["Health records", "School records", "Police records"]
+    assert wide.columns[1] == "Identifying families for early-help support"
+    row = grid[(grid["data_type"] == "police") & (grid["purpose"] == "early_help")].iloc[0]
+    assert wide.loc[2, wide.columns[1]].split(" ")[0] == format_percent(row["estimate"])
+    with pytest.raises(OutputError, match="region"):
+        display_frame(grid, inst, wide=("region", "purpose"))
+
+
+def test_model_and_comparison_tables():
+    """Odds ratios and CIs are exp() of the log-odds columns (hand: exp(-0.62) = 0.54)."""
+    model = pd.DataFrame(
+        {"term": ["Intercept", "C(ethnicity)[T.Black]"], "estimate": [0.1, -0.62], "se": [0.1, 0.24],
+         "ci_low": [-0.096, -1.0904], "ci_high": [0.296, -0.1496], "p_value": [0.3, 0.0004]}
+    )
+    model["odds_ratio"] = np.exp(model["estimate"])
+    shown = display_frame(model, instrument())
+    assert list(shown.columns) == ["Term", "Coefficient", "95% CI", "Odds ratio", "95% CI (odds ratio)", "p"]
+    assert shown.loc[1].tolist() == ["Ethnic group: Black", "-0.620", "-1.090 to -0.150", "0.54", "0.34 to 0.86", "<0.001"]
+    comp = pd.DataFrame(
+        {"variable": "acc", "level": "acceptable", "group_variable": "ethnicity", "group_a": ["Black", "Other"],
+         "group_b": ["White", "White"], "difference": [-0.125, 0.2], "ci_low": [-0.2, 0.0], "ci_high": [-0.05, 0.4],
+         "p_adjusted": [0.012, 0.2], "n_unweighted_a": [60, 6], "n_unweighted_b": [420, 420]}
+    )
+    comp = suppress_comparisons(comp, Thresholds())
+    shown = display_frame(comp, instrument())
+    assert shown.loc[0, ["Comparison", "Difference (points)", "95% CI", "p (adjusted)", "Bases"]].tolist() == [
+        "Black vs White", "-13", "-20 to -5", "0.012", "60 / 420"
+    ]
+    assert shown.loc[1, "Difference (points)"] == "[c]"
+
+
+def test_qa_flow_table_is_plain_counts(tmp_path):
+    flow = pd.DataFrame({"step": [0, 1], "rule": ["Received", "Speeders"], "excluded": [0, 12], "remaining": [1512, 1500]})
+    shown = write_table(flow, tmp_path / "f.csv", tmp_path / "f.html", None, title="QA flow")
+    assert shown.loc[1].tolist() == ["1", "Speeders", "12", "1,500"]
+
+
+def test_bad_tables_are_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(DisclosureError, match="has not been through disclosure.suppress"):
+        write_table(frame(), tmp_path / "x.csv", title="Raw")
+    data = example_respondents()
+    with pytest.raises(DisclosureError, match="respondent"):
+        write_table(data, tmp_path / "x.csv", title="Row level")
+    with pytest.raises(OutputError, match="title"):
+        write_table(suppress(frame(), Thresholds()), tmp_path / "x.csv", title="")
+    assert not (tmp_path / "x.csv").exists()
