@@ -7,19 +7,26 @@ R ``survey`` numbers in ``../shared/reference/api/r_reference/`` (see ``tests/te
 
 Every estimator (means, proportions, totals, model coefficients) reduces to a weighted total of
 per-row influence values ``z``; :meth:`SurveyDesign.vcov_total` is the only function that turns
-such totals into a covariance matrix. Domains are estimated by zeroing ``z`` outside the domain,
-never by dropping rows, so the design's PSU structure is kept.
+such totals into a covariance matrix (estimators that aggregate influence values to PSU totals
+themselves, for speed, hand those totals to the same engine, :meth:`SurveyDesign.vcov_psu_totals`).
+Domains are estimated by zeroing ``z`` outside the domain, never by dropping rows, so the design's
+PSU structure is kept.
+
+The estimators (``proportion``, ``mean``, ``total``, ``compare``, ``chisq``, ``breakdown``) live
+in :mod:`social_licence.estimates`; replicate-weight designs in :mod:`social_licence.replicates`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .errors import EstimationError
+from .estimates import Cells, Estimators
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "certainty", "adjust", "average")
 
@@ -34,6 +41,7 @@ class _Structure:
     n_psu: np.ndarray  # (H,) PSUs sampled per stratum
     f: np.ndarray  # (H,) 1 - sampling fraction (1 without FPC)
     stratum_labels: np.ndarray  # (H,) original stratum values, for messages
+    popsize: np.ndarray  # (H,) population PSUs per stratum (inf without FPC)
 
 
 def _as_array(data: pd.DataFrame, spec, name: str) -> np.ndarray | None:
@@ -58,14 +66,26 @@ def _as_array(data: pd.DataFrame, spec, name: str) -> np.ndarray | None:
     return values
 
 
-class SurveyDesign:
+def bad_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
+    """Row labels (the respondent ids of an analysis frame) where ``mask`` is true, for messages."""
+    labels = data.index[np.asarray(mask, dtype=bool)]
+    shown = ", ".join(str(x) for x in labels[:limit])
+    if len(labels) > limit:
+        shown += f" (and {len(labels) - limit} more)"
+    return shown
+
+
+class SurveyDesign(Estimators):
     """How the sample was drawn: weights, optional strata, PSUs and finite population correction.
 
     Parameters mirror R's ``svydesign(ids=, strata=, weights=, fpc=)``: each may be a column name
     of ``data`` or an array-like aligned to it. ``fpc`` is either the population number of PSUs
     in the stratum (values > 1) or the sampling fraction (values <= 1), constant within strata.
+    Without ``weights`` but with ``fpc`` the weights are population / sample PSUs per stratum, as
+    R derives them; without either every weight is 1. PSUs are nested in strata (``nest=TRUE``).
     ``lonely_psu`` follows ``options(survey.lonely.psu=)``: ``fail``, ``remove``, ``certainty``,
-    ``adjust`` or ``average``.
+    ``adjust`` (a lonely PSU is centred on the mean PSU total of the whole sample, as R >= 4.2)
+    or ``average``.
     """
 
     def __init__(
@@ -84,42 +104,71 @@ class SurveyDesign:
             )
         self.data = data
         self.lonely_psu = lonely_psu
-        n = len(data)
-        w = _as_array(data, weights, "weights")
-        if w is None:
-            w = np.ones(n)
-        w = np.asarray(w, dtype=float)
-        bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-        if bad.size:
-            raise EstimationError(
-                f"design weights must be finite and non-negative; first bad rows {bad[:5].tolist()}"
-                f" have {w[bad[:5]].tolist()}"
-            )
-        self.weights = w
         self._strata_spec, self._psu_spec, self._fpc_spec = strata, psu, fpc
         self._structure = self._build_structure(
             _as_array(data, strata, "strata"),
             _as_array(data, psu, "psu"),
             _as_array(data, fpc, "fpc"),
         )
+        w = _as_array(data, weights, "weights")
+        if w is None:
+            st = self._structure
+            if np.isfinite(st.popsize).all():
+                # R: probs <- 1/weights(fpc, final=FALSE), i.e. population/sample PSUs per stratum.
+                w = (st.popsize / st.n_psu)[st.stratum]
+            else:
+                w = np.ones(len(data))
+        try:
+            w = np.asarray(w, dtype=float)
+        except (TypeError, ValueError):
+            raise EstimationError(f"design weights {weights!r} are not numeric") from None
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            name = weights if isinstance(weights, str) else "weights"
+            raise EstimationError(
+                f"design weights {name!r} must be finite and non-negative; bad in rows "
+                f"{bad_rows(data, bad)} (values {w[bad][:5].tolist()})"
+            )
+        self.weights = w
+
+    @classmethod
+    def _from_parts(
+        cls, data: pd.DataFrame, weights: np.ndarray, structure: _Structure, lonely_psu: str
+    ) -> SurveyDesign:
+        """A design over new rows that share this design's strata and PSUs (see :meth:`long`)."""
+        obj = cls.__new__(cls)
+        obj.data = data
+        obj.lonely_psu = lonely_psu
+        obj._strata_spec = obj._psu_spec = obj._fpc_spec = None
+        obj._structure = structure
+        obj.weights = weights
+        return obj
 
     # -- structure ---------------------------------------------------------------------------
     def _build_structure(self, strata, psu, fpc) -> _Structure:
-        n = len(self.data)
+        data = self.data
+        n = len(data)
         if strata is None:
             s_codes, s_labels = np.zeros(n, dtype=np.int64), np.array(["all"], dtype=object)
         else:
-            if pd.isna(strata).any():
-                raise EstimationError(f"design strata have missing values in {int(pd.isna(strata).sum())} rows")
+            missing = pd.isna(strata)
+            if missing.any():
+                raise EstimationError(
+                    f"design strata have missing values in rows {bad_rows(data, missing)}"
+                )
             s_codes, s_labels = pd.factorize(strata, sort=True)
             s_labels = np.asarray(s_labels, dtype=object)
         if psu is None:
             p_codes = np.arange(n, dtype=np.int64)
         else:
-            if pd.isna(psu).any():
-                raise EstimationError(f"design PSUs have missing values in {int(pd.isna(psu).sum())} rows")
+            missing = pd.isna(psu)
+            if missing.any():
+                raise EstimationError(
+                    f"design PSUs have missing values in rows {bad_rows(data, missing)}"
+                )
             # PSUs are nested in strata: the same PSU label in two strata is two PSUs (nest=TRUE).
             p_codes, _ = pd.factorize(pd.MultiIndex.from_arrays([s_codes, psu]), sort=True)
+        p_codes = np.asarray(p_codes, dtype=np.int64)
         n_strata = len(s_labels)
         n_psu_total = int(p_codes.max()) + 1 if n else 0
         psu_stratum = np.zeros(n_psu_total, dtype=np.int64)
@@ -127,10 +176,16 @@ class SurveyDesign:
         n_psu = np.bincount(psu_stratum, minlength=n_strata).astype(float)
         if fpc is None:
             f = np.ones(n_strata)
+            pop = np.full(n_strata, np.inf)
         else:
-            fpc = np.asarray(fpc, dtype=float)
+            try:
+                fpc = np.asarray(fpc, dtype=float)
+            except (TypeError, ValueError):
+                raise EstimationError("design fpc is not numeric") from None
             if np.isnan(fpc).any():
-                raise EstimationError("design fpc has missing values")
+                raise EstimationError(
+                    f"design fpc has missing values in rows {bad_rows(data, np.isnan(fpc))}"
+                )
             per_stratum = pd.Series(fpc).groupby(s_codes).agg(["min", "max"])
             varying = per_stratum.index[per_stratum["min"] != per_stratum["max"]]
             if len(varying):
@@ -138,12 +193,14 @@ class SurveyDesign:
             vals = per_stratum["min"].to_numpy()
             if (vals > 1).any() and not (vals >= 1).all():
                 raise EstimationError("fpc must be all population sizes (>= 1) or all fractions (<= 1)")
+            if (vals <= 0).any():
+                raise EstimationError("fpc sampling fractions must be positive")
             pop = vals if (vals > 1).any() else n_psu / vals
             if (pop < n_psu - 1e-9).any():
                 h = int(np.flatnonzero(pop < n_psu - 1e-9)[0])
                 raise EstimationError(f"fpc implies more than 100% sampling in stratum {s_labels[h]!r}")
             f = np.where(np.isinf(pop), 1.0, (pop - n_psu) / pop)
-        return _Structure(s_codes, p_codes, psu_stratum, n_psu, f, s_labels)
+        return _Structure(s_codes, p_codes, psu_stratum, n_psu, f, s_labels, pop)
 
     @property
     def n(self) -> int:
@@ -162,6 +219,10 @@ class SurveyDesign:
         """Design degrees of freedom, as R's ``degf()``: PSUs minus strata."""
         return self.n_psu - self.n_strata
 
+    @property
+    def has_fpc(self) -> bool:
+        return bool((self._structure.f < 1).any())
+
     # -- variance ----------------------------------------------------------------------------
     def vcov_total(self, z: np.ndarray) -> np.ndarray:
         """Covariance of the weighted totals ``sum_i w_i z_i`` under the design.
@@ -174,9 +235,23 @@ class SurveyDesign:
             z = z[:, None]
         if z.shape[0] != self.n:
             raise EstimationError(f"influence values have {z.shape[0]} rows, design has {self.n}")
+        totals = group_sum(self._structure.psu, z * self.weights[:, None], self.n_psu)
+        return self.vcov_psu_totals(totals)
+
+    def vcov_psu_totals(self, totals: np.ndarray, *, diagonal: bool = False) -> np.ndarray:
+        """The variance engine: covariance of totals from their per-PSU weighted totals.
+
+        ``totals`` is ``(C, p)``: for each PSU (code order) the sum of ``w_i z_i`` over its rows.
+        Follows R's ``onestrat``: deviations from the stratum mean PSU total, scaled by
+        ``f_h n_h / (n_h - 1)``; strata with a single PSU as ``lonely_psu`` says. With
+        ``diagonal=True`` only the variances ``(p,)`` are returned (cheap for many columns).
+        """
+        totals = np.asarray(totals, dtype=float)
+        if totals.ndim == 1:
+            totals = totals[:, None]
         st = self._structure
-        x = z * self.weights[:, None]
-        totals = group_sum(st.psu, x, self.n_psu)
+        if totals.shape[0] != self.n_psu:
+            raise EstimationError(f"PSU totals have {totals.shape[0]} rows, design has {self.n_psu} PSUs")
         n_h = st.n_psu
         lonely = n_h[st.psu_stratum] == 1
         if lonely.any() and self.lonely_psu == "fail":
@@ -192,12 +267,144 @@ class SurveyDesign:
         dev = totals - centre
         scale = np.where(n_h > 1, st.f * n_h / np.maximum(n_h - 1, 1), st.f)
         contrib = dev * np.sqrt(scale[st.psu_stratum])[:, None]
+        factor = 1.0
         if self.lonely_psu == "average" and lonely.any():
-            keep = ~lonely
-            v = contrib[keep].T @ contrib[keep]
             n_ok = int((n_h > 1).sum())
-            return v * (self.n_strata / n_ok) if n_ok else v * 0.0
-        return contrib.T @ contrib
+            contrib = contrib[~lonely]
+            factor = self.n_strata / n_ok if n_ok else 0.0
+        if diagonal:
+            return np.einsum("ij,ij->j", contrib, contrib) * factor
+        return (contrib.T @ contrib) * factor
+
+    def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Point estimates and (co)variances of the ratios or totals described by ``cells``.
+
+        Influence values are aggregated straight to PSU x cell totals with ``np.bincount``
+        (never an n x cells matrix), in column chunks so that memory stays bounded, and handed
+        to :meth:`vcov_psu_totals`.
+        """
+        w = self.weights
+        psu = self._structure.psu
+        C = self.n_psu
+        J = cells.n_num
+        vn = np.flatnonzero(cells.num_cell >= 0)
+        num = cells.num_cell[vn]
+        wn = w[vn] if cells.num_value is None else w[vn] * cells.num_value[vn]
+        t_num = np.bincount(num, weights=wn, minlength=J)
+        same = cells.den_cell is cells.num_cell  # means and proportions of an indicator
+        if cells.den_cell is not None:
+            vd = vn if same else np.flatnonzero(cells.den_cell >= 0)
+            den = num if same else cells.den_cell[vd]
+            t_den = np.bincount(den, weights=w[vd], minlength=cells.n_den)
+            t_d = t_den[cells.num_to_den]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                est = t_num / t_d
+        else:
+            est = t_num
+        chunk = J if cov else max(1, min(J, _CHUNK_CELLS // max(C, 1)))
+        parts = []
+        for start in range(0, J, chunk):
+            stop = min(J, start + chunk)
+            k = stop - start
+            sel = slice(None) if k == J else (num >= start) & (num < stop)
+            key = psu[vn[sel]] * k + (num[sel] - start)
+            s_num = np.bincount(key, weights=wn[sel], minlength=C * k).reshape(C, k)
+            if cells.den_cell is None:
+                z = s_num
+            else:
+                # Denominator cells of this chunk, numbered 0..m-1.
+                dens, inverse = np.unique(cells.num_to_den[start:stop], return_inverse=True)
+                if len(dens) == cells.n_den:
+                    d_rows, d_code = vd, den
+                else:
+                    lookup = np.full(cells.n_den, -1)
+                    lookup[dens] = np.arange(len(dens))
+                    keep = lookup[den] >= 0
+                    d_rows, d_code = vd[keep], lookup[den[keep]]
+                m = len(dens)
+                if same and k == J and m == J:
+                    s_den = np.bincount(key, weights=w[vn], minlength=C * m).reshape(C, m)
+                else:
+                    s_den = np.bincount(
+                        psu[d_rows] * m + d_code, weights=w[d_rows], minlength=C * m
+                    ).reshape(C, m)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    z = (s_num - est[start:stop] * s_den[:, inverse]) / t_d[start:stop]
+            parts.append(self.vcov_psu_totals(z, diagonal=not cov))
+        if cov:
+            return est, parts[0]
+        return est, np.concatenate(parts) if parts else np.zeros(0)
+
+    # -- derived designs ---------------------------------------------------------------------
+    def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> SurveyDesign:
+        """The design of a long frame with several rows per respondent (e.g. ``grid.long_format``).
+
+        Each row takes its respondent's weight, stratum and PSU, so rows of one respondent are
+        clustered together (on the PSU, or on the respondent when the design has no PSUs) and
+        the strata, PSU counts and FPC stay those of the respondent-level design.
+        """
+        return self._rows(frame, respondent_positions(self.data, frame, respondent))
+
+    def _rows(self, frame: pd.DataFrame, pos: np.ndarray) -> SurveyDesign:
+        """The design of ``frame`` whose row i belongs to this design's row ``pos[i]``."""
+        st = self._structure
+        structure = replace(st, stratum=st.stratum[pos], psu=st.psu[pos])
+        return SurveyDesign._from_parts(frame, self.weights[pos], structure, self.lonely_psu)
+
+    def with_replicates(
+        self,
+        kind: str = "bootstrap",
+        replicates: int | None = None,
+        *,
+        seed: int | None = None,
+        reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
+        base_weights=None,
+        mse: bool = False,
+        ignore_fpc: bool = False,
+    ):
+        """A replicate-weight version of this design; see :func:`social_licence.replicates.make_replicates`."""
+        from .replicates import make_replicates
+
+        return make_replicates(
+            self,
+            kind,
+            replicates,
+            seed=seed,
+            reweighter=reweighter,
+            base_weights=base_weights,
+            mse=mse,
+            ignore_fpc=ignore_fpc,
+        )
+
+    @staticmethod
+    def from_replicate_weights(
+        data: pd.DataFrame,
+        weights,
+        repweights: Sequence[str] | str,
+        type: str = "bootstrap",  # noqa: A002 - R's argument name
+        *,
+        scale: float | None = None,
+        rscales=None,
+        mse: bool = False,
+        combined: bool = True,
+        rho: float | None = None,
+        df: int | None = None,
+    ):
+        """A design from replicate weight columns of an export; see :class:`social_licence.replicates.ReplicateDesign`."""
+        from .replicates import ReplicateDesign
+
+        return ReplicateDesign.from_columns(
+            data,
+            weights,
+            repweights,
+            type=type,
+            scale=scale,
+            rscales=rscales,
+            mse=mse,
+            combined=combined,
+            rho=rho,
+            df=df,
+        )
 
     def __repr__(self) -> str:
         kind = "Stratified " if self.n_strata > 1 else ""
@@ -218,11 +425,41 @@ class SurveyDesign:
         return svyolr(self, formula, **kwargs)
 
 
+# Largest PSU x cell block held in memory at once when only variances are needed (~100 MB).
+_CHUNK_CELLS = 12_000_000
+
+
 def group_sum(codes: np.ndarray, x: np.ndarray, n_groups: int) -> np.ndarray:
     """Column sums of ``x`` (n, p) within integer groups ``codes``: a vectorised ``rowsum``."""
-    return np.column_stack(
-        [np.bincount(codes, weights=x[:, j], minlength=n_groups) for j in range(x.shape[1])]
-    ) if x.shape[1] else np.zeros((n_groups, 0))
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.shape[1] == 0:
+        return np.zeros((n_groups, 0))
+    if x.shape[1] <= 4:
+        return np.column_stack(
+            [np.bincount(codes, weights=x[:, j], minlength=n_groups) for j in range(x.shape[1])]
+        )
+    indicator = sparse.csr_matrix(
+        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
+    )
+    return np.asarray(indicator @ x)
+
+
+def respondent_positions(data: pd.DataFrame, frame: pd.DataFrame, respondent: str) -> np.ndarray:
+    """Row positions in ``data`` of the respondents named in ``frame[respondent]``."""
+    if respondent not in frame.columns:
+        raise EstimationError(f"the long frame has no {respondent!r} column naming the respondent")
+    if not data.index.is_unique:
+        raise EstimationError("the design data's index (the respondent id) has duplicate values")
+    pos = data.index.get_indexer(frame[respondent])
+    if (pos < 0).any():
+        missing = frame[respondent].to_numpy()[pos < 0]
+        raise EstimationError(
+            f"the long frame names respondents that are not in the design data: "
+            f"{', '.join(str(x) for x in missing[:5])}"
+        )
+    return pos
 
 
 def design_columns(strata: str | None, psu: str | None, fpc: str | None) -> Sequence[str]:
