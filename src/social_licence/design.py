@@ -287,44 +287,45 @@ class SurveyDesign(Estimators):
         psu = self._structure.psu
         C = self.n_psu
         J = cells.n_num
-        vn = np.flatnonzero(cells.num_cell >= 0)
-        num = cells.num_cell[vn]
-        wn = w[vn] if cells.num_value is None else w[vn] * cells.num_value[vn]
+        vn, num, vals = cells.numerator()
+        w_vn = w[vn]
+        wn = w_vn if vals is None else w_vn * vals
         t_num = np.bincount(num, weights=wn, minlength=J)
         same = cells.den_cell is cells.num_cell  # means and proportions of an indicator
         if cells.den_cell is not None:
-            vd = vn if same else np.flatnonzero(cells.den_cell >= 0)
-            den = num if same else cells.den_cell[vd]
-            t_den = np.bincount(den, weights=w[vd], minlength=cells.n_den)
+            vd, den = (vn, num) if same else cells.denominator()
+            w_vd = w_vn if same else w[vd]
+            t_den = np.bincount(den, weights=w_vd, minlength=cells.n_den)
             t_d = t_den[cells.num_to_den]
             with np.errstate(invalid="ignore", divide="ignore"):
                 est = t_num / t_d
         else:
             est = t_num
         chunk = J if cov else max(1, min(J, _CHUNK_CELLS // max(C, 1)))
+        psu_vn = psu[vn]
         parts = []
         for start in range(0, J, chunk):
             stop = min(J, start + chunk)
             k = stop - start
             sel = slice(None) if k == J else (num >= start) & (num < stop)
-            key = psu[vn[sel]] * k + (num[sel] - start)
+            key = (psu_vn if k == J else psu_vn[sel]) * k + (num[sel] - start)
             s_num = np.bincount(key, weights=wn[sel], minlength=C * k).reshape(C, k)
             if cells.den_cell is None:
                 z = s_num
             else:
                 # Denominator cells of this chunk, numbered 0..m-1.
                 dens, inverse = np.unique(cells.num_to_den[start:stop], return_inverse=True)
-                if len(dens) == cells.n_den:
-                    d_rows, d_code = vd, den
-                else:
-                    lookup = np.full(cells.n_den, -1)
-                    lookup[dens] = np.arange(len(dens))
-                    keep = lookup[den] >= 0
-                    d_rows, d_code = vd[keep], lookup[den[keep]]
                 m = len(dens)
                 if same and k == J and m == J:
-                    s_den = np.bincount(key, weights=w[vn], minlength=C * m).reshape(C, m)
+                    s_den = np.bincount(key, weights=w_vn, minlength=C * m).reshape(C, m)
                 else:
+                    if m == cells.n_den:
+                        d_rows, d_code = vd, den
+                    else:
+                        lookup = np.full(cells.n_den, -1)
+                        lookup[dens] = np.arange(len(dens))
+                        keep = lookup[den] >= 0
+                        d_rows, d_code = vd[keep], lookup[den[keep]]
                     s_den = np.bincount(
                         psu[d_rows] * m + d_code, weights=w[d_rows], minlength=C * m
                     ).reshape(C, m)

@@ -91,6 +91,23 @@ class Cells:
     den_cell: np.ndarray | None = None
     n_den: int = 0
     num_to_den: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # When given, the arrays above hold only these rows (positions), all of them in a cell.
+    rows: np.ndarray | None = None
+
+    def numerator(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Row positions in a numerator cell, their cells and values (None: all 1)."""
+        if self.rows is not None:
+            return self.rows, self.num_cell, self.num_value
+        rows = np.flatnonzero(self.num_cell >= 0)
+        vals = None if self.num_value is None else self.num_value[rows]
+        return rows, self.num_cell[rows], vals
+
+    def denominator(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions in a denominator cell and their cells."""
+        if self.rows is not None:
+            return self.rows, self.den_cell
+        rows = np.flatnonzero(self.den_cell >= 0)
+        return rows, self.den_cell[rows]
 
 
 # -- helpers over the analysis frame ---------------------------------------------------------
@@ -663,15 +680,13 @@ class Estimators:
         """Proportion of rows with ``indicator`` 1 among rows with 0 or 1 (NaN: not in base)."""
         _check_options(ci_level, ci, deff)
         q = quantile(ci_level, ci, self.df if df is None else df)
-        dom, present = _keep_domains(dom_all, ~np.isnan(indicator), len(dom_frame))
+        rows = np.flatnonzero((dom_all >= 0) & ~np.isnan(indicator))
+        d_all = dom_all[rows]
+        present = np.bincount(d_all, minlength=len(dom_frame)) > 0
+        d = (np.cumsum(present) - 1)[d_all]
         G = int(present.sum())
-        rows = np.flatnonzero(dom >= 0)
-        d, y = dom[rows], indicator[rows]
-        code = np.full(len(dom), -1)
-        code[rows] = d
-        yv = np.zeros(len(dom))
-        yv[rows] = y
-        est, var_ = self._ratio(Cells(code, G, yv, code, G, np.arange(G)), cov=False)
+        y = indicator[rows]
+        est, var_ = self._ratio(Cells(d, G, y, d, G, np.arange(G), rows=rows), cov=False)
         n_base = np.bincount(d, minlength=G)
         big_w = np.bincount(d, weights=self.weights[rows], minlength=G)
         count = np.bincount(d, weights=y, minlength=G)

@@ -121,18 +121,19 @@ class ReplicateDesign(Estimators):
     def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:
         unit = self._units()
         n_units = self.repweights.shape[0]
-        vn = cells.num_cell >= 0
-        vals = np.ones(int(vn.sum())) if cells.num_value is None else cells.num_value[vn]
-        t_num = np.bincount(cells.num_cell[vn], weights=self.weights[vn] * vals, minlength=cells.n_num)
-        a = sparse.csr_matrix((vals, (cells.num_cell[vn], unit[vn])), shape=(cells.n_num, n_units))
+        vn, num, vals = cells.numerator()
+        if vals is None:
+            vals = np.ones(len(vn))
+        t_num = np.bincount(num, weights=self.weights[vn] * vals, minlength=cells.n_num)
+        a = sparse.csr_matrix((vals, (num, unit[vn])), shape=(cells.n_num, n_units))
         rep_num = np.asarray(a @ self.repweights)
         if cells.den_cell is None:
             est, rep = t_num, rep_num
         else:
-            vd = cells.den_cell >= 0
-            t_den = np.bincount(cells.den_cell[vd], weights=self.weights[vd], minlength=cells.n_den)
+            vd, den = cells.denominator()
+            t_den = np.bincount(den, weights=self.weights[vd], minlength=cells.n_den)
             b = sparse.csr_matrix(
-                (np.ones(int(vd.sum())), (cells.den_cell[vd], unit[vd])), shape=(cells.n_den, n_units)
+                (np.ones(len(vd)), (den, unit[vd])), shape=(cells.n_den, n_units)
             )
             rep_den = np.asarray(b @ self.repweights)
             with np.errstate(invalid="ignore", divide="ignore"):
