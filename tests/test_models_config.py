@@ -24,6 +24,7 @@ from social_licence.models import (
     get_model,
     load_models,
     long_design,
+    model_tables,
     parse_models,
     svyglm,
 )
@@ -150,10 +151,10 @@ def test_shipped_models_config_loads_and_fits(frame):
         table = res.table()
         assert table["se"].gt(0).all() and np.isfinite(table["se"]).all()
         assert not any("[T.White]" in t for t in table["term"])  # White is the reference
-        me = res.marginal_effects_stacked(
-            list(spec.marginal_effects), outcome_levels=list(spec.outcome_levels) or None
-        )
+        tables = model_tables(res, spec)
+        me = tables["effects"]
         assert set(me["group_variable"]) == set(spec.marginal_effects)
+        assert ("proportional_odds" in tables) == (spec.family == "ordinal")
     main = fit_model(get_model(specs, "acceptability_logit"), frame, INSTRUMENT, opts)
     assert "data_type[T.police]:purpose[T.risk_scoring]" in main.params.index
     assert main.df_resid == frame["psu"].nunique() - 3 + 1 - len(main.params)

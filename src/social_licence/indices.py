@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pingouin
 
 from .errors import ConfigError
 from .grid import long_format
@@ -104,6 +103,8 @@ def cronbach_alpha(
             f"grid {grid}: only {complete} respondents answered every item; "
             "Cronbach's alpha needs at least 3"
         )
+    import pingouin  # slow to import (it loads matplotlib): only when alpha is asked for
+
     alpha, (low, high) = pingouin.cronbach_alpha(data=items, nan_policy=nan_policy, ci=ci)
     return {
         "grid": grid,

@@ -214,7 +214,8 @@ def _check_columns(X: np.ndarray, terms: list[str], w: np.ndarray, model: str) -
     """Empty levels and aliased (rank-deficient) terms, named."""
     if X.shape[1] == 0:
         return
-    empty = [t for t, j in zip(terms, range(X.shape[1]), strict=True) if not np.any(X[w > 0, j])]
+    used = np.any(X[w > 0] != 0, axis=0)
+    empty = [t for t, u in zip(terms, used, strict=True) if not u]
     if empty:
         raise ModelError(
             f"model {model!r}: term(s) {', '.join(empty)} have no observations among the fitted "
@@ -315,7 +316,7 @@ def _irls(
         ww = wn * dmu**2 / variance(mu)
         z = eta + (y - mu) / dmu
         sw = np.sqrt(ww)
-        new, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
+        new = linalg.lstsq(X * sw[:, None], z * sw, lapack_driver="gelsy", check_finite=False)[0]
         step = new - beta
         beta = new
         eta = X @ beta
@@ -402,6 +403,7 @@ class ModelResult:
         self._vcov = pd.DataFrame(vcov, index=self.params.index, columns=self.params.index)
         self._influence = influence  # (n_fit, p): rows' influence on the estimates, unweighted
         self.unit = unit
+        self._codes: np.ndarray | None = None
         self.converged = converged
         self.iterations = iterations
         self.nobs = len(m.rows)
@@ -467,15 +469,22 @@ class ModelResult:
             out[f"{ratio}_low"] = np.where(coef, np.exp(out["ci_low"]), np.nan)
             out[f"{ratio}_high"] = np.where(coef, np.exp(out["ci_high"]), np.nan)
         out["n_unweighted"] = self.n_units()
-        out["n_weighted"] = float(self.design.weights[self._m.rows].sum())
+        out["n_weighted"] = self._unit_weight(self._m.rows)
         return out
+
+    def _unit_codes(self) -> np.ndarray | None:
+        """Integer code of each design row's unit (respondent), computed once."""
+        if self.unit is None:
+            return None
+        if self._codes is None:
+            self._codes = pd.factorize(self.design.data[self.unit])[0]
+        return self._codes
 
     def n_units(self, rows: np.ndarray | None = None) -> int:
         """Unweighted count of units (respondents where known) among fitted rows."""
         rows = self._m.rows if rows is None else rows
-        if self.unit is None:
-            return int(len(rows))
-        return int(self.design.data[self.unit].iloc[rows].nunique())
+        codes = self._unit_codes()
+        return int(len(rows)) if codes is None else int(np.unique(codes[rows]).size)
 
     def __repr__(self) -> str:
         return (
@@ -591,6 +600,7 @@ class ModelResult:
                     Z[self._m.rows, k] = z
                     est[k] = p
                 V = self.design.vcov_total(Z)
+                n_domain = self.n_units(self._m.rows[dmask])
                 for k, combo in enumerate(combos):
                     rows_k = self._m.rows[dmask & actual[:, k]]
                     base = {
@@ -599,7 +609,7 @@ class ModelResult:
                         **({within: dlev} if within is not None else {}),
                         "variable": self.outcome,
                         "level": olabel,
-                        "n_unweighted": self.n_units(self._m.rows[dmask]),
+                        "n_unweighted": n_domain,
                         "count_unweighted": self.n_units(rows_k),
                         "n_weighted": float(self._unit_weight(rows_k)),
                     }
@@ -662,10 +672,10 @@ class ModelResult:
 
     def _unit_weight(self, rows: np.ndarray) -> float:
         """Weighted count of units: one weight per respondent where the unit is known."""
-        if self.unit is None:
+        codes = self._unit_codes()
+        if codes is None:
             return float(self.design.weights[rows].sum())
-        ids = self.design.data[self.unit].iloc[rows]
-        first = ~ids.duplicated().to_numpy()
+        _, first = np.unique(codes[rows], return_index=True)
         return float(self.design.weights[rows][first].sum())
 
     def marginal_effects_stacked(self, by: Sequence[str], **kwargs) -> pd.DataFrame:
@@ -1091,7 +1101,9 @@ def long_frame(
     no rated item, so that every parent (and PSU) stays in the design with zero influence."""
     keep = list(dict.fromkeys(k for k in keep if k != RESPONDENT))
     long = long_format(data, instrument, grid, dk=dk, keep=keep)
-    absent = ~data.index.isin(long[RESPONDENT])
+    present = np.zeros(len(data), dtype=bool)
+    present[data.index.get_indexer(long[RESPONDENT].drop_duplicates())] = True
+    absent = ~present
     if absent.any():
         empty = pd.DataFrame({RESPONDENT: data.index[absent]})
         for k in keep:
@@ -1392,3 +1404,37 @@ def fit_model(
     if spec.family == "ordinal":
         return svyolr(design, formula, subset=spec.subset, name=spec.name, unit=unit)
     return svyglm(design, formula, spec.family, subset=spec.subset, name=spec.name, unit=unit)
+
+
+def model_tables(
+    result: ModelResult, spec: ModelSpec, ci_level: float = 0.95
+) -> dict[str, pd.DataFrame]:
+    """The tidy outputs of one configured model, for the Snakemake rule to write.
+
+    ``coefficients``: :meth:`ModelResult.table` (odds ratios for logistic and ordinal models);
+    ``effects``: predicted outcome by group and gaps from the reference group for each of
+    ``spec.marginal_effects`` (stacked with ``group_variable``/``group``, also within
+    ``spec.within`` when set); ``proportional_odds``: the check of an ordinal model.
+    """
+    alpha = 1 - ci_level
+    out = {"coefficients": result.table(alpha)}
+    levels = list(spec.outcome_levels) or None
+    pieces = []
+    if spec.marginal_effects:
+        pieces.append(
+            result.marginal_effects_stacked(
+                list(spec.marginal_effects), alpha=alpha, outcome_levels=levels
+            )
+        )
+        if spec.within:
+            by = [b for b in spec.marginal_effects if b != spec.within]
+            if by:
+                pieces.append(
+                    result.marginal_effects_stacked(
+                        by, within=spec.within, alpha=alpha, outcome_levels=levels
+                    )
+                )
+    out["effects"] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    if isinstance(result, OrdinalResult):
+        out["proportional_odds"] = result.proportional_odds_check(alpha)
+    return out
