@@ -254,3 +254,29 @@ def test_compare_proportions_needs_a_level(designs):
     p = designs["clus1_w"].proportion("awards", by="stype").query("level == 'Yes'").set_index("stype")
     first = c.iloc[0]
     _close(first["difference"], p.loc[first["group_a"], "estimate"] - p.loc[first["group_b"], "estimate"])
+
+
+def test_rao_scott_in_a_domain_of_an_equal_weight_srs_by_hand(designs):
+    """srs_w has equal weights and no clustering, so for a domain's cell proportions
+    V = n/(n-1) (D - pp')/n_d with n = 200 the whole sample: with no empty cell the
+    design-effect matrix is n/(n-1) times the identity, so F = X^2 (n-1)/(n k) on
+    (k, k * 199) degrees of freedom, X^2 being Pearson's statistic of the domain's unweighted
+    table (scipy, no continuity correction). Domain: elementary schools; awards x ell band
+    (0-10, 11-30, over 30), a 2 x 3 table, k = 2."""
+    srs = designs["srs_w"].data.copy()
+    srs["ell_band"] = pd.cut(srs["ell"], [-1, 10, 30, 100], labels=["low", "mid", "high"])
+    design = SurveyDesign(srs, weights="pw")
+    in_e = (srs["stype"] == "E").to_numpy()
+    table = pd.crosstab(srs.loc[in_e, "awards"], srs.loc[in_e, "ell_band"]).to_numpy()
+    assert (table > 0).all()
+    x2 = stats.chi2_contingency(table, correction=False)[0]
+    n, k = 200, 2
+    test = design.chisq("awards", "ell_band", where=in_e)
+    _close(test.pearson, x2)
+    _close(test.statistic, x2 * (n - 1) / (n * k))
+    _close(test.ndf, k)
+    _close(test.ddf, k * 199.0)
+    _close(test.p_value, stats.f.sf(x2 * (n - 1) / (n * k), k, k * 199))
+    first = design.chisq("awards", "ell_band", where=in_e, statistic="Chisq")
+    _close(first.statistic, x2)
+    _close(first.p_value, stats.chi2.sf(x2 * (n - 1) / n, k))

@@ -216,3 +216,38 @@ def test_breakdown_stacks_group_tables(frame):
     direct = d2.proportion("health", by="sex").query("sex == 'Male'")
     got = t.query("group_variable == 'sex' and group == 'Male'")
     assert got["estimate"].to_numpy() == pytest.approx(direct["estimate"].to_numpy(), rel=1e-12)
+
+
+def test_grid_association_by_hand_for_equal_weights(instrument, frame):
+    """Equal weights, every respondent its own PSU: within an item cell each respondent has one
+    row, so the cell is a simple random sample of respondents (as in the api test) and
+    F = X^2 (n-1)/(n k) with n = 400 respondents, k = (2-1)(groups-1), ddf = k * 399;
+    X^2 from scipy on the cell's unweighted acceptable x group table."""
+    from scipy import stats
+
+    from social_licence.estimates import grid_association
+
+    design = SurveyDesign(frame)
+    t = grid_association(design, instrument, ["sex", "ethnicity"], by=["data_type", "purpose"])
+    assert len(t) == 24 * 2 and (t["family_size"] == 48).all()
+    item = frame["acc_housing__eligibility"]
+    answered = item.notna()
+    acceptable = item[answered].isin(POSITIVE)
+    n = 400
+    for gv, k in (("sex", 1), ("ethnicity", 4)):
+        x2 = stats.chi2_contingency(pd.crosstab(acceptable, frame.loc[answered, gv]).to_numpy(), correction=False)[0]
+        row = t[(t["data_type"] == "housing") & (t["purpose"] == "eligibility") & (t["group_variable"] == gv)].iloc[0]
+        assert row["statistic"] == pytest.approx(x2 * (n - 1) / (n * k), rel=1e-9)
+        assert row["ndf"] == pytest.approx(k) and row["ddf"] == pytest.approx(k * 399)
+
+
+def test_grid_helpers_run_on_replicate_designs(instrument, frame):
+    """Same point estimates from a JKn replicate design; its SEs of these ratios agree with
+    linearisation to O(1/n) (jackknife and Taylor variances of a smooth statistic are
+    asymptotically equal): within 3% with 40 PSUs here."""
+    design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    linear = acceptability(design, instrument, by="data_type", groups=["sex"])
+    rep = acceptability(design.with_replicates("jkn"), instrument, by="data_type", groups=["sex"])
+    assert rep["estimate"].to_numpy() == pytest.approx(linear["estimate"].to_numpy(), rel=1e-12)
+    assert rep["se"].to_numpy() == pytest.approx(linear["se"].to_numpy(), rel=0.03)
+    assert (rep["se"] != linear["se"]).all()

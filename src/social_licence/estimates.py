@@ -1021,3 +1021,52 @@ def grid_comparisons(
         f"{', '.join(groups)} within {n_cells} {' x '.join(by) or 'whole-grid'} cells"
     )
     return adjust_pvalues(out, method=adjust, family=family)
+
+
+def grid_association(
+    design,
+    instrument: Instrument,
+    groups: str | Sequence[str],
+    *,
+    grid: str = "acceptability",
+    by: Sequence[str] = ("data_type", "purpose"),
+    dk: str = "exclude",
+    statistic: str = "F",
+    adjust: str = "holm",
+) -> pd.DataFrame:
+    """Rao-Scott test of acceptable x group in every ``by`` cell of the grid, for each grouping
+    variable, p-values adjusted across all of them as one family (stated in ``family``).
+
+    Each test is :meth:`Estimators.chisq` on the cell as a domain of the long design (the
+    whole design's degrees of freedom; R's ``svychisq`` on ``subset()`` counts only the PSUs
+    left in the subset). A cell where either variable has one observed level gets NaN and a
+    ``note``.
+    """
+    groups = _as_list(groups)
+    if not groups:
+        raise ConfigError("grid_association needs at least one grouping variable")
+    by = _as_list(by)
+    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
+    ld = design._rows(long, pos)
+    cell_dom, cell_frame = domain_codes(long, by)
+    records = []
+    for gv in groups:
+        for d in range(len(cell_frame)):
+            record = {b: cell_frame[b].iloc[d] for b in by}
+            record["group_variable"] = gv
+            try:
+                test = ld.chisq("acceptable", gv, statistic=statistic, where=cell_dom == d)
+                record.update(test.table().drop(columns=["row_variable", "col_variable"]).iloc[0].to_dict())
+                record["note"] = ""
+            except EstimationError as exc:
+                record.update(test=statistic, statistic=np.nan, p_value=np.nan, note=str(exc))
+            records.append(record)
+    out = pd.DataFrame(records)
+    for b in by:
+        out[b] = pd.Categorical(out[b], dtype=cell_frame[b].dtype)
+    out.insert(len(by), "variable", grid)
+    family = (
+        f"{int(out['p_value'].notna().sum())} Rao-Scott tests of {grid} acceptability by "
+        f"{', '.join(groups)} within {len(cell_frame)} {' x '.join(by) or 'whole-grid'} cells"
+    )
+    return adjust_pvalues(out, method=adjust, family=family)

@@ -31,6 +31,7 @@ from .errors import ConfigError, EstimationError, InputError
 from .estimates import Cells, Estimators
 
 REPLICATE_KINDS = ("jk1", "jkn", "bootstrap")
+_MAX_WEIGHTS = 300_000_000  # replicate weights held in memory at once (2.4 GB of float64)
 EXPORT_TYPES = ("jk1", "jkn", "bootstrap", "brr", "fay", "other")
 DEFAULT_BOOTSTRAP_REPLICATES = 200
 
@@ -321,6 +322,11 @@ def make_replicates(
             "leave replicates unset"
         )
     w = design.weights
+    if len(w) * mult.shape[1] > _MAX_WEIGHTS:
+        raise EstimationError(
+            f"{kind} would need {len(w):,} x {mult.shape[1]:,} replicate weights; with this many "
+            "PSUs use kind='bootstrap' with a few hundred replicates"
+        )
     per_unit = mult[st.psu]  # (n, R) multiplier of each row's PSU
     if reweighter is None:
         repweights = w[:, None] * per_unit
@@ -356,6 +362,10 @@ def _jk1(st) -> tuple[np.ndarray, float, np.ndarray, int]:
     n = len(st.psu_stratum)
     if n < 2:
         raise EstimationError("a jackknife needs at least two PSUs")
+    if n * n > _MAX_WEIGHTS:
+        raise EstimationError(
+            f"JK1 would need {n:,} replicates of {n:,} PSUs; use kind='bootstrap' instead"
+        )
     f = float(st.f[0])
     mult = np.full((n, n), n / (n - 1))
     np.fill_diagonal(mult, 0.0)
@@ -366,6 +376,8 @@ def _jkn(st, lonely_psu: str) -> tuple[np.ndarray, float, np.ndarray, int]:
     """R's ``jknweights``: one replicate per PSU within its stratum, lonely PSUs as R."""
     C = len(st.psu_stratum)
     H = len(st.n_psu)
+    if C * C > _MAX_WEIGHTS:
+        raise EstimationError(f"JKn would need {C:,} replicates of {C:,} PSUs; use kind='bootstrap' instead")
     columns, rscales = [], []
     for h in range(H):
         psus = np.flatnonzero(st.psu_stratum == h)
@@ -396,8 +408,15 @@ def _jkn(st, lonely_psu: str) -> tuple[np.ndarray, float, np.ndarray, int]:
     scale = 1.0
     if len(columns) < C and lonely_psu == "average":
         scale = C / len(columns)
-    df = replicate_rank(mult) - 1
+    # The replicates of a stratum sum to n_h times the all-ones column: one linear dependency
+    # per stratum with replicates, so R's degf (rank - 1) is columns - strata with replicates.
+    df = len(columns) - len(_strata_with_replicates(st))
     return mult, scale, np.asarray(rscales), df
+
+
+def _strata_with_replicates(st) -> np.ndarray:
+    """Strata that get JKn replicates: two or more PSUs and not sampled exhaustively."""
+    return np.flatnonzero((st.n_psu >= 2) & (st.f > 0))
 
 
 def _rao_wu(st, replicates: int, seed: int, lonely_psu: str) -> tuple[np.ndarray, float, np.ndarray, int]:
