@@ -88,7 +88,7 @@ def frame() -> pd.DataFrame:
 
 
 # -- long design ----------------------------------------------------------------------------
-def test_long_design_has_one_row_per_rated_item_and_keeps_every_parent(frame):
+def test_long_design_has_one_row_per_rated_item_and_keeps_the_design_structure(frame):
     data = frame.copy()
     items = INSTRUMENT.grids["acceptability"].variables
     data.loc["r0000", items] = np.nan  # a parent who rated nothing (all Don't know)
@@ -99,10 +99,13 @@ def test_long_design_has_one_row_per_rated_item_and_keeps_every_parent(frame):
     long = design.data
     rated = int(data[items].notna().sum().sum())
     assert long["rating"].notna().sum() == rated  # no by-design cell, no Don't know
-    assert long["respondent"].nunique() == len(data)  # r0000 kept, with an empty row
-    empty = long[long["respondent"] == "r0000"]
-    assert len(empty) == 1 and empty["acceptable"].isna().all()
-    assert design.n_psu == data["psu"].nunique()
+    assert long["respondent"].nunique() == len(data) - 1  # r0000 rated nothing: no rows
+    # ... but the design keeps the respondent-level structure (every PSU, strata, df).
+    resp = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+    assert (design.n_psu, design.n_strata, design.df) == (resp.n_psu, resp.n_strata, resp.df)
+    np.testing.assert_array_equal(
+        design.weights, data["weight"].to_numpy()[data.index.get_indexer(long["respondent"])]
+    )
     # every parent rated each data type for two purposes at most
     assert long.groupby("respondent")["item"].count().max() == 12
     with_dk = long_design(data, INSTRUMENT, dk="include", weights="weight", psu="psu")

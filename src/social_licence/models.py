@@ -1089,36 +1089,6 @@ def svyolr(
 RESPONDENT = "respondent"
 
 
-def long_frame(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    *,
-    grid: str = "acceptability",
-    dk: str = "exclude",
-    keep: Sequence[str] = (),
-) -> pd.DataFrame:
-    """One row per parent x rated item (``grid.long_format``) plus one empty row per parent with
-    no rated item, so that every parent (and PSU) stays in the design with zero influence."""
-    keep = list(dict.fromkeys(k for k in keep if k != RESPONDENT))
-    long = long_format(data, instrument, grid, dk=dk, keep=keep)
-    present = np.zeros(len(data), dtype=bool)
-    present[data.index.get_indexer(long[RESPONDENT].drop_duplicates())] = True
-    absent = ~present
-    if absent.any():
-        empty = pd.DataFrame({RESPONDENT: data.index[absent]})
-        for k in keep:
-            empty[k] = data[k].to_numpy()[absent]
-        long = pd.concat([long, empty], ignore_index=True)
-        for col in long.columns:
-            if col in data.columns and isinstance(data[col].dtype, pd.CategoricalDtype):
-                long[col] = long[col].astype(data[col].dtype)
-        g = instrument.grids[grid]
-        for name, cats in ((g.row_name, list(g.rows)), (g.column_name, list(g.columns))):
-            if name:
-                long[name] = pd.Categorical(long[name], categories=cats, ordered=True)
-    return long
-
-
 def long_design(
     data: pd.DataFrame,
     instrument: Instrument,
@@ -1132,26 +1102,33 @@ def long_design(
     lonely_psu: str = "fail",
     keep: Sequence[str] | None = None,
 ) -> SurveyDesign:
-    """A design on the long frame: each rating carries its parent's weight, stratum and PSU.
+    """A design on the long frame (one row per parent x rated item): each rating carries its
+    parent's weight, stratum and PSU (:meth:`SurveyDesign.long`).
 
     Without a PSU the parent is the cluster, so the repeated ratings of one parent are never
-    treated as independent. ``keep`` lists the respondent columns to carry (default: all that
-    are not grid items or missing-reason columns).
+    treated as independent; parents with no rated item keep their PSU in the design. ``keep``
+    lists the respondent columns to carry (default: all but grid items and missing reasons).
     """
     if dk not in DK_OPTIONS:
         raise ConfigError(f"dk must be one of {', '.join(DK_OPTIONS)}, not {dk!r}")
-    design_cols = [c for c in (weights, strata, psu, fpc) if c]
-    missing = [c for c in design_cols if c not in data.columns]
-    if missing:
-        raise ConfigError(f"design column(s) {missing} are not in the data")
-    if keep is None:
-        items = set(instrument.grids[grid].variables) if grid in instrument.grids else set()
-        keep = [c for c in data.columns if c not in items and not str(c).endswith("__reason")]
-    keep = list(dict.fromkeys([*keep, *design_cols]))
-    long = long_frame(data, instrument, grid=grid, dk=dk, keep=keep)
-    return SurveyDesign(
-        long, weights=weights, strata=strata, psu=psu or RESPONDENT, fpc=fpc, lonely_psu=lonely_psu
+    base = SurveyDesign(
+        data, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu
     )
+    return base.long(_long_frame(data, instrument, grid, dk, keep))
+
+
+def _long_frame(data, instrument, grid, dk, keep) -> pd.DataFrame:
+    if grid not in instrument.grids:
+        raise ConfigError(
+            f"grid {grid!r} is not in the instrument (has {', '.join(instrument.grids)})"
+        )
+    g = instrument.grids[grid]
+    produced = {RESPONDENT, "item", g.row_name, g.column_name, "rating", "response", "acceptable"}
+    if keep is None:
+        items = set(g.variables)
+        keep = [c for c in data.columns if c not in items and not str(c).endswith("__reason")]
+    keep = [k for k in dict.fromkeys(keep) if k not in produced]
+    return long_format(data, instrument, grid, dk=dk, keep=keep)
 
 
 # -- models declared in config --------------------------------------------------------------
@@ -1350,40 +1327,17 @@ def fit_model(
         needed.append(spec.within)
     unit: str | None
     if spec.data == "long":
-        grid = instrument.grids.get(spec.grid)
-        if grid is None:
-            raise ConfigError(f"model {spec.name!r}: grid {spec.grid!r} is not in the instrument")
-        produced = {
-            RESPONDENT,
-            "item",
-            grid.row_name,
-            grid.column_name,
-            "rating",
-            "response",
-            "acceptable",
-        }
-        keep = [c for c in dict.fromkeys(needed) if c in data.columns and c not in produced]
-        design = long_design(
+        base = SurveyDesign(
             data,
-            instrument,
-            grid=spec.grid,
-            dk=spec.dk,
             weights=opts["weights"],
             strata=opts["strata"],
             psu=opts["psu"],
             fpc=opts["fpc"],
             lonely_psu=opts["lonely_psu"],
-            keep=keep,
         )
-        frame = _apply_reference(design.data, spec)
-        design = SurveyDesign(
-            frame,
-            weights=opts["weights"],
-            strata=opts["strata"],
-            psu=opts["psu"] or RESPONDENT,
-            fpc=opts["fpc"],
-            lonely_psu=opts["lonely_psu"],
-        )
+        keep = [c for c in dict.fromkeys(needed) if c in data.columns]
+        long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
+        design = base.long(_apply_reference(long, spec))
         unit = RESPONDENT
     else:
         from .indices import INDEX_COLUMNS, add_indices
