@@ -158,6 +158,7 @@ def test_shipped_models_config_loads_and_fits(frame):
         me = tables["effects"]
         assert set(me["group_variable"]) == set(spec.marginal_effects)
         assert ("proportional_odds" in tables) == (spec.family == "ordinal")
+        assert ("reliability" in tables) == (spec.name == "trust_index_linear")
     main = fit_model(get_model(specs, "acceptability_logit"), frame, INSTRUMENT, opts)
     assert "data_type[T.police]:purpose[T.risk_scoring]" in main.params.index
     assert main.df_resid == frame["psu"].nunique() - 3 + 1 - len(main.params)

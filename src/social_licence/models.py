@@ -409,6 +409,8 @@ class ModelResult:
         self.nobs = len(m.rows)
         self.df_resid = design.df + 1 - len(params)
         self.outcome = m.outcome
+        # Extra tables a fit carries to its outputs (e.g. the reliability of an index).
+        self.notes: dict[str, pd.DataFrame] = {}
 
     def _param_names(self) -> list[str]:
         return list(self._m.terms)
@@ -1355,9 +1357,17 @@ def fit_model(
             lonely_psu=opts["lonely_psu"],
         )
         unit = None
+    result: ModelResult
     if spec.family == "ordinal":
-        return svyolr(design, formula, subset=spec.subset, name=spec.name, unit=unit)
-    return svyglm(design, formula, spec.family, subset=spec.subset, name=spec.name, unit=unit)
+        result = svyolr(design, formula, subset=spec.subset, name=spec.name, unit=unit)
+    else:
+        result = svyglm(design, formula, spec.family, subset=spec.subset, name=spec.name, unit=unit)
+    if spec.data == "respondent" and "trust_index" in needed:
+        from .indices import cronbach_alpha
+
+        alpha = cronbach_alpha(data, instrument, ci=0.95)
+        result.notes["reliability"] = pd.DataFrame([{"model": spec.name, **alpha}])
+    return result
 
 
 def model_tables(
@@ -1368,7 +1378,8 @@ def model_tables(
     ``coefficients``: :meth:`ModelResult.table` (odds ratios for logistic and ordinal models);
     ``effects``: predicted outcome by group and gaps from the reference group for each of
     ``spec.marginal_effects`` (stacked with ``group_variable``/``group``, also within
-    ``spec.within`` when set); ``proportional_odds``: the check of an ordinal model.
+    ``spec.within`` when set); ``proportional_odds``: the check of an ordinal model;
+    ``reliability``: Cronbach's alpha of the trust items for a model of the trust index.
     """
     alpha = 1 - ci_level
     out = {"coefficients": result.table(alpha)}
@@ -1391,4 +1402,5 @@ def model_tables(
     out["effects"] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
     if isinstance(result, OrdinalResult):
         out["proportional_odds"] = result.proportional_odds_check(alpha)
+    out.update(result.notes)
     return out
