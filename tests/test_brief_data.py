@@ -253,22 +253,38 @@ def example_inputs(n: int = 600, seed: int = 20240501) -> dict:
     design = example_design(data)
     headline_item = "acc_police__early_help"
     w = data["weight"].to_numpy()
+    b = data["design_weight"].to_numpy()
     kish = len(w) * (w**2).sum() / w.sum() ** 2
     target = {"Female": 0.52, "Male": 0.48}
-    before = data["sex"].value_counts(normalize=True)
-    after = data.groupby("sex", observed=True)["weight"].sum() / w.sum()
+    # as social_licence.weighting.margin_table lays it out
     margins = pd.DataFrame(
         {
-            "variable": "sex",
+            "margin": "sex",
             "category": ["Female", "Male"],
-            "before": [before["Female"], before["Male"]],
-            "after": [after["Female"], after["Male"]],
             "target": [target["Female"], target["Male"]],
+            "before": [b[data["sex"] == c].sum() / b.sum() for c in ("Female", "Male")],
+            "after": [w[data["sex"] == c].sum() / w.sum() for c in ("Female", "Male")],
+            "count_unweighted": [int((data["sex"] == c).sum()) for c in ("Female", "Male")],
         }
     )
+    # as social_licence.weighting.weight_summary: one row per set of weights
+    weight_summary = pd.DataFrame(
+        {
+            "weights": ["base", "final"],
+            "n": [n, n],
+            "min": [b.min(), w.min()],
+            "max": [b.max(), w.max()],
+            "cv": [b.std() / b.mean(), w.std() / w.mean()],
+            "deff_kish": [len(b) * (b**2).sum() / b.sum() ** 2, kish],
+            "n_effective": [b.sum() ** 2 / (b**2).sum(), w.sum() ** 2 / (w**2).sum()],
+        }
+    )
+    # as ModelResult.table(): coefficients on the log-odds scale with odds ratios beside them
     models = pd.DataFrame(
         {
+            "model": "acceptability_police",
             "term": ["Intercept", "C(ethnicity)[T.Asian]", "C(ethnicity)[T.Black]", "C(services_contact)[T.No]", "C(lone_parent)[T.No]"],
+            "kind": "coefficient",
             "estimate": [0.10, -0.25, -0.62, 0.48, 0.05],
             "se": [0.12, 0.20, 0.24, 0.19, 0.21],
         }
@@ -277,26 +293,32 @@ def example_inputs(n: int = 600, seed: int = 20240501) -> dict:
     models["ci_high"] = models["estimate"] + Z95 * models["se"]
     models["p_value"] = [0.40, 0.21, 0.0098, 0.0115, 0.81]
     models["odds_ratio"] = np.exp(models["estimate"])
-    effects = pd.DataFrame(
-        {
-            "group": ["Black vs White parents", "Asian vs White parents", "No contact vs contact with services"],
-            "estimate": [-0.14, -0.05, 0.11],
-            "ci_low": [-0.25, -0.14, 0.03],
-            "ci_high": [-0.03, 0.04, 0.19],
-        }
-    )
+    models["odds_ratio_low"] = np.exp(models["ci_low"])
+    models["odds_ratio_high"] = np.exp(models["ci_high"])
+    models["n_unweighted"] = n
+    # as ModelResult.marginal_effects_stacked(): predicted shares and differences by group
+    eff = []
+    for gv, ref, others in (("ethnicity", "White", (("Asian", -0.05, 90), ("Black", -0.14, 60), ("Other", 0.02, 6))),
+                            ("services_contact", "Yes", (("No", 0.11, 450),))):
+        eff.append({"model": "acceptability_police", "group_variable": gv, "group": ref, "statistic": "predicted",
+                    "reference": None, "estimate": 0.25, "ci_low": 0.2, "ci_high": 0.3, "count_unweighted": 150})
+        for g, d, count in others:
+            eff.append({"model": "acceptability_police", "group_variable": gv, "group": g, "statistic": "predicted",
+                        "reference": None, "estimate": 0.25 + d, "ci_low": 0.15 + d, "ci_high": 0.35 + d, "count_unweighted": count})
+            eff.append({"model": "acceptability_police", "group_variable": gv, "group": g, "statistic": "difference",
+                        "reference": ref, "estimate": d, "ci_low": d - 0.09, "ci_high": d + 0.09, "count_unweighted": count,
+                        "p_value": 0.002 if abs(d) > 0.1 else 0.3})
+    effects = pd.DataFrame(eff)
+    effects.insert(3, "variable", "acceptable_police")
+    effects.insert(4, "level", "acceptable")
+    effects["n_unweighted"] = n
     qa_flow = pd.DataFrame(
         {
-            "step": [0, 1, 2, 3],
-            "rule": ["Completed interviews", "Failed the attention check", "Completed in under a third of the median time", "Duplicate panel identifier"],
-            "excluded": [0, 14, 9, 2],
-            "remaining": [n + 25, n + 11, n + 2, n],
-        }
-    )
-    weight_summary = pd.DataFrame(
-        {
-            "statistic": ["n", "min", "max", "kish_deff", "n_effective"],
-            "value": [n, w.min(), w.max(), kish, n / kish],
+            "step": [0, 1, 2, 3, 4],
+            "rule": ["received", "withdrawn", "attention_check", "speeders", "analysed"],
+            "excluded": [0, 3, 14, 9, 0],
+            "remaining": [n + 26, n + 23, n + 9, n, n],
+            "detail": ["", "withdrew consent", "failed the attention check", "under 30% of the median time", ""],
         }
     )
     return {

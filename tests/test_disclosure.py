@@ -353,11 +353,14 @@ def test_suppression_is_idempotent(grid_by_ethnicity):
         (0.20, 0.050, 0.16, 0.24, False),  # RSE 25%, CI 8 points
         (0.50, 0.040, 0.39, 0.61, True),  # RSE 8% but CI 22 points > 20
         (0.50, 0.040, 0.40, 0.60, False),  # CI exactly 20 points: not wider
-        (0.00, 0.000, 0.00, 0.00, False),  # 0/0: no RSE to judge, CI width 0
+        (0.00, 0.000, 0.00, 0.00, True),  # nobody gave the answer: SE 0, no honest interval
+        (1.00, 0.000, 1.00, 1.00, True),  # everybody did
+        (0.30, 0.000, 0.30, 0.30, False),  # SE 0 inside (0, 1): e.g. a stratum share fixed by design
     ],
 )
 def test_low_precision_flags_follow_rse_and_ci_width(est, se, lo, hi, flag):
-    """Hand: RSE = se / estimate against 0.3; CI width = ci_high - ci_low against 0.2."""
+    """Hand: RSE = se / estimate against 0.3; CI width = ci_high - ci_low against 0.2; a
+    proportion of exactly 0 or 1 with SE 0 has no estimable interval."""
     row = cell("White", 100, est, se=se)
     row.update(ci_low=lo, ci_high=hi)
     out = suppress(pd.DataFrame([row]), Thresholds())

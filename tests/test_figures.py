@@ -16,7 +16,13 @@ from PIL import Image
 from test_brief_data import example_inputs
 
 from social_licence import figures as F
-from social_licence.disclosure import Thresholds, default_partitions, item_columns_of, suppress
+from social_licence.disclosure import (
+    Thresholds,
+    default_partitions,
+    item_columns_of,
+    protect,
+    suppress,
+)
 from social_licence.errors import DisclosureError, OutputError
 
 TH = Thresholds()
@@ -30,6 +36,8 @@ def inputs():
     out = dict(raw)
     for key in ("grid", "grid_groups", "groups", "ratings_data_type", "ratings_purpose", "trust"):
         out[key] = suppress(raw[key], TH, partitions=default_partitions(raw[key], items))
+    for key in ("models", "marginal_effects"):
+        out[key] = protect(raw[key], TH, inst)
     return out
 
 
@@ -157,7 +165,6 @@ def test_group_dot_plot_orders_groups_as_the_instrument_and_draws_overall(inputs
 def test_forest_plots_odds_ratios_and_marginal_effects(inputs):
     inst = inputs["instrument"]
     models = inputs["models"].copy()
-    models["kind"] = "coefficient"
     cut = models.iloc[[0]].assign(term="1|2", kind="cut-point", odds_ratio=np.nan)
     plot = F.figure_forest(pd.concat([models, cut], ignore_index=True), inst)
     data = plot.data
@@ -174,6 +181,11 @@ def test_forest_plots_odds_ratios_and_marginal_effects(inputs):
     plot = F.figure_forest(effects, inst, kind="marginal_effect")
     assert plot.data["x"].tolist() == pytest.approx([-10.0])
     assert str(plot.data["label"].iloc[0]).endswith("Black vs White")
+    # the example effects: 'Other' has 6 parents, so its difference is withheld, not drawn
+    plot = F.figure_forest(inputs["marginal_effects"], inst, kind="marginal_effect")
+    drawn = layer_data(plot, "geom_point")[0]
+    assert not drawn["group"].eq("Other").any()
+    assert layer_data(plot, "geom_text")[0]["group"].tolist() == ["Other"]
     bad = inputs["models"].assign(odds_ratio=inputs["models"]["estimate"])
     with pytest.raises(OutputError, match="not exp"):
         F.figure_forest(bad, inst)

@@ -16,8 +16,9 @@ practice of national statistics offices, with thresholds read from ``config/thre
   the patterns that differencing one relation at a time misses, such as a bridge between two
   blocks of withheld cells in a two-way table, and withholds more until no cell is derivable.
 * **Precision flags**: a published estimate whose relative standard error exceeds ``max_rse``,
-  or a proportion whose confidence interval is wider than ``max_ci_width``, is flagged low
-  precision (shown as ``[u]``) but published.
+  or a proportion whose confidence interval is wider than ``max_ci_width``, or a proportion of
+  0 or 1 with a zero standard error (no interval can be estimated), is flagged low precision
+  (shown as ``[u]``) but published.
 
 A withheld cell keeps its keys and loses every number (estimate, SE, CI, bases); its ``reason``
 names the rule but never the base, which would itself disclose.
@@ -63,6 +64,7 @@ REASON_PRIMARY_COUNT = "primary suppression: unweighted count below {min_count}"
 REASON_SECONDARY = "secondary suppression: would let a withheld cell be derived ({where})"
 REASON_RSE = "low precision: relative standard error above {max_rse:.0%}"
 REASON_CI = "low precision: confidence interval wider than {points:g} percentage points"
+REASON_DEGENERATE = "low precision: all or none of the base gave this answer, so no interval can be estimated"
 REASON_MODEL = "primary suppression: unweighted base of the term below {min_base}"
 
 #: Columns that, in a published frame, would mean respondent-level data is being published.
@@ -354,6 +356,15 @@ def suppress(
         for i in np.flatnonzero(flag):
             reasons[i] = _join(reasons[i], REASON_RSE.format(max_rse=thresholds.max_rse))
         low |= flag
+    if "se" in out.columns and (thresholds.max_rse is not None or thresholds.max_ci_width is not None):
+        # all or none of the base gave the answer: the design SE is 0 and no interval is honest
+        est = out["estimate"].to_numpy(dtype=float)
+        se = out["se"].to_numpy(dtype=float)
+        proportion = out["level"].notna().to_numpy()
+        flag = ~suppressed & proportion & (se == 0) & ((est == 0) | (est == 1))
+        for i in np.flatnonzero(flag):
+            reasons[i] = _join(reasons[i], REASON_DEGENERATE)
+        low |= flag
     if {"ci_low", "ci_high"} <= set(out.columns) and thresholds.max_ci_width is not None:
         width = out["ci_high"].to_numpy(dtype=float) - out["ci_low"].to_numpy(dtype=float)
         proportion = out["level"].notna().to_numpy()
@@ -495,7 +506,7 @@ def suppress_model_table(table: pd.DataFrame, thresholds: Thresholds, *, name: s
     reasons = [""] * n
     if "n_unweighted" in out.columns:
         base = pd.to_numeric(out["n_unweighted"], errors="coerce").to_numpy(dtype=float)
-        suppressed = base < thresholds.min_base
+        suppressed = ~(base >= thresholds.min_base)
         for i in np.flatnonzero(suppressed):
             reasons[i] = REASON_MODEL.format(min_base=thresholds.min_base)
         for c in out.columns:
@@ -597,6 +608,52 @@ def suppress_comparisons(
     out["reason"] = reasons
     out.index = table.index
     return out
+
+
+def frame_kind(frame: pd.DataFrame) -> str:
+    """What a published frame holds: ``comparisons``, ``effects``, ``model``, ``estimates`` or
+    ``aggregate`` (anything else, e.g. the QA flow or weighting diagnostics)."""
+    cols = set(frame.columns)
+    if {"group_a", "group_b"} <= cols:
+        return "comparisons"
+    if {"statistic", "reference", "estimate", "count_unweighted"} <= cols:
+        return "effects"
+    if {"term", "estimate"} <= cols:
+        return "model"
+    if {"variable", "level", "estimate", "n_unweighted"} <= cols:
+        return "estimates"
+    return "aggregate"
+
+
+def protect(
+    frame: pd.DataFrame,
+    thresholds: Thresholds,
+    instrument: Any | None = None,
+    *,
+    estimates: pd.DataFrame | None = None,
+    name: str = "table",
+) -> pd.DataFrame:
+    """Apply the rule that fits the frame (see :func:`frame_kind`) before it is published.
+
+    Estimate frames get :func:`suppress` with every by column except the instrument's grid
+    dimensions as partitions; comparisons are checked against ``estimates`` (the suppressed
+    estimate frame published beside them). Aggregate frames are only checked for row-level data.
+    """
+    kind = frame_kind(frame)
+    if kind == "estimates":
+        items = item_columns_of(instrument) if instrument is not None else ()
+        return suppress(frame, thresholds, partitions=default_partitions(frame, items), name=name)
+    if kind == "comparisons":
+        return suppress_comparisons(frame, thresholds, estimates=estimates, name=name)
+    if kind == "effects":
+        return suppress_effects(frame, thresholds, name=name)
+    if kind == "model":
+        out = suppress_model_table(frame.drop(columns=list(FLAG_COLUMNS), errors="ignore"), thresholds, name=name)
+        if "suppressed" in frame.columns:
+            out["suppressed"] |= frame["suppressed"].fillna(False).to_numpy(dtype=bool)
+        return out
+    check_publishable(frame, name)
+    return frame
 
 
 # -- what may leave the building ----------------------------------------------------------------

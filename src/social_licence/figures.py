@@ -570,26 +570,26 @@ def figure_weighting(
     title: str | None = "Sample and weighted profile against population targets",
     caption: str | None = None,
 ) -> ggplot:
-    """Dot plot of each margin's categories: unweighted sample, weighted and target shares.
+    """Dot plot of each raking margin's categories: unweighted sample, weighted and target shares.
 
-    ``margins``: ``variable``, ``category`` (or ``level``), ``before``, ``after``, ``target``
-    as proportions, one row per category of each raking margin.
+    ``margins``: the weighting module's margin table (``margin`` or ``variable``, ``category``,
+    ``before``, ``after``, ``target`` as proportions). Categories of a margin named after an
+    instrument variable follow its order; others (joint margins) keep the table's order.
     """
+    var_col = "margin" if "margin" in margins.columns else "variable"
     cat_col = "category" if "category" in margins.columns else "level"
-    _check(margins, "weighting", ["variable", cat_col, "before", "after", "target"])
+    _check(margins, "weighting", [var_col, cat_col, "before", "after", "target"])
+    if margins.empty:
+        raise OutputError("figure weighting: the margin table is empty")
     rows = []
-    for var, part in margins.groupby("variable", sort=False):
-        order = instrument[var].labels if instrument is not None and var in instrument else list(part[cat_col].astype(str))
+    for var, part in margins.groupby(var_col, sort=False):
         cats = [str(c) for c in part[cat_col]]
-        extra = [c for c in cats if c not in order]
-        if extra:
-            raise OutputError(f"figure weighting: category {extra[0]!r} of {var} is not in the instrument")
+        known = instrument[var].labels if instrument is not None and var in instrument else []
+        order = [c for c in known if c in cats] + [c for c in cats if c not in known]
         panel = instrument[var].label if instrument is not None and var in instrument else str(var)
         for _, r in part.assign(__o=[order.index(c) for c in cats]).sort_values("__o").iterrows():
             for key, series in MARGIN_SERIES.items():
-                rows.append({"panel": panel, "category": str(r[cat_col]), "series": series, "share": float(r[key]) * 100})
-    if not rows:
-        raise OutputError("figure weighting: the margin table is empty")
+                rows.append({"panel": _wrap(panel, 30), "category": str(r[cat_col]), "series": series, "share": float(r[key]) * 100})
     data = pd.DataFrame(rows)
     cats = list(dict.fromkeys(data["category"]))[::-1]
     data["category"] = pd.Categorical(data["category"], categories=cats, ordered=True)
@@ -602,9 +602,23 @@ def figure_weighting(
         + scale_shape_manual(values=dict(zip(MARGIN_SERIES.values(), ("o", "s", "|"), strict=True)))
         + facet_wrap("panel", scales="free_y")
         + scale_x_continuous(labels=lambda xs: [f"{x:.0f}%" for x in xs])
+        + scale_y_discrete(drop=True)
         + labs(x="Share of parents", title=title, caption=_caption(caption))
         + theme_social_licence()
         + theme(panel_grid_major_y=element_blank(), axis_title_y=element_blank())
+    )
+
+
+def figure_withheld(title: str, message: str) -> ggplot:
+    """A placeholder for a figure whose every cell is withheld: it says so rather than showing
+    an empty chart (for a workflow that must still write the figure file)."""
+    data = pd.DataFrame({"x": [0.0], "y": [0.0], "label": [_wrap(f"{SYMBOL_SUPPRESSED} Withheld. {message}", 70)]})
+    return (
+        ggplot(data, aes(x="x", y="y", label="label"))
+        + geom_text(size=9, colour=WITHHELD_TEXT, family=FONT)
+        + labs(title=title)
+        + theme_social_licence()
+        + theme(axis_text=element_blank(), axis_title=element_blank(), panel_grid_major=element_blank())
     )
 
 

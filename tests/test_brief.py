@@ -1,0 +1,248 @@
+"""The policy brief: key messages from the numbers, methods box, withheld note, self-contained,
+no row-level data, no recoverable withheld cell, and it renders in a real headless browser.
+
+Expected numbers are computed here by hand from the example respondents (weighted shares,
+Kish's design effect n * sum(w^2) / sum(w)^2), independently of the estimation used to build
+the brief's inputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_brief_data import example_inputs
+from test_disclosure import attack_relations, rank_attack
+
+from social_licence.brief import BRIEF_INPUTS, build_brief, write_brief
+from social_licence.disclosure import Thresholds, check_publishable, protect
+from social_licence.errors import OutputError
+from social_licence.tables import format_percent, write_table
+
+TH = Thresholds()
+HEADLINE = {"data_type": "police", "purpose": "early_help", "group_variable": "ethnicity", "group": "Black"}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def brief_inputs(raw: dict) -> dict:
+    return {
+        "instrument": raw["instrument"],
+        "acceptability_type_purpose": raw["grid"],
+        "acceptability_by_type": raw["ratings_data_type"],
+        "acceptability_by_purpose": raw["ratings_purpose"],
+        "acceptability_by_group": raw["grid_groups"],
+        "trust": raw["trust"],
+        "models": raw["models"],
+        "effects": raw["marginal_effects"],
+        "qa_flow": raw["qa_flow"],
+        "weight_summary": raw["weight_summary"],
+        "margins": raw["margins"],
+    }
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return example_inputs()
+
+
+@pytest.fixture(scope="module")
+def brief(raw, tmp_path_factory):
+    path = tmp_path_factory.mktemp("brief") / "brief.html"
+    text = write_brief(
+        brief_inputs(raw),
+        TH,
+        path,
+        title="Parents' social licence",
+        subtitle="Example",
+        options={"headline": HEADLINE, "estimation": {"ci_level": 0.95, "variance": "linearisation", "dk": "exclude"}},
+    )
+    return path, text
+
+
+def visible_text(text: str) -> str:
+    """The page without embedded images, styles and tags, whitespace collapsed."""
+    text = re.sub(r"data:[^\"']+", "", text)
+    text = re.sub(r"<style.*?</style>", " ", text, flags=re.S)
+    text = re.sub(r"</(p|li|h1|h2|h3|dt|dd|td|th|figcaption)>", " ", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return re.sub(r"\s+", " ", text).replace("&#x27;", "'").replace("&amp;", "&")
+
+
+def weighted_share(data: pd.DataFrame, item: str, mask=None) -> float:
+    """Hand: sum of weights of 'acceptable' answers over the sum of weights of all answers."""
+    x = data[item]
+    ok = x.notna().to_numpy() & (np.ones(len(data), bool) if mask is None else mask)
+    yes = ok & x.astype(object).isin(["Somewhat acceptable", "Very acceptable"]).to_numpy()
+    w = data["weight"].to_numpy()
+    return w[yes].sum() / w[ok].sum()
+
+
+# -- content ---------------------------------------------------------------------------------------
+def test_headline_is_written_from_the_numbers(raw, brief):
+    data = raw["respondents"]
+    item = "acc_police__early_help"
+    overall = weighted_share(data, item)
+    black = weighted_share(data, item, (data["ethnicity"] == "Black").to_numpy())
+    text = visible_text(brief[1])
+    expected = (
+        f"{format_percent(overall)}% of parents find linking police records for identifying families for "
+        f"early-help support acceptable; among Black parents, {format_percent(black)}%"
+    )
+    assert expected in text
+
+
+def test_other_key_messages_quote_published_figures(raw, brief):
+    data = raw["respondents"]
+    text = visible_text(brief[1])
+    shares = {
+        (dt, pu): weighted_share(data, f"acc_{dt}__{pu}")
+        for dt in raw["instrument"].grids["acceptability"].rows
+        for pu in raw["instrument"].grids["acceptability"].columns
+    }
+    (hi_dt, hi_pu), hi = max(shares.items(), key=lambda kv: kv[1])
+    assert f"{format_percent(hi)}% of parents find linking" in text and "Acceptability depends on what is linked and why" in text
+    # trust: share trusting the NHS a fair amount or a great deal, by hand
+    w = data["weight"].to_numpy()
+    nhs = data["trust_nhs"]
+    ok = nhs.notna().to_numpy()
+    trusted = ok & nhs.astype(object).isin(["A fair amount", "A great deal"]).to_numpy()
+    assert f"{format_percent(w[trusted].sum() / w[ok].sum())}% of parents trust the NHS at least a fair amount" in text
+    # the model message quotes the largest significant published difference (hand inputs: Black -14 points)
+    assert "Black parents are 14 percentage points less likely than White parents" in text
+
+
+def test_methods_box_reports_sample_exclusions_weighting_and_rules(raw, brief):
+    text = visible_text(brief[1])
+    w = raw["respondents"]["weight"].to_numpy()
+    kish = len(w) * (w**2).sum() / w.sum() ** 2
+    assert "600 parents were analysed, of 626 responses received" in text
+    assert "failed the attention check: 14" in text and "withdrew consent: 3" in text
+    assert f"Kish's design effect from the weights is {kish:.2f}" in text
+    assert f"as much information as {len(w) / kish:,.0f} from a simple random sample" in text
+    assert "95% confidence interval computed from the survey design (Taylor linearisation)" in text
+    assert "'Don't know' answers are left out of the base" in text
+    assert TH.rule_text() in text
+
+
+def test_withheld_note_says_what_and_why(brief):
+    text = visible_text(brief[1])
+    assert "What was withheld, and why" in text
+    assert "Acceptability by group: Ethnic group: Other (24 estimates): fewer than 10 parents answered" in text
+    assert "Marginal effects: Ethnic group: Other (2 estimates): fewer than 10 parents answered" in text
+
+
+def test_brief_is_self_contained_and_print_ready(brief):
+    text = brief[1]
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", text), "every resource must be inline"
+    assert "@media print" in text and "size: A4" in text
+    assert len(re.findall(r"<img ", text)) == 8
+    assert "<script" not in text
+
+
+def test_same_inputs_give_the_same_bytes(raw):
+    """Reviewers reproduce to the byte: no timestamps, fixed figure bytes, stable table ids."""
+    small = {k: brief_inputs(raw)[k] for k in ("instrument", "acceptability_type_purpose", "qa_flow", "weight_summary")}
+    first = build_brief(small, TH)
+    assert build_brief(small, TH) == first
+    assert "Nothing was withheld" in first
+
+
+# -- disclosure ------------------------------------------------------------------------------------
+def test_no_withheld_cell_can_be_recovered_from_the_brief(raw, brief):
+    """Read the group table back out of the page as an intruder would and attack its relations."""
+    tables = pd.read_html(StringIO(brief[1]))
+    group_table = next(t for t in tables if any("by group" in str(c) for c in t.columns.get_level_values(0)))
+    group_table.columns = group_table.columns.get_level_values(-1)
+    rows = group_table[group_table["Group"].isin(["White", "Mixed", "Asian", "Black", "Other"])]
+    hidden = rows["%"].eq("[c]").to_numpy()
+    assert rows.loc[rows["%"] == "[c]", "Group"].tolist() == ["Mixed", "Other"]
+    assert rows.loc[rows["%"] == "[c]", ["95% CI", "Unweighted base"]].eq("[c]").all().all()
+    frame = rows.assign(variable="acc", level="acceptable").rename(columns={"Group": "group"}).reset_index(drop=True)
+    assert rank_attack(hidden, attack_relations(frame, ["group"], [])) == []
+
+
+def test_no_published_output_holds_row_level_data(raw, brief, tmp_path):
+    respondents = raw["respondents"]
+    ids = set(respondents.index)
+    page = visible_text(brief[1])
+    assert not ids & set(re.findall(r"P\d{4}", page))
+    inst = raw["instrument"]
+    for key, frame in brief_inputs(raw).items():
+        if key == "instrument":
+            continue
+        published = protect(frame, TH, inst, name=key)
+        check_publishable(published, key, respondent_level=respondents.reset_index())
+        csv = tmp_path / f"{key}.csv"
+        write_table(published, csv, None, None, title=key, thresholds=TH, instrument=inst)
+        assert not ids & set(re.findall(r"P\d{4}", csv.read_text(encoding="utf-8")))
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def test_missing_or_unknown_inputs_are_named(raw):
+    inputs = brief_inputs(raw)
+    with pytest.raises(OutputError, match=r"needs input\(s\) \['qa_flow'\]"):
+        build_brief({k: v for k, v in inputs.items() if k != "qa_flow"}, TH)
+    with pytest.raises(OutputError, match=r"does not know input\(s\) \['acceptability_by_region'\]"):
+        build_brief({**inputs, "acceptability_by_region": inputs["trust"]}, TH)
+    with pytest.raises(OutputError, match="headline group 'Martian'"):
+        build_brief(inputs, TH, options={"headline": {"group": "Martian"}})
+    assert set(BRIEF_INPUTS) >= set(inputs)
+
+
+def test_a_group_with_every_cell_withheld_is_stated_not_drawn_empty(raw):
+    inputs = {k: brief_inputs(raw)[k] for k in ("instrument", "acceptability_type_purpose", "qa_flow", "weight_summary")}
+    groups = raw["groups"].copy()
+    groups.loc[groups["group_variable"] != "All", "n_unweighted"] = 4
+    inputs["acceptability_by_group"] = groups
+    text = visible_text(build_brief(inputs, TH))
+    assert 'The figure "Acceptability of linking records (all uses pooled), by group" is withheld' in text
+    assert "every group of ethnicity, income_band, lone_parent, services_contact, age_band is withheld" in text
+    assert "Acceptability by group: Ethnic group: Black (1 estimate): fewer than 10 parents answered" in text
+
+
+# -- a real browser --------------------------------------------------------------------------------
+def test_brief_renders_in_headless_chromium(brief, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI to test the brief in a real browser (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium); the browser test needs it")
+    from playwright.sync_api import sync_playwright
+
+    path, _ = brief
+    messages: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+            page.goto(path.as_uri(), wait_until="load")
+            images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+            assert len(images) == 8
+            assert all(done and width > 0 for _, done, width in images), images
+            assert page.locator("h1").inner_text() == "Parents' social licence"
+            assert page.locator(".key-messages li").count() >= 5
+            shot = tmp_path / "brief.png"
+            page.screenshot(path=str(shot), full_page=True)
+            pdf = page.pdf(format="A4", print_background=True)
+        finally:
+            browser.close()
+    assert messages == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf[:5] == b"%PDF-"
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3
+    artefacts = os.environ.get("SOCIAL_LICENCE_ARTEFACTS")
+    if artefacts:
+        Path(artefacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(artefacts) / "brief.png")
+        (Path(artefacts) / "brief.pdf").write_bytes(pdf)
+    assert base64.b64encode(shot.read_bytes()[:3])  # the screenshot is a real file, kept above
