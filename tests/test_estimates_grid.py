@@ -67,7 +67,11 @@ def frame(instrument) -> pd.DataFrame:
     return _frame(instrument, 400, seed=11)
 
 
-def _hand_ratio(frame, items, mask=None, dk="exclude"):
+def _acceptable(value, reason) -> bool:
+    return value in POSITIVE
+
+
+def _hand_ratio(frame, items, mask=None, dk="exclude", hit=_acceptable):
     """Ratio and its stratified clustered SE, by hand. Rows: (respondent, item) pairs with a
     substantive answer (plus DK when included); influence w (a - p) / W summed by PSU;
     V = sum_h n_h/(n_h - 1) sum_c (t_c - mean_h t)^2 over every PSU of the design."""
@@ -78,7 +82,7 @@ def _hand_ratio(frame, items, mask=None, dk="exclude"):
             if mask is not None and not mask[rid]:
                 continue
             if pd.notna(value) or (dk == "include" and reason == "dont_know"):
-                rows.append((rid, 1.0 if value in POSITIVE else 0.0))
+                rows.append((rid, 1.0 if hit(value, reason) else 0.0))
     r = pd.DataFrame(rows, columns=["rid", "a"])
     r["w"] = frame.loc[r["rid"], "weight"].to_numpy()
     r["psu"] = frame.loc[r["rid"], "psu"].to_numpy()
@@ -99,7 +103,7 @@ def test_grid_rows_are_long_format_rows(instrument, frame):
     for dk in ("exclude", "include"):
         ours, pos = grid_rows(frame, instrument, dk=dk, keep=["sex", "weight"])
         theirs = long_format(frame, instrument, dk=dk, keep=["sex", "weight"])
-        cols = ["respondent", "data_type", "purpose", "acceptable", "sex", "weight"]
+        cols = ["respondent", "data_type", "purpose", "rating", "response", "acceptable", "sex", "weight"]
         pd.testing.assert_frame_equal(ours[cols], theirs[cols].reset_index(drop=True))
         assert ours["item"].astype(str).tolist() == theirs["item"].astype(str).tolist()
         assert (frame.index[pos] == ours["respondent"]).all()
@@ -251,3 +255,64 @@ def test_grid_helpers_run_on_replicate_designs(instrument, frame):
     assert rep["estimate"].to_numpy() == pytest.approx(linear["estimate"].to_numpy(), rel=1e-12)
     assert rep["se"].to_numpy() == pytest.approx(linear["se"].to_numpy(), rel=0.03)
     assert (rep["se"] != linear["se"]).all()
+
+
+def test_grid_responses_are_rating_distributions_by_hand(instrument, frame):
+    """Share of answers "Very acceptable" (and "Don't know" when included) among the police
+    items a parent was asked, pooled over purposes, clustered by PSU as in _hand_ratio."""
+    from social_licence.estimates import grid_responses
+
+    design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    items = [f"acc_police__{c}" for c in instrument.grids["acceptability"].columns]
+    t = grid_responses(design, instrument, by="data_type").set_index(["data_type", "level"])
+    p, se, n = _hand_ratio(frame, items, hit=lambda value, reason: value == "Very acceptable")
+    got = t.loc[("police", "Very acceptable")]
+    assert got["estimate"] == pytest.approx(p, rel=1e-12) and got["se"] == pytest.approx(se, rel=1e-10)
+    assert got["n_unweighted"] == n and got["variable"] == "acceptability"
+    assert t.loc["police", "estimate"].sum() == pytest.approx(1.0)
+    inc = grid_responses(design, instrument, by="data_type", dk="include").set_index(["data_type", "level"])
+    p_dk, se_dk, n_dk = _hand_ratio(frame, items, dk="include", hit=lambda value, reason: reason == "dont_know")
+    got = inc.loc[("police", "Don't know")]
+    assert got["estimate"] == pytest.approx(p_dk, rel=1e-12) and got["se"] == pytest.approx(se_dk, rel=1e-10)
+    assert got["n_unweighted"] == n_dk
+    per_item = grid_responses(design, instrument)
+    assert list(per_item.columns[:4]) == ["data_type", "purpose", "variable", "level"]
+    assert len(per_item) == 24 * 5
+
+
+def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
+    from social_licence.errors import EstimationError
+    from social_licence.estimates import ESTIMATES, estimate_from_config
+
+    rng = np.random.default_rng(5)
+    data = frame.copy()
+    for org in instrument.grids["trust"].rows:
+        data[f"trust_{org}"] = pd.Categorical.from_codes(
+            rng.integers(0, 4, len(data)), categories=instrument["trust_nhs"].labels, ordered=True
+        )
+    for right in instrument.grids["rights"].rows:
+        data[f"rights_{right}"] = pd.Categorical.from_codes(
+            rng.integers(0, 5, len(data)), categories=instrument["rights_view"].labels, ordered=True
+        )
+    options = {"groups": ["sex"], "dk": "exclude", "ci_level": 0.9, "adjust": "fdr_bh"}
+    out = estimate_from_config(data, instrument, options)
+    assert tuple(out) == ESTIMATES
+    assert out["acceptability_by_group"]["group_variable"].unique().tolist() == ["All", "sex"]
+    assert set(out["trust"]["level"]) == set(instrument["trust_nhs"].labels)
+    assert out["group_comparisons"]["adjust_method"].iloc[0] == "Benjamini-Hochberg"
+    assert len(out["association_tests"]) == 24
+    direct = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, ci_level=0.9)
+    pd.testing.assert_frame_equal(out["acceptability_type_purpose"], direct)
+    with pytest.raises(ConfigError, match="not known"):
+        estimate_from_config(data, instrument, {"group": ["sex"]})
+    with pytest.raises(ConfigError, match="reweighter"):
+        estimate_from_config(data, instrument, {"variance": "bootstrap", "seed": 1})
+    with pytest.raises(EstimationError, match="psu 'psu'"):
+        estimate_from_config(data.drop(columns="psu"), instrument, {})
+    # replicate variance: the reweighter contract (base weights in, final weights out)
+    jkn = estimate_from_config(
+        data, instrument, {"variance": "jkn", "groups": ["sex"]}, reweighter=lambda w: w, base_weights="weight"
+    )
+    assert jkn["acceptability_type_purpose"]["estimate"].to_numpy() == pytest.approx(
+        direct["estimate"].to_numpy(), rel=1e-12
+    )

@@ -72,7 +72,25 @@ DK_OPTIONS = ("exclude", "include")
 CI_OPTIONS = ("t", "normal")
 CI_METHODS = ("logit", "wald")
 DEFF_OPTIONS = ("replace", "srswor", None)
-ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonf", "none": "none"}
+# Accepted names -> pingouin.multicomp method (pingouin's own names are accepted as they are).
+ADJUST_METHODS = {
+    "holm": "holm",
+    "bh": "fdr_bh",
+    "fdr_bh": "fdr_bh",
+    "fdr_by": "fdr_by",
+    "bonferroni": "bonf",
+    "bonf": "bonf",
+    "sidak": "sidak",
+    "none": "none",
+}
+ADJUST_NAMES = {
+    "holm": "Holm",
+    "fdr_bh": "Benjamini-Hochberg",
+    "fdr_by": "Benjamini-Yekutieli",
+    "bonf": "Bonferroni",
+    "sidak": "Sidak",
+    "none": "none",
+}
 OVERALL = "All"
 
 
@@ -802,8 +820,9 @@ def adjust_pvalues(
 ) -> pd.DataFrame:
     """Adjust ``table[column]`` for multiple comparisons across all its rows (one family).
 
-    ``method``: ``holm`` (family-wise error), ``bh`` (Benjamini-Hochberg false discovery rate),
-    ``bonferroni`` or ``none``, computed by :func:`pingouin.multicomp`. Adds ``p_adjusted``,
+    ``method``: ``holm`` (family-wise error), ``bh``/``fdr_bh`` (Benjamini-Hochberg false
+    discovery rate), ``fdr_by``, ``bonferroni``/``bonf``, ``sidak`` or ``none``, computed by
+    :func:`pingouin.multicomp`. Adds ``p_adjusted``,
     ``adjust_method``, ``family`` (what the family of tests is) and ``family_size``.
     """
     import pingouin
@@ -820,9 +839,7 @@ def adjust_pvalues(
         _, adj = pingouin.multicomp(p[finite], method=ADJUST_METHODS[method])
         adjusted[finite] = adj
     out["p_adjusted"] = adjusted
-    out["adjust_method"] = {"fdr_bh": "Benjamini-Hochberg", "bonf": "Bonferroni"}.get(
-        ADJUST_METHODS[method], ADJUST_METHODS[method]
-    )
+    out["adjust_method"] = ADJUST_NAMES[ADJUST_METHODS[method]]
     out["family"] = family if family is not None else f"all {int(finite.sum())} tests in this table"
     out["family_size"] = int(finite.sum())
     return out
@@ -842,8 +859,9 @@ def grid_rows(
     category codes so that it takes milliseconds at N = 100,000, and each row's respondent
     position in ``data``.
 
-    Columns: ``respondent``, ``item``, the grid's row and column names, ``acceptable`` and the
-    ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names.
+    Columns: ``respondent``, ``item``, the grid's row and column names, ``rating`` (NaN for
+    "Don't know"), ``response`` (ratings plus "Don't know" when included), ``acceptable`` and
+    the ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names.
     Its equality with ``long_format`` is a test (``tests/test_estimates_grid.py``).
     """
     if dk not in DK_OPTIONS:
@@ -863,7 +881,7 @@ def grid_rows(
     rating_dtype = pd.CategoricalDtype(labels, ordered=True)
     positive = np.array([labels.index(scale["codes"][c]) for c in scale["positive"]])
     rows_, cols_ = list(g.rows), list(g.columns)
-    pos_parts, item_parts, acc_parts, r_parts, c_parts = [], [], [], [], []
+    pos_parts, item_parts, acc_parts, r_parts, c_parts, rating_parts = [], [], [], [], [], []
     items = []
     for var, row, col in g.cells():
         if var not in data.columns:
@@ -883,6 +901,7 @@ def grid_rows(
         pos_parts.append(idx)
         item_parts.append(np.full(len(idx), len(items) - 1))
         acc_parts.append(np.isin(codes[idx], positive).astype(float))
+        rating_parts.append(codes[idx])
         r_parts.append(np.full(len(idx), rows_.index(row)))
         c_parts.append(np.full(len(idx), cols_.index(col) if col is not None else -1))
     if not items:
@@ -895,6 +914,12 @@ def grid_rows(
     }
     if g.column_name:
         out[g.column_name] = pd.Categorical.from_codes(np.concatenate(c_parts), categories=cols_, ordered=True)
+    rating = np.concatenate(rating_parts)
+    out["rating"] = pd.Categorical.from_codes(rating, dtype=rating_dtype)
+    response_labels = labels + ([DONT_KNOW_LABEL] if dk == "include" else [])
+    out["response"] = pd.Categorical.from_codes(
+        np.where(rating >= 0, rating, len(labels)), categories=response_labels
+    )
     out["acceptable"] = np.concatenate(acc_parts)
     frame = pd.DataFrame(out)
     for k in keep:
@@ -974,6 +999,56 @@ def acceptability_table(
 
     design = SurveyDesign(data, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)
     return acceptability(design, instrument, **options)
+
+
+def grid_responses(
+    design,
+    instrument: Instrument,
+    grid: str = "acceptability",
+    *,
+    by: Sequence[str] | None = None,
+    groups: Sequence[str] = (),
+    dk: str = "exclude",
+    overall: bool = True,
+    ci_level: float = 0.95,
+    ci: str = "t",
+    df: float | None = None,
+    deff: str | None = "replace",
+) -> pd.DataFrame:
+    """Distribution of a grid's ratings (``level`` = scale labels, plus "Don't know" when
+    ``dk="include"``) per ``by`` cell, pooled over the items of a cell, optionally by group.
+
+    ``by`` defaults to all the grid's dimensions (one distribution per item, e.g. trust by
+    organisation). Rows of a parent are clustered as in :func:`acceptability`; by-design cells
+    are never in a base. ``variable`` is the grid's name.
+    """
+    g = instrument.grids.get(grid)
+    if g is None:
+        raise ConfigError(f"grid {grid!r} is not in the instrument")
+    by = [g.row_name] + ([g.column_name] if g.column_name else []) if by is None else _as_list(by)
+    groups = _as_list(groups)
+    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
+    ld = design._rows(long, pos)
+    options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
+    pieces = []
+    if overall or not groups:
+        t = ld.proportion("response", by=by, **options)
+        if groups:
+            t.insert(len(by), "group", OVERALL)
+            t.insert(len(by), "group_variable", OVERALL)
+        pieces.append(t)
+    for gv in groups:
+        t = ld.proportion("response", by=[*by, gv], **options)
+        t.insert(len(by), "group", t.pop(gv).astype(object))
+        t.insert(len(by), "group_variable", gv)
+        pieces.append(t)
+    out = pd.concat(pieces, ignore_index=True)
+    for b in by:
+        out[b] = out[b].astype(pieces[0][b].dtype)
+    if groups:
+        out["group"] = out["group"].astype(object)
+    out["variable"] = grid
+    return out
 
 
 def grid_comparisons(
@@ -1070,3 +1145,122 @@ def grid_association(
         f"{', '.join(groups)} within {len(cell_frame)} {' x '.join(by) or 'whole-grid'} cells"
     )
     return adjust_pvalues(out, method=adjust, family=family)
+
+
+# -- the estimation stage, from config ----------------------------------------------------------
+ESTIMATES = (
+    "acceptability_type_purpose",
+    "acceptability_by_type",
+    "acceptability_by_purpose",
+    "acceptability_by_group",
+    "acceptability_responses",
+    "group_comparisons",
+    "association_tests",
+    "trust",
+    "rights",
+)
+"""The frames :func:`estimate_from_config` returns, by name (``results/interim/estimates/``)."""
+
+ESTIMATION_OPTIONS: dict[str, Any] = {
+    "variance": "linearisation",
+    "replicates": 200,
+    "seed": None,
+    "lonely_psu": "fail",
+    "dk": "exclude",
+    "ci_level": 0.95,
+    "groups": [],
+    "adjust": "holm",
+    "weights": "weight",
+}
+"""Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults."""
+
+VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
+
+
+def survey_design(data: pd.DataFrame, instrument: Instrument, *, weights="weight", lonely_psu: str = "fail"):
+    """The respondent design of an analysis frame: the final ``weight`` column and the strata,
+    PSU and FPC columns the instrument's ``design`` section names (each must be in the frame)."""
+    from .design import SurveyDesign
+
+    spec = {k: instrument.design.get(k) for k in ("strata", "psu", "fpc")}
+    absent = [f"{k} {c!r}" for k, c in spec.items() if c is not None and c not in data.columns]
+    if absent:
+        raise EstimationError(
+            f"the instrument's design names {', '.join(absent)}, which the analysis frame lacks"
+        )
+    return SurveyDesign(data, weights=weights, lonely_psu=lonely_psu, **spec)
+
+
+def estimate_from_config(
+    data: pd.DataFrame,
+    instrument: Instrument,
+    options: dict[str, Any] | None = None,
+    *,
+    reweighter=None,
+    base_weights=None,
+) -> dict[str, pd.DataFrame]:
+    """Every estimate of the workflow's estimation stage (:data:`ESTIMATES`), as configured.
+
+    ``options`` is the ``estimation`` config section (:data:`ESTIMATION_OPTIONS`): ``variance``
+    ``linearisation``, ``jk1`` (unstratified designs), ``jkn`` or ``bootstrap`` (``replicates``,
+    ``seed``); replicate variances re-rake every replicate, so they need ``reweighter``
+    (``social_licence.weighting.make_reweighter``) and ``base_weights`` (the column it starts
+    from, e.g. ``design_weight``). ``groups``, ``dk``, ``ci_level``, ``adjust``, ``lonely_psu``
+    and ``weights`` (the final weight column) apply to every frame. The ``trust`` and ``rights``
+    frames are empty when the instrument has no such grid.
+    """
+    opts = dict(ESTIMATION_OPTIONS)
+    unknown = sorted(set(options or {}) - set(opts))
+    if unknown:
+        raise ConfigError(f"estimation options {unknown} are not known; known: {sorted(opts)}")
+    opts.update(options or {})
+    if opts["variance"] not in VARIANCE_METHODS:
+        raise ConfigError(
+            f"estimation variance must be one of {', '.join(VARIANCE_METHODS)}, not {opts['variance']!r}"
+        )
+    groups = _as_list(opts["groups"])
+    missing = [g for g in groups if g not in data.columns]
+    if missing:
+        raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
+    design = survey_design(data, instrument, weights=opts["weights"], lonely_psu=opts["lonely_psu"])
+    if opts["variance"] != "linearisation":
+        if reweighter is None:
+            raise ConfigError(
+                f"variance: {opts['variance']} re-rakes every replicate; pass reweighter= "
+                "(social_licence.weighting.make_reweighter) and base_weights="
+            )
+        design = design.with_replicates(
+            opts["variance"],
+            opts["replicates"] if opts["variance"] == "bootstrap" else None,
+            seed=opts["seed"],
+            reweighter=reweighter,
+            base_weights=base_weights,
+        )
+    grid = instrument.grids.get("acceptability")
+    if grid is None:
+        raise ConfigError("the instrument has no acceptability grid")
+    row, col = grid.row_name, grid.column_name
+    both = [row, col] if col else [row]
+    common = dict(dk=opts["dk"], ci_level=opts["ci_level"])
+    out = {
+        "acceptability_type_purpose": acceptability(design, instrument, by=both, **common),
+        "acceptability_by_type": grid_responses(design, instrument, by=[row], **common),
+        "acceptability_by_purpose": (
+            grid_responses(design, instrument, by=[col], **common) if col else pd.DataFrame()
+        ),
+        "acceptability_by_group": acceptability(design, instrument, by=both, groups=groups, **common),
+        "acceptability_responses": grid_responses(design, instrument, by=both, **common),
+    }
+    if groups:
+        out["group_comparisons"] = grid_comparisons(
+            design, instrument, groups, by=both, dk=opts["dk"], ci_level=opts["ci_level"], adjust=opts["adjust"]
+        )
+        out["association_tests"] = grid_association(
+            design, instrument, groups, by=both, dk=opts["dk"], adjust=opts["adjust"]
+        )
+    else:
+        out["group_comparisons"] = pd.DataFrame(columns=list(COMPARE_COLUMNS))
+        out["association_tests"] = pd.DataFrame()
+    for name in ("trust", "rights"):
+        out[name] = grid_responses(design, instrument, name, **common) if name in instrument.grids else pd.DataFrame()
+    return {name: out[name] for name in ESTIMATES}
