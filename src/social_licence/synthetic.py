@@ -510,16 +510,25 @@ def _group_index(model: SyntheticModel, codes: dict[str, np.ndarray]) -> np.ndar
 
 def _draw_categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One draw per row of ``probs`` (rows sum to 1), as 0-based codes."""
-    u = rng.random(probs.shape[0])
-    cum = np.cumsum(probs, axis=1)
-    return np.minimum((cum < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+    return _draw_cumulative(rng, np.cumsum(probs, axis=1))
+
+
+def _draw_cumulative(rng: np.random.Generator, cum: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws from rows of cumulative probabilities."""
+    u = rng.random(cum.shape[0])
+    return np.minimum((cum < u[:, None]).sum(axis=1), cum.shape[1] - 1)
+
+
+@lru_cache(maxsize=1)
+def _cumulative_network() -> tuple[tuple[str, tuple[str, ...], np.ndarray], ...]:
+    return tuple((name, parents, np.cumsum(table, axis=-1)) for name, parents, table in _network())
 
 
 def _draw_demographics(region: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Draw every demographic below region from the population model, given region codes."""
     codes = {"region": region}
-    for name, parents, table in _network()[1:]:
-        codes[name] = _draw_categorical(rng, table[tuple(codes[p] for p in parents)])
+    for name, parents, cum in _cumulative_network()[1:]:
+        codes[name] = _draw_cumulative(rng, cum[tuple(codes[p] for p in parents)])
     return codes
 
 
@@ -784,16 +793,17 @@ def _postcodes(region: np.ndarray, rng: np.random.Generator) -> list[str]:
     """Valid-format UK postcodes (area of the parent's region), random and synthetic."""
     n = len(region)
     pick = rng.random(n)
-    district = rng.integers(1, 21, n)
-    sector = rng.integers(0, 10, n)
+    district = rng.integers(1, 21, n).tolist()
+    sector = rng.integers(0, 10, n).tolist()
     units = rng.integers(0, len(POSTCODE_UNIT_LETTERS), (n, 2))
-    out = []
-    for i in range(n):
-        areas = POSTCODE_AREAS[LEVELS["region"][region[i]]]
-        area = areas[int(pick[i] * len(areas))]
-        unit = POSTCODE_UNIT_LETTERS[units[i, 0]] + POSTCODE_UNIT_LETTERS[units[i, 1]]
-        out.append(f"{area}{district[i]} {sector[i]}{unit}")
-    return out
+    letters = np.array(list(POSTCODE_UNIT_LETTERS))
+    unit = np.char.add(letters[units[:, 0]], letters[units[:, 1]]).tolist()
+    areas = [POSTCODE_AREAS[r] for r in LEVELS["region"]]
+    area = [
+        areas[r][int(p * len(areas[r]))]
+        for r, p in zip(region.tolist(), pick.tolist(), strict=True)
+    ]
+    return [f"{a}{d} {s}{u}" for a, d, s, u in zip(area, district, sector, unit, strict=True)]
 
 
 def _identifiers(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, list[str]]:
@@ -803,13 +813,14 @@ def _identifiers(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dic
     first = rng.integers(0, len(FIRST_NAMES), n)
     last = rng.integers(0, len(LAST_NAMES), n)
     suffix = rng.choice(max(9000, 10 * n), n, replace=False) + 1000
+    first, last = first.tolist(), last.tolist()
     emails = [
         f"{FIRST_NAMES[a].lower()}.{LAST_NAMES[b].lower()}{s}@example.org"
-        for a, b, s in zip(first, last, suffix, strict=True)
+        for a, b, s in zip(first, last, suffix.tolist(), strict=True)
     ]
-    has_comment = rng.random(n) < COMMENT_SHARE
-    which = rng.integers(0, len(COMMENTS), n)
-    phone = rng.integers(0, 1000, n)
+    has_comment = (rng.random(n) < COMMENT_SHARE).tolist()
+    which = rng.integers(0, len(COMMENTS), n).tolist()
+    phone = rng.integers(0, 1000, n).tolist()
     comments = [
         COMMENTS[which[i]].format(
             phone=f"07700 900{phone[i]:03d}",  # Ofcom's range reserved for drama
@@ -822,8 +833,8 @@ def _identifiers(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dic
         for i in range(n)
     ]
     return {
-        "respondent_id": [f"P{i:06d}" for i in ids],
-        "panel_id": [f"PNL{p:07d}" for p in panel],
+        "respondent_id": [f"P{i:06d}" for i in ids.tolist()],
+        "panel_id": [f"PNL{p:07d}" for p in panel.tolist()],
         "email": emails,
         "postcode": _postcodes(sample["region"], rng),
         "comment": comments,
