@@ -242,7 +242,7 @@ def test_compare_in_clusters_uses_the_covariance(api, designs):
     _close(c.loc["E", "se"], se)
     by = designs["clus1_w"].mean("api00", by="stype").set_index("stype")["se"]
     assert abs(np.hypot(by["E"], by["H"]) / se - 1) > 0.01
-    assert c["family_size"].iloc[0] == 2 and c["adjust_method"].iloc[0] == "holm"
+    assert c["family_size"].iloc[0] == 2 and c["adjust_method"].iloc[0] == "Holm"
 
 
 def test_compare_proportions_needs_a_level(designs):
