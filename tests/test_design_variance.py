@@ -177,3 +177,32 @@ def test_bad_estimation_requests_get_clear_errors(answers):
         SurveyDesign(answers.assign(c="x"), weights="w").chisq("v", "c")
     with pytest.raises(EstimationError, match="not in the design data: zz"):
         d.long(pd.DataFrame({"respondent": ["p0", "zz"]}))
+
+
+@pytest.mark.parametrize(
+    ("option", "variance"),
+    [
+        # a lonely stratum gets no replicate; for a total JKn is exact in A and C: 1 + 1
+        ("remove", 2.0),
+        ("certainty", 2.0),
+        # R's jknweights: 'average' multiplies scale by PSUs / replicates = 5/4
+        ("average", 2.5),
+        # 'adjust': one more replicate, B's PSU weight 0 and all others H/(H-1) = 3/2, rscale
+        # (H-1)/H = 2/3. Replicate totals: A 24 - 9 + 2*5 = 25 and 23, C 25 and 23 (rscales
+        # 1/2), B 1.5 * (24 - 6) = 27; centred on their mean 24.6:
+        # 0.5 * (0.4^2 + 1.6^2 + 0.4^2 + 1.6^2) + 2/3 * 2.4^2 = 2.72 + 3.84
+        ("adjust", 6.56),
+    ],
+)
+def test_jkn_lonely_psu_options_follow_r_jknweights(lonely_frame, option, variance):
+    d = SurveyDesign(lonely_frame, weights="w", strata="stratum", psu="psu", lonely_psu=option)
+    rep = d.with_replicates("jkn")
+    t = rep.total("y").iloc[0]
+    assert t["estimate"] == pytest.approx(24.0)
+    assert t["se"] ** 2 == pytest.approx(variance, rel=1e-12)
+
+
+def test_jkn_lonely_psu_fail_names_the_stratum(lonely_frame):
+    d = SurveyDesign(lonely_frame, weights="w", strata="stratum", psu="psu")
+    with pytest.raises(EstimationError, match="stratum 'B' has only one PSU"):
+        d.with_replicates("jkn")
