@@ -266,3 +266,33 @@ def test_every_figure_renders(inputs, key):
     }[key]()
     png = F.render_figure(plot, "png", dpi=40)
     assert Image.open(io.BytesIO(png)).size[0] > 100
+
+
+def test_workflow_figures_by_name_protect_their_inputs_first():
+    """Each named figure is built from raw (unsuppressed) inputs: protect() runs inside, and a
+    figure with every cell withheld becomes a placeholder that says so."""
+    raw = example_inputs()
+    inst = raw["instrument"]
+    inputs = {
+        "acceptability_type_purpose": raw["grid"],
+        "acceptability_by_type": raw["ratings_data_type"],
+        "acceptability_by_purpose": raw["ratings_purpose"],
+        "acceptability_by_group": raw["grid_groups"],
+        "trust": raw["trust"],
+        "models": [raw["models"]],
+        "effects": raw["marginal_effects"],
+        "margins": raw["margins"],
+    }
+    for name in F.FIGURE_TITLES:
+        plot = F.figure_from_inputs(name, inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+        assert plot.labels.title.replace("\n", " ").startswith(F.FIGURE_TITLES[name].split(",")[0][:20]), name
+    group_plot = F.figure_from_inputs("acceptability_by_group", inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+    assert "police records for identifying families" in group_plot.labels.title.replace("\n", " ")
+    assert "Other" in set(layer_data(group_plot, "geom_text")[0]["group"].astype(str))
+    tiny = raw["grid"].assign(n_unweighted=3)
+    placeholder = F.figure_from_inputs("acceptability_heatmap", {"acceptability_type_purpose": tiny}, inst, TH)
+    assert "[c] Withheld. every cell is withheld" in placeholder.data["label"].iloc[0].replace("\n", " ")
+    with pytest.raises(OutputError, match="'pie_chart' is not one of"):
+        F.figure_from_inputs("pie_chart", inputs, inst, TH)
+    with pytest.raises(OutputError, match="input 'trust' is missing"):
+        F.figure_from_inputs("trust", {}, inst, TH)

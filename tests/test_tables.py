@@ -175,3 +175,39 @@ def test_bad_tables_are_refused_with_a_clear_message(tmp_path):
     with pytest.raises(OutputError, match="title"):
         write_table(suppress(frame(), Thresholds()), tmp_path / "x.csv", title="")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_publishes_the_estimation_modules_own_frames(tmp_path):
+    """The estimation module's frames (not hand-built ones) go through protect() and out as
+    tables; a comparison with a group withheld in the estimates is withheld whole."""
+    from social_licence import estimates as E
+    from social_licence.tables import publish_table
+
+    data = example_respondents()
+    inst = instrument()
+    design = example_design(data)
+    frames = {
+        "acceptability_by_group": E.acceptability(design, inst, by=["data_type", "purpose"], groups=["ethnicity"]),
+        "group_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"]),
+        "trust": E.grid_responses(design, inst, "trust"),
+    }
+    thresholds = Thresholds()
+    by_group = publish_table("acceptability_by_group", frames, inst, thresholds, tmp_path / "g.csv", tmp_path / "g.html", tmp_path / "g.docx")
+    assert by_group.columns[0] == "Group variable" and "Data type" in by_group.columns
+    published = pd.read_csv(tmp_path / "g.csv")
+    held = published[published["suppressed"]]
+    assert set(held["group"]) == {"Other", "Mixed"} and held["estimate"].isna().all()
+    publish_table("group_comparisons", frames, inst, thresholds, tmp_path / "c.csv", tmp_path / "c.html", None)
+    comp = pd.read_csv(tmp_path / "c.csv")
+    involves = comp["group_a"].isin(["Other", "Mixed"]) | comp["group_b"].isin(["Other", "Mixed"])
+    withheld_cells = set(map(tuple, held[["data_type", "purpose", "group"]].to_numpy()))
+    for _, row in comp[involves].iterrows():
+        cells = {(row["data_type"], row["purpose"], row["group_a"]), (row["data_type"], row["purpose"], row["group_b"])}
+        assert row["suppressed"] == bool(cells & withheld_cells)
+        if row["suppressed"]:
+            assert np.isnan(row[["estimate_a", "estimate_b", "difference", "p_value", "p_adjusted"]].astype(float)).all()
+    assert not comp.loc[~involves, "suppressed"].any()
+    trust = publish_table("trust", frames, inst, thresholds, tmp_path / "t.csv", None, None)
+    assert trust["Organisation"].iloc[0] == "The NHS" and "Answer" in trust.columns
+    with pytest.raises(OutputError, match="'rights' is not among the estimates"):
+        publish_table("rights", frames, inst, thresholds, tmp_path / "r.csv")

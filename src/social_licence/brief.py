@@ -175,7 +175,7 @@ def acceptable_share(frame: pd.DataFrame, instrument: Instrument, grid: str, by:
 # -- key messages --------------------------------------------------------------------------------
 def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrument) -> str | None:
     """'N% of parents find linking X for Y acceptable; among <group>, M%.' The item is the one
-    the group section shows (:func:`_headline_cell`); the group is the configured one, else the
+    the group section shows (:func:`headline_cell`); the group is the configured one, else the
     published, precise group furthest from all parents."""
     by_group = data.get("acceptability_by_group")
     if by_group is None:
@@ -189,7 +189,7 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
     for col in (GROUP_VARIABLE, "group"):
         if col in wanted and wanted[col] not in set(sub[col].astype(object)):
             raise OutputError(f"the brief: headline {col} {wanted[col]!r} is not in acceptability_by_group")
-    item = _headline_cell(by_group, options, inst)
+    item = headline_cell(by_group, options, inst)
     for c, v in item.items():
         sub = sub[sub[c].astype(object) == v]
     overall = sub[sub[GROUP_VARIABLE].astype(object) == OVERALL_GROUP]
@@ -512,7 +512,7 @@ def build_brief(
     if "acceptability_by_group" in data:
         by_group = data["acceptability_by_group"]
         _record_withheld(page, "Acceptability by group", by_group)
-        where = _headline_cell(by_group, options, inst)
+        where = headline_cell(by_group, options, inst)
         shown = by_group
         for c, v in where.items():
             shown = shown[shown[c].astype(object) == v]
@@ -591,7 +591,7 @@ def build_brief(
     return page_html
 
 
-def _headline_cell(by_group: pd.DataFrame, options: Mapping[str, Any], inst: Instrument) -> dict[str, Any]:
+def headline_cell(by_group: pd.DataFrame, options: Mapping[str, Any], inst: Instrument) -> dict[str, Any]:
     """The item (data type, purpose) the group section shows: the headline's, else the first."""
     g = inst.grids["acceptability"]
     item_cols = [c for c in (g.row_name, g.column_name) if c in by_group.columns]

@@ -53,6 +53,7 @@ from plotnine import (
 
 from .disclosure import SYMBOL_LOW_PRECISION, SYMBOL_SUPPRESSED, check_publishable, key_columns
 from .errors import DisclosureError, OutputError
+from .io import atomic_write_bytes
 from .missing import DONT_KNOW_LABEL
 from .tables import OVERALL_GROUP, format_percent, term_label
 
@@ -664,6 +665,89 @@ def save_figure(
     for path, fmt in ((png_path, "png"), (svg_path, "svg")):
         if path is None:
             continue
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(render_figure(plot, fmt, width_cm=width_cm, height_cm=height_cm, dpi=dpi))
+        atomic_write_bytes(path, render_figure(plot, fmt, width_cm=width_cm, height_cm=height_cm, dpi=dpi))
+
+
+# -- the workflow's figures, by name -------------------------------------------------------------
+FIGURE_TITLES = {
+    "acceptability_by_type": "How acceptable parents find linking records, by data type",
+    "acceptability_by_purpose": "How acceptable parents find linking records, by purpose",
+    "acceptability_heatmap": "Percentage of parents who find each use acceptable",
+    "acceptability_by_group": "Percentage of parents who find it acceptable, by group",
+    "model_forest": "Odds ratios from the acceptability models",
+    "model_effects": "Differences in predicted acceptability between groups",
+    "trust": "How much parents trust organisations with data about families",
+    "weights": "Sample and weighted profile against population targets",
+}
+
+
+def figure_from_inputs(
+    name: str,
+    inputs: Mapping[str, Any],
+    instrument: Any,
+    thresholds: Any,
+    options: Mapping[str, Any] | None = None,
+) -> ggplot:
+    """One of the workflow's figures (:data:`FIGURE_TITLES`) from the named inputs the brief
+    also reads (estimate frames, ``models``, ``effects``, ``margins``), each protected by
+    :func:`social_licence.disclosure.protect` first. A figure with every cell withheld comes
+    back as :func:`figure_withheld`, saying so."""
+    from .brief import headline_cell
+    from .disclosure import protect
+
+    if name not in FIGURE_TITLES:
+        raise OutputError(f"figure {name!r} is not one of {', '.join(FIGURE_TITLES)}")
+    options = dict(options or {})
+    title = FIGURE_TITLES[name]
+
+    def frame(key: str) -> pd.DataFrame:
+        value = inputs.get(key)
+        if value is None or len(value) == 0:
+            raise OutputError(f"figure {name}: input {key!r} is missing or empty")
+        if isinstance(value, (list, tuple)):
+            value = pd.concat(list(value), ignore_index=True)
+        return protect(value, thresholds, instrument, name=key)
+
+    g = instrument.grids["acceptability"]
+    try:
+        if name == "acceptability_by_type":
+            return figure_acceptability(frame("acceptability_by_type"), instrument, by=g.row_name, title=title)
+        if name == "acceptability_by_purpose":
+            return figure_acceptability(frame("acceptability_by_purpose"), instrument, by=g.column_name, title=title)
+        if name == "acceptability_heatmap":
+            grid = frame("acceptability_type_purpose")
+            return figure_heatmap(grid[grid["level"].astype(object) == "acceptable"], instrument, title=title)
+        if name == "acceptability_by_group":
+            by_group = frame("acceptability_by_group")
+            where = headline_cell(by_group, options, instrument)
+            if where:
+                what = f"linking {g.rows[where[g.row_name]]} for {g.columns[where[g.column_name]]}"
+                title = _wrap(f"Percentage of parents who find {what} acceptable, by group", 70)
+            return figure_groups(by_group, instrument, where=where, groups=options.get("groups"), title=title)
+        if name == "model_forest":
+            return figure_forest(frame("models"), instrument, title=title)
+        if name == "model_effects":
+            return figure_forest(frame("effects"), instrument, kind="marginal_effect", title=title)
+        if name == "trust":
+            return figure_trust(frame("trust"), instrument, title=title)
+        margins = inputs.get("margins")
+        if margins is None:
+            raise OutputError("figure weights: input 'margins' is missing")
+        return figure_weighting(margins, instrument, title=title)
+    except DisclosureError as exc:
+        return figure_withheld(title, str(exc).split(": ", 1)[-1] + ".")
+
+
+def publish_figure(
+    name: str,
+    inputs: Mapping[str, Any],
+    instrument: Any,
+    thresholds: Any,
+    png_path: str | Path | None,
+    svg_path: str | Path | None,
+    options: Mapping[str, Any] | None = None,
+) -> ggplot:
+    """Build one of the workflow's figures (:func:`figure_from_inputs`) and save PNG and SVG."""
+    plot = figure_from_inputs(name, inputs, instrument, thresholds, options)
+    save_figure(plot, png_path, svg_path)
+    return plot

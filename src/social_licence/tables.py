@@ -573,3 +573,62 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 def frames(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Resolve a mapping of names to frames or paths into frames (other values pass through)."""
     return {k: (read_frame(v) if isinstance(v, (str, Path)) else v) for k, v in inputs.items()}
+
+
+# -- the workflow's tables, by name --------------------------------------------------------------
+#: Title of each table the workflow publishes (``results/tables/<name>.*``), by estimate name.
+TABLE_TITLES = {
+    "acceptability_type_purpose": "Percentage of parents who find each use of linked records acceptable, by data type and purpose",
+    "acceptability_by_type": "How acceptable parents find linking records, by data type: distribution of answers",
+    "acceptability_by_purpose": "How acceptable parents find linking records, by purpose: distribution of answers",
+    "acceptability_by_group": "Percentage of parents who find each use acceptable, by group",
+    "acceptability_responses": "Distribution of answers for each use of linked records",
+    "group_comparisons": "Differences between groups of parents in the percentage who find each use acceptable",
+    "association_tests": "Tests of association between acceptability and group",
+    "trust": "How much parents trust organisations to use data about families responsibly",
+    "rights": "Parents' views on consent, access and opting out",
+}
+#: Tables whose withheld cells depend on another published frame (comparisons of estimates).
+RELATED = {"group_comparisons": "acceptability_by_group"}
+
+
+def publish_table(
+    name: str,
+    frames: Mapping[str, pd.DataFrame],
+    instrument: Any,
+    thresholds: Thresholds,
+    csv_path: str | Path | None,
+    html_path: str | Path | None = None,
+    docx_path: str | Path | None = None,
+    *,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Disclosure-control and write one of the workflow's tables from the estimate frames.
+
+    ``frames``: the estimation stage's frames by name (``results/interim/estimates/``); the
+    table is ``frames[name]``, protected by :func:`social_licence.disclosure.protect` (group
+    comparisons against the protected ``acceptability_by_group``, so a group withheld there
+    is withheld here too). Returns the formatted frame.
+    """
+    from .disclosure import protect
+
+    if name not in frames:
+        raise OutputError(f"table {name!r} is not among the estimates ({', '.join(frames)})")
+    frame = frames[name]
+    if frame is None or len(frame) == 0:
+        raise OutputError(f"table {name!r}: the estimate frame is empty (is its grid in the instrument?)")
+    related = None
+    if name in RELATED and RELATED[name] in frames:
+        related = protect(frames[RELATED[name]], thresholds, instrument, name=RELATED[name])
+    protected = protect(frame, thresholds, instrument, estimates=related, name=name)
+    return write_table(
+        protected,
+        csv_path,
+        html_path,
+        docx_path,
+        title=title or TABLE_TITLES.get(name, _sentence(name.replace("_", " "))),
+        notes=notes,
+        thresholds=thresholds,
+        instrument=instrument,
+    )
