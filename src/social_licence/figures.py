@@ -21,6 +21,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from mizani.bounds import squish
 from plotnine import (
     aes,
     element_blank,
@@ -436,13 +437,15 @@ def figure_groups(
     hi_all = float(np.nanmax(shown["hi"])) if len(shown) else 100.0
     upper = min(100.0, math.ceil((hi_all + 5) / 10) * 10)
     lower = max(0.0, math.floor((float(np.nanmin(shown["lo"])) - 5) / 10) * 10)
+    n_rows, n_panels = len(data), len(panels)
+    height_cm = min(24.0, max(HEIGHT_CM, 3.0 + 0.45 * n_rows + 0.35 * n_panels))
     p = (
         ggplot(shown, aes(y="group"))
         + geom_segment(aes(x="lo", xend="hi", yend="group"), colour=OKABE_ITO[0], size=0.7)
         + geom_point(aes(x="x", shape="precision"), colour=OKABE_ITO[0], fill="white", size=2.2, stroke=0.8)
         + scale_shape_manual(values={"Estimate": "o", "Low precision [u]": "o"}, guide=None)
         + facet_grid("panel ~ .", scales="free_y", space="free_y")
-        + scale_x_continuous(limits=(lower, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs])
+        + scale_x_continuous(limits=(lower, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs], oob=squish)
         + scale_y_discrete(drop=True)
         + labs(title=title, caption=_caption(caption, _groups_note(overall, bool(sup.any()))))
         + theme_social_licence()
@@ -450,6 +453,7 @@ def figure_groups(
             strip_text_y=element_text(angle=0, ha="left", weight="bold", size=7.5),
             panel_grid_major_y=element_blank(),
             axis_title=element_blank(),
+            figure_size=(WIDTH_CM / 2.54, height_cm / 2.54),
         )
     )
     solid = shown[shown["precision"] == "Estimate"]
@@ -628,21 +632,29 @@ def render_figure(
     plot: ggplot,
     fmt: str,
     *,
-    width_cm: float = WIDTH_CM,
-    height_cm: float = HEIGHT_CM,
+    width_cm: float | None = None,
+    height_cm: float | None = None,
     dpi: int = DPI,
 ) -> bytes:
-    """The figure as PNG or SVG bytes, with no date, software stamp or random ids."""
+    """The figure as PNG or SVG bytes, with no date, software stamp or random ids.
+
+    The size is the plot's own (the house theme's 16 x 11 cm, taller for long dot plots)
+    unless ``width_cm`` and ``height_cm`` are given.
+    """
     if fmt not in ("png", "svg"):
         raise OutputError(f"figures are saved as png or svg, not {fmt!r}")
+    size = plot.theme.getp("figure_size") if plot.theme is not None else None
+    width_in, height_in = size if size else (WIDTH_CM / 2.54, HEIGHT_CM / 2.54)
+    width = width_cm if width_cm is not None else width_in * 2.54
+    height = height_cm if height_cm is not None else height_in * 2.54
     metadata: Mapping[str, Any] = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     buf = io.BytesIO()
     with matplotlib.rc_context(_SVG_RC):
         plot.save(
             buf,
             format=fmt,
-            width=width_cm,
-            height=height_cm,
+            width=width,
+            height=height,
             units="cm",
             dpi=dpi,
             verbose=False,
@@ -657,8 +669,8 @@ def save_figure(
     png_path: str | Path | None,
     svg_path: str | Path | None,
     *,
-    width_cm: float = WIDTH_CM,
-    height_cm: float = HEIGHT_CM,
+    width_cm: float | None = None,
+    height_cm: float | None = None,
     dpi: int = DPI,
 ) -> None:
     """Write the figure as PNG (300 dpi) and SVG, each identical byte for byte across runs."""
