@@ -32,12 +32,14 @@ know" as 9999), and each such decision is logged. Nothing is guessed silently.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -447,7 +449,8 @@ def _read_readstat(
         plan = plan_for(list(head.column_names))
         if not plan.read:
             raise InputError("the export has no columns to read", file=file)
-        frame, meta = reader(file, usecols=plan.read, **kwargs)
+        every = len(plan.read) == len(head.column_names)
+        frame, meta = reader(file, usecols=None if every else plan.read, **kwargs)
     except InputError:
         raise
     except Exception as exc:  # pyreadstat's ReadstatError / PyreadstatError carry the reason
@@ -801,9 +804,36 @@ def _encode(
     """Category index (-1 none), reason index (-1 none) and undeclared mask for numbers ``x``.
 
     Precedence: substantive codes, then discrete missing codes in the order given, then ranges;
-    NaN is ``system`` missing. Vectorised (``searchsorted``), as a 100,000 x 300 export needs.
+    NaN is ``system`` missing. Vectorised, as a 100,000 x 300 export needs: whole-number codes
+    in a short span go through a lookup table, others through ``searchsorted``.
     """
     n = len(x)
+    declared = [float(c) for c in codes] + [float(c) for c, _ in missing]
+    if declared and all(c.is_integer() for c in declared) and max(declared) - min(declared) < 65536:
+        lo, hi = int(min(declared)), int(max(declared))
+        lut_cat = np.full(hi - lo + 1, -1, dtype=np.int32)
+        lut_why = np.full(hi - lo + 1, -1, dtype=np.int8)
+        for c, i in zip(codes, cat_index, strict=True):
+            lut_cat[int(c) - lo] = i
+        for c, reason in missing:
+            k = int(c) - lo
+            if lut_cat[k] < 0 and lut_why[k] < 0:
+                lut_why[k] = _REASON_INDEX[reason]
+        with np.errstate(invalid="ignore"):
+            inside = (x >= lo) & (x <= hi)
+            pos = np.where(inside, x, lo).astype(np.int64)
+            inside &= pos == x
+        pos -= lo
+        cat = np.where(inside, lut_cat[pos], -1).astype(np.int32)
+        why = np.where(inside, lut_why[pos], -1).astype(np.int8)
+        free = (cat < 0) & (why < 0)
+        for r_lo, r_hi, reason in ranges:
+            m = free & (x >= r_lo) & (x <= r_hi)
+            why[m] = _REASON_INDEX[reason]
+            free &= ~m
+        nan = np.isnan(x)
+        why[nan] = _SYSTEM
+        return cat, why, free & ~nan
     cat = np.full(n, -1, dtype=np.int32)
     why = np.full(n, -1, dtype=np.int8)
     if len(codes):
@@ -830,16 +860,23 @@ def _encode(
     return cat, why, bad
 
 
+@functools.lru_cache(maxsize=1024)
+def _dtype(labels: tuple[str, ...], ordered: bool) -> pd.CategoricalDtype:
+    """One dtype object per scale: pandas validates categories once, not once per column."""
+    return pd.CategoricalDtype(list(labels), ordered=ordered)
+
+
 def _categorical(
     cat: np.ndarray, labels: Sequence[str], ordered: bool, index: pd.Index
 ) -> pd.Series:
-    dtype = pd.CategoricalDtype(list(labels), ordered=ordered)
-    return pd.Series(pd.Categorical.from_codes(cat, dtype=dtype), index=index)
+    dtype = _dtype(tuple(labels), bool(ordered))
+    return pd.Series(pd.Categorical.from_codes(cat, dtype=dtype, validate=False), index=index)
 
 
 def _reasons(why: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(
-        pd.Categorical.from_codes(why.astype(np.int16), dtype=REASON_DTYPE), index=index
+        pd.Categorical.from_codes(why.astype(np.int16), dtype=REASON_DTYPE, validate=False),
+        index=index,
     )
 
 
@@ -1255,13 +1292,15 @@ def _check_grids(frame: pd.DataFrame, instrument: Instrument, file: str) -> None
 def _log_missing(frame: pd.DataFrame, instrument: Instrument | None, log: list[str]) -> None:
     totals: dict[str, int] = {}
     n_vars: dict[str, int] = {}
-    for c in frame.columns:
+    for c, column in frame.items():
         if str(c).endswith("__reason"):
-            counts = frame[c].value_counts()
-            for reason, k in counts.items():
+            counts = np.bincount(
+                column.cat.codes.to_numpy() + 1, minlength=len(MISSING_REASONS) + 1
+            )
+            for reason, k in zip(MISSING_REASONS, counts[1:], strict=True):
                 if k:
-                    totals[str(reason)] = totals.get(str(reason), 0) + int(k)
-                    n_vars[str(reason)] = n_vars.get(str(reason), 0) + 1
+                    totals[reason] = totals.get(reason, 0) + int(k)
+                    n_vars[reason] = n_vars.get(reason, 0) + 1
     if totals:
         parts = [
             f"{r}: {totals[r]} cell(s) in {n_vars[r]} variable(s)"
@@ -1523,32 +1562,39 @@ def read_survey(
         survey = read_interim(path)
         survey.log.append(f"read interim file {path.name}")
         return survey
-    if family in ("sav", "por", "dta"):
-        read, plan = _read_readstat(path, fmt, encoding, plan_for)
-    elif family == "csv":
-        read, plan = _read_csv(path, fmt, encoding, plan_for)
-        fmt = read.info.get("format", fmt)
-    else:
-        read, plan = _read_parquet(path, plan_for)
-    log[:0] = read.log
-    if read.n_rows == 0:
-        raise InputError("the export has no data rows", file=file)
-    sha = _sha256(path)
-    if instrument is not None:
-        frame, variables, rows = _convert_with_instrument(read, plan, instrument, file, recode, log)
-        index_kind = "raw_id" if instrument.id else "row"
-        if instrument.id:
-            dup = frame.index.duplicated(keep=False)
-            if dup.any():
+    # hashlib releases the GIL on large blocks, so the file's digest is taken while it is read
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(_sha256, path)
+        if family in ("sav", "por", "dta"):
+            read, plan = _read_readstat(path, fmt, encoding, plan_for)
+        elif family == "csv":
+            read, plan = _read_csv(path, fmt, encoding, plan_for)
+            fmt = read.info.get("format", fmt)
+        else:
+            read, plan = _read_parquet(path, plan_for)
+        log[:0] = read.log
+        if read.n_rows == 0:
+            raise InputError("the export has no data rows", file=file)
+        if instrument is not None:
+            frame, variables, rows = _convert_with_instrument(
+                read, plan, instrument, file, recode, log
+            )
+            index_kind = "raw_id" if instrument.id else "row"
+            if instrument.id and frame.index.has_duplicates:
                 log.append(
-                    f"{int(frame.index.duplicated().sum())} repeated respondent ID(s) (see the duplicates rule)"
+                    f"{int(frame.index.duplicated().sum())} repeated respondent ID(s) "
+                    "(see the duplicates rule)"
                 )
-    else:
-        frame, variables, rows = _convert_without_instrument(read, plan, file, missing_labels, log)
-        index_kind = "row"
-        log.append(
-            "no instrument: variables, labels and missing codes are the file's own; identifiers cannot be recognised"
-        )
+        else:
+            frame, variables, rows = _convert_without_instrument(
+                read, plan, file, missing_labels, log
+            )
+            index_kind = "row"
+            log.append(
+                "no instrument: variables, labels and missing codes are the file's own; "
+                "identifiers cannot be recognised"
+            )
+        sha = digest.result()
     meta: dict[str, Any] = {
         "source": {
             "file": file,

@@ -10,7 +10,6 @@ under ``results/``. Hand-written on purpose: the standard library's ``hmac`` is 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -103,7 +102,7 @@ def pseudonymise(ids: Iterable[object], key: bytes, *, length: int = PSEUDONYM_L
     texts = [
         str(v).strip() for v in (ids.tolist() if isinstance(ids, (pd.Series, pd.Index)) else ids)
     ]
-    out = [hmac.new(key, t.encode("utf-8"), hashlib.sha256).hexdigest()[:length] for t in texts]
+    out = [hmac.digest(key, t.encode("utf-8"), "sha256").hex()[:length] for t in texts]
     seen: dict[str, str] = {}
     for t, p in zip(texts, out, strict=True):
         if seen.setdefault(p, t) != t:
