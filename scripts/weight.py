@@ -1,0 +1,29 @@
+"""Rake the cleaned survey to the population margins in config and write the diagnostics."""
+
+from social_licence.io import configure_logging
+from social_licence.stages import run_weight
+
+
+def main(survey, targets, instrument, weighting_cfg, outputs, log=None):
+    configure_logging(log)
+    run_weight(
+        survey,
+        targets,
+        instrument,
+        weighting_cfg,
+        outputs["survey"],
+        outputs["summary"],
+        outputs["margins"],
+        outputs["balance"],
+    )
+
+
+if "snakemake" in globals():
+    main(
+        snakemake.input.survey,
+        snakemake.input.targets,
+        snakemake.input.instrument,
+        snakemake.params.weighting,
+        dict(snakemake.output.items()),
+        snakemake.log[0],
+    )

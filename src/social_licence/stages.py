@@ -1,0 +1,221 @@
+"""One function per workflow stage: read the stage's inputs, call the library, write its outputs.
+
+The Snakemake rule scripts in ``scripts/`` are thin wrappers around these functions, so every
+stage can be run and tested without Snakemake. Each function takes paths and the plain config
+blocks of ``config/config.yaml``; every output is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .cleaning import clean
+from .codebook import codebook_table, write_codebook
+from .disclosure import load_thresholds
+from .ingest import read_survey
+from .instrument import load_instrument
+from .interim import read_interim, write_interim
+from .io import write_csv
+
+log = logging.getLogger("social_licence.stages")
+
+WEIGHT_COLUMN = "weight"
+
+
+def run_ingest(
+    export: str | Path,
+    instrument_path: str | Path,
+    withdrawals: str | Path | None,
+    survey_cfg: Mapping[str, Any],
+    cleaning_cfg: Mapping[str, Any],
+    survey_out: str | Path,
+    flow_out: str | Path,
+) -> None:
+    """Export -> checked, cleaned, pseudonymised analysis file and the QA flow table."""
+    instrument = load_instrument(instrument_path)
+    fmt = survey_cfg.get("format", "auto")
+    survey = read_survey(
+        export,
+        instrument,
+        rename=survey_cfg.get("rename") or None,
+        recode=survey_cfg.get("recode") or None,
+        format=None if fmt == "auto" else fmt,
+    )
+    cleaned, flow = clean(survey, instrument, cleaning_cfg, withdrawals or None)
+    for line in cleaned.log:
+        log.info(line)
+    write_interim(cleaned, survey_out)
+    write_csv(flow, flow_out)
+
+
+def design_options(instrument_path: str | Path, estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The design columns of the instrument and the lonely-PSU rule, as estimators take them."""
+    design = load_instrument(instrument_path).design
+    return {
+        "weights": WEIGHT_COLUMN,
+        "strata": design.get("strata"),
+        "psu": design.get("psu"),
+        "fpc": design.get("fpc"),
+        "lonely_psu": estimation_cfg.get("lonely_psu", "adjust"),
+    }
+
+
+def run_weight(
+    survey_in: str | Path,
+    targets_path: str | Path,
+    instrument_path: str | Path,
+    weighting_cfg: Mapping[str, Any],
+    survey_out: str | Path,
+    summary_out: str | Path,
+    margins_out: str | Path,
+    balance_out: str | Path,
+) -> None:
+    """Rake the design weight to the configured target set and write the diagnostics."""
+    from .weighting import load_targets, rake_from_config
+
+    instrument = load_instrument(instrument_path)
+    survey = read_interim(survey_in)
+    targets = load_targets(
+        targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
+    )
+    options = {
+        key: weighting_cfg[key]
+        for key in ("bounds", "trim_deff", "tol", "max_iter", "missing", "covariates")
+        if key in weighting_cfg
+    }
+    options["base_weight"] = instrument.design.get("weight")
+    weights, diagnostics = rake_from_config(survey.data, targets, options)
+    convergence = diagnostics.get("convergence")
+    if convergence is not None:
+        log.info("raking: %s", convergence.to_dict(orient="records"))
+    survey.data[WEIGHT_COLUMN] = weights.to_numpy()
+    survey.meta.setdefault("variables", {})[WEIGHT_COLUMN] = {
+        "label": f"Final weight: design weight raked to target set {weighting_cfg['targets']!r}",
+        "type": "weight",
+    }
+    write_interim(survey, survey_out)
+    write_csv(diagnostics["summary"], summary_out)
+    write_csv(diagnostics["margins"], margins_out)
+    write_csv(diagnostics["balance"], balance_out)
+
+
+def run_codebook(
+    survey_in: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    csv_out: str | Path,
+    html_out: str | Path,
+) -> None:
+    """The codebook with weighted frequencies; counts below the disclosure threshold withheld."""
+    instrument = load_instrument(instrument_path)
+    survey = read_interim(survey_in)
+    thresholds = load_thresholds(thresholds_path)
+    table = codebook_table(survey, instrument, weights=WEIGHT_COLUMN)
+    table = withhold_small_counts(table, thresholds.min_base)
+    write_codebook(table, csv_out, html_out, title=f"Codebook: {instrument.name}")
+
+
+MISSING_COUNT_COLUMNS = (
+    "missing_dont_know",
+    "missing_refused",
+    "missing_not_asked",
+    "missing_by_design",
+    "missing_system",
+)
+CATEGORY_COUNT_COLUMNS = ("count_unweighted", "share_unweighted", "count_weighted", "share_weighted")
+
+
+def _withhold_in_relation(counts: dict[Any, float], min_base: int) -> set[Any]:
+    """Cells to withhold among counts that add up to a published total.
+
+    Primary: counts from 1 to ``min_base - 1``. Secondary: when exactly one cell is withheld,
+    the smallest other cell (zero included) goes too, so the total minus the published cells
+    no longer reveals it.
+    """
+    primary = {k for k, v in counts.items() if 1 <= v < min_base}
+    if len(primary) == 1 and len(counts) > 1:
+        others = sorted((v, str(k), k) for k, v in counts.items() if k not in primary)
+        primary.add(others[0][2])
+    return primary
+
+
+def withhold_small_counts(table: pd.DataFrame, min_base: int) -> pd.DataFrame:
+    """Withhold codebook counts below the disclosure threshold, with secondary suppression.
+
+    Within each variable two sets of counts add up to published totals: the categories (to
+    ``n_unweighted``) and the missing reasons (to the analysed sample minus ``n_unweighted``).
+    Each set is protected on its own; a withheld category keeps its row, with empty counts and
+    ``withheld`` true, so a reader sees that it exists.
+    """
+    out = table.copy()
+    out["withheld"] = False
+    missing_cols = [c for c in MISSING_COUNT_COLUMNS if c in out.columns]
+    count_cols = [c for c in CATEGORY_COUNT_COLUMNS if c in out.columns]
+    for _, rows in out.groupby("variable", sort=False).groups.items():
+        block = out.loc[rows]
+        labelled = block["level"].notna()
+        if labelled.any():
+            counts = dict(zip(block.index[labelled], block.loc[labelled, "count_unweighted"], strict=True))
+            hide = sorted(_withhold_in_relation(counts, min_base))
+            out.loc[hide, count_cols] = float("nan")
+            out.loc[hide, "withheld"] = True
+        first = block.iloc[0]
+        missing = {c: first[c] for c in missing_cols if pd.notna(first[c])}
+        for col in _withhold_in_relation(missing, min_base):
+            out[col] = out[col].astype(float)
+            out.loc[rows, col] = float("nan")
+    return out
+
+
+def selected(frames: Mapping[str, pd.DataFrame], names: Sequence[str]) -> list[pd.DataFrame]:
+    return [frames[n] for n in names]
+
+
+def run_estimate(
+    survey_in: str | Path,
+    instrument_path: str | Path,
+    targets_path: str | Path,
+    estimation_cfg: Mapping[str, Any],
+    weighting_cfg: Mapping[str, Any],
+    outputs: Mapping[str, str | Path],
+) -> None:
+    """Every design-based estimate of the analysis plan, full precision, as interim Parquet.
+
+    With replicate variance (``jk1``, ``jkn``, ``bootstrap``) every replicate is re-raked to the
+    same targets with the same options, so the standard errors include the weighting step.
+    """
+    from .estimates import estimate_from_config
+
+    instrument = load_instrument(instrument_path)
+    data = read_interim(survey_in).data
+    options = dict(estimation_cfg)
+    options["weights"] = WEIGHT_COLUMN
+    reweighter = base_weights = None
+    if options.get("variance", "linearisation") != "linearisation":
+        from .weighting import load_targets, make_reweighter
+
+        targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
+        rake_options = {
+            key: weighting_cfg[key]
+            for key in ("bounds", "trim_deff", "tol", "max_iter", "missing")
+            if key in weighting_cfg
+        }
+        reweighter = make_reweighter(data, targets, **rake_options)
+        base_weights = instrument.design.get("weight")
+        log.info("variance: %s, every replicate re-raked to %r", options["variance"], weighting_cfg["targets"])
+    frames = estimate_from_config(data, instrument, options, reweighter=reweighter, base_weights=base_weights)
+    for name, path in outputs.items():
+        write_parquet(frames[name], path)
+        log.info("%s: %d rows", name, len(frames[name]))
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    """A frame as Parquet, atomically, without writer metadata that would vary between runs."""
+    from .io import atomic_write
+
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
