@@ -570,11 +570,6 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     raise OutputError(f"input {path} is neither CSV nor Parquet")
 
 
-def frames(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Resolve a mapping of names to frames or paths into frames (other values pass through)."""
-    return {k: (read_frame(v) if isinstance(v, (str, Path)) else v) for k, v in inputs.items()}
-
-
 # -- the workflow's tables, by name --------------------------------------------------------------
 #: Title of each table the workflow publishes (``results/tables/<name>.*``), by estimate name.
 TABLE_TITLES = {
