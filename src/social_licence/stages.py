@@ -219,3 +219,46 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     from .io import atomic_write
 
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def run_model(
+    name: str,
+    survey_in: str | Path,
+    instrument_path: str | Path,
+    models_path: str | Path,
+    thresholds_path: str | Path,
+    estimation_cfg: Mapping[str, Any],
+    coefficients_out: str | Path,
+    effects_out: str | Path,
+    checks_out: str | Path,
+) -> None:
+    """Fit one model of the models file; write its coefficients, effects and checks.
+
+    Coefficients and marginal effects go through disclosure control (a term or group with an
+    unweighted base below the threshold is withheld). ``checks`` holds the proportional-odds
+    check of an ordinal model or the reliability of an index, when the model has one.
+    """
+    from .disclosure import suppress_effects, suppress_model_table
+    from .models import fit_model, get_model, load_models, model_tables
+
+    instrument = load_instrument(instrument_path)
+    thresholds = load_thresholds(thresholds_path)
+    spec = get_model(load_models(models_path), name)
+    data = read_interim(survey_in).data
+    options = design_options(instrument_path, estimation_cfg)
+    result = fit_model(spec, data, instrument, options)
+    tables = model_tables(result, spec, ci_level=estimation_cfg.get("ci_level", 0.95))
+    coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)
+    effects = tables["effects"]
+    if len(effects):
+        effects = suppress_effects(effects, thresholds, name=f"{name} effects")
+    checks = [
+        frame.assign(check=key)
+        for key, frame in tables.items()
+        if key not in ("coefficients", "effects") and isinstance(frame, pd.DataFrame) and len(frame)
+    ]
+    checks_frame = pd.concat(checks, ignore_index=True) if checks else pd.DataFrame({"check": []})
+    log.info("model %s: %d terms, %d effects rows", name, len(coefficients), len(effects))
+    write_csv(coefficients, coefficients_out)
+    write_csv(effects, effects_out)
+    write_csv(checks_frame, checks_out)

@@ -99,7 +99,11 @@ def final_outputs():
     outputs += expand(
         "results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]
     )
-    outputs += expand("results/models/{model}.csv", model=model_names())
+    outputs += expand(
+        "results/models/{model}{part}.csv",
+        model=model_names(),
+        part=["", "_effects", "_checks"],
+    )
     return outputs
 
 

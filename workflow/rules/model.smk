@@ -6,6 +6,7 @@ rule model:
         survey="results/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
+        thresholds=config["report"]["thresholds"],
     output:
         coefficients=report(
             "results/models/{model}.csv",
@@ -13,9 +14,17 @@ rule model:
             category="4. Models",
             subcategory="{model}",
         ),
-        effects="results/models/{model}_effects.csv",
+        effects=report(
+            "results/models/{model}_effects.csv",
+            caption="../report/model_effects.rst",
+            category="4. Models",
+            subcategory="{model}",
+        ),
+        checks="results/models/{model}_checks.csv",
     log:
         "results/logs/model_{model}.log",
+    wildcard_constraints:
+        model="|".join(model_names()),
     params:
         estimation=config["estimation"],
     script:
