@@ -34,6 +34,7 @@ from social_licence.disclosure import (
     load_thresholds,
     suppress,
     suppress_comparisons,
+    suppress_effects,
     suppress_model_table,
 )
 from social_licence.errors import DisclosureError
@@ -447,3 +448,24 @@ def test_row_level_frames_are_refused():
         check_publishable(leak, "leak", respondent_level=data)
     with pytest.raises(DisclosureError, match="has not been through"):
         check_publishable(pd.DataFrame([cell("White", 100)]), "raw estimates")
+
+
+def test_marginal_effects_of_a_small_group_or_reference_are_withheld():
+    """Hand: 'Other' has 6 parents, so its prediction and its gap go; with a small reference
+    group every gap from it goes too. Within-domain panels are kept apart."""
+    rows = []
+    for within, ref_count in (("Female", 150), ("Male", 8)):
+        rows.append({"model": "m", "group_variable": "ethnicity", "group": "White", "sex": within, "variable": "y",
+                     "level": "yes", "statistic": "predicted", "reference": None, "estimate": 0.4, "count_unweighted": ref_count})
+        for group, count in (("Black", 60), ("Other", 6)):
+            for stat, ref in (("predicted", None), ("difference", "White")):
+                rows.append({"model": "m", "group_variable": "ethnicity", "group": group, "sex": within, "variable": "y",
+                             "level": "yes", "statistic": stat, "reference": ref, "estimate": 0.1, "count_unweighted": count})
+    out = suppress_effects(pd.DataFrame(rows), Thresholds())
+    held = out.loc[out["suppressed"], ["sex", "group", "statistic"]].apply(tuple, axis=1).tolist()
+    assert held == [
+        ("Female", "Other", "predicted"), ("Female", "Other", "difference"),
+        ("Male", "White", "predicted"), ("Male", "Black", "difference"),
+        ("Male", "Other", "predicted"), ("Male", "Other", "difference"),
+    ]
+    assert out.loc[out["suppressed"], "estimate"].isna().all()

@@ -535,12 +535,14 @@ def suppress_effects(table: pd.DataFrame, thresholds: Thresholds, *, name: str =
     small = ~(count >= thresholds.min_base)
     reasons = [REASON_PRIMARY.format(min_base=thresholds.min_base) if s else "" for s in small]
     if group_col is not None and {"statistic", "reference"} <= set(out.columns):
-        panel = [c for c in ("model", GROUP_VARIABLE, "variable", "level") if c in out.columns]
-        pred = out[out["statistic"].astype(str) == "predicted"]
-        small_groups = {
-            tuple(r) for r in pred.loc[small[pred.index], panel + [group_col]].astype(object).itertuples(index=False, name=None)
-        }
-        keys = out[panel].astype(object).itertuples(index=False, name=None)
+        # a panel: one model, grouping variable, outcome level and (when set) within-domain
+        panel = [c for c in key_columns(out) if c not in (group_col, "statistic", "reference")]
+        panel += [c for c in ("variable", "level") if c in out.columns]
+        ids = out[panel + [group_col]].astype(object)
+        ids = ids.where(ids.notna(), "<missing>")
+        pred = (out["statistic"].astype(str) == "predicted").to_numpy()
+        small_groups = {tuple(r) for r in ids[pred & small].itertuples(index=False, name=None)}
+        keys = ids[panel].itertuples(index=False, name=None)
         for i, (k, g, stat, ref) in enumerate(
             zip(keys, out[group_col].astype(object), out["statistic"].astype(str), out["reference"].astype(object), strict=True)
         ):
