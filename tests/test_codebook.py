@@ -79,9 +79,18 @@ def test_numeric_variables_get_mean_sd_median_not_extremes(table):
     assert "min" not in table.columns and "max" not in table.columns
 
 
-def test_every_variable_is_listed_once_in_frame_order(survey, table):
-    assert list(dict.fromkeys(table["variable"])) == survey.variables
+def test_every_instrument_variable_is_listed_once_in_instrument_order(survey, table):
+    assert list(dict.fromkeys(table["variable"])) == list(INSTRUMENT.variables)
     assert list(table.columns) == CODEBOOK_COLUMNS
+    assert set(survey.variables) < set(table["variable"])
+
+
+def test_id_and_identifiers_say_how_they_were_handled_and_carry_no_numbers(table):
+    handled = table.set_index("variable").loc[["respondent_id", "email", "postcode"]]
+    assert handled.loc["email", "note"] == "direct identifier: dropped at ingest, never read"
+    assert "index" in handled.loc["respondent_id", "note"]
+    assert handled[["count_unweighted", "n_unweighted", "missing_system"]].isna().all().all()
+    assert handled["level"].isna().all()
 
 
 def test_weights_can_be_named_and_must_be_valid(survey):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from test_ingest_support import INSTRUMENT, KEY, coded_export, write_sav
+from test_ingest_support import INSTRUMENT, KEY, REFERENCE_SPSS, coded_export, write_sav
 
 from social_licence.cleaning import clean
 from social_licence.errors import InputError
@@ -113,3 +113,16 @@ def test_damaged_or_foreign_parquet_is_refused(cleaned, tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(foreign)
     with pytest.raises(InputError, match="not an interim survey file"):
         read_interim(foreign)
+
+
+@pytest.mark.skipif(
+    not REFERENCE_SPSS.is_dir(), reason=f"third-party reference files not found at {REFERENCE_SPSS}"
+)
+@pytest.mark.parametrize("name", ["sample_missing.sav", "sample.zsav", "simple_alltypes.sav"])
+def test_files_read_without_instrument_round_trip_dates_times_and_text(name, tmp_path):
+    survey = read_survey(REFERENCE_SPSS / name)
+    path = tmp_path / "x.parquet"
+    write_interim(survey, path)
+    back = read_interim(path)
+    pd.testing.assert_frame_equal(back.data, survey.data)
+    assert back.meta == survey.meta

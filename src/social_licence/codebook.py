@@ -47,6 +47,7 @@ CODEBOOK_COLUMNS = [
     "median",
     "weighted_mean",
     "weighted_by",
+    "note",
 ]
 
 
@@ -91,16 +92,32 @@ def _weights(
 def codebook_table(
     survey: Survey, instrument: Instrument | None = None, weights: Any = None
 ) -> pd.DataFrame:
-    """The codebook as a frame with :data:`CODEBOOK_COLUMNS`, variables in frame order.
+    """The codebook as a frame with :data:`CODEBOOK_COLUMNS`.
 
-    ``weights``: a column name, an array or a Series aligned with the respondents; None uses the
-    instrument's design weight when the survey has it, else the weighted columns are empty.
+    Variables in instrument order when an instrument is given (the respondent ID and the direct
+    identifiers get a row that says how they were handled, and nothing else), then any other
+    column of the frame (a final ``weight``, say) in frame order. ``weights``: a column name, an
+    array or a Series aligned with the respondents; None uses the instrument's design weight
+    when the survey has it, else the weighted columns are empty.
     """
     data = survey.data
     w, weighted_by = _weights(survey, instrument, weights)
     rows: list[dict[str, Any]] = []
     metas = survey.meta.get("variables", {})
-    for var in survey.variables:
+    in_sets = {
+        v: f"in multiple-response set {name}"
+        for name, spec in (survey.meta.get("mr_sets") or {}).items()
+        for v in spec.get("variables", [])
+    }
+    order = list(survey.variables)
+    if instrument is not None:
+        handled = {instrument.id, *instrument.identifiers}
+        order = [v for v in instrument.variables if v in data.columns or v in handled]
+        order += [v for v in survey.variables if v not in order]
+    for var in order:
+        if var not in data.columns:
+            rows.append(_handled_row(var, instrument, survey, weighted_by))
+            continue
         col = data[var]
         vmeta = metas.get(var, {})
         label = vmeta.get("label") or (
@@ -128,6 +145,7 @@ def codebook_table(
             "n_weighted": float(w[valid].sum()) if w is not None else np.nan,
             **missing,
             "weighted_by": weighted_by,
+            "note": in_sets.get(var, vmeta.get("note", "")),
         }
         if isinstance(col.dtype, pd.CategoricalDtype):
             codes = col.cat.codes.to_numpy()
@@ -182,6 +200,23 @@ def codebook_table(
     table.attrs["respondents"] = len(data)
     table.attrs["weighted_by"] = weighted_by
     return table
+
+
+def _handled_row(var: str, instrument: Instrument, survey: Survey, weighted_by: str) -> dict:
+    """The row of a variable the analysis file does not carry: the ID or a direct identifier."""
+    spec = instrument[var]
+    if var == instrument.id:
+        note = {
+            "pseudonym": "replaced by a keyed pseudonym (HMAC-SHA256), the frame's index",
+            "raw_id": "the frame's index (not yet pseudonymised)",
+        }.get(survey.meta.get("index"), "the frame's index")
+    else:
+        note = "direct identifier: dropped at ingest, never read"
+    row = {c: np.nan for c in CODEBOOK_COLUMNS}
+    row.update(variable=var, label=spec.label, type=spec.type, weighted_by=weighted_by, note=note)
+    for c in ("count_unweighted", "n_unweighted", *MISSING_COLUMNS):
+        row[c] = None
+    return row
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,19 +287,24 @@ def codebook_html(table: pd.DataFrame, title: str = "Codebook") -> str:
         parts.append(
             f'<section id="v{i}"><h2><code>{e(str(var))}</code> {e(str(first["label"]))}</h2>'
         )
+        note = first.get("note")
+        note = note if isinstance(note, str) and note else ""
+        if pd.isna(first["n_unweighted"]):  # the ID or an identifier: how it was handled, no data
+            parts.append(f'<p class="meta">Type: {e(str(first["type"]))} · {e(note)}</p></section>')
+            continue
         miss = ", ".join(
             f"{r.replace('_', ' ')} {_fmt_int(first[f'missing_{r}'])}"
             for r in MISSING_REASONS
-            if (first[f"missing_{r}"] or 0) > 0
+            if first[f"missing_{r}"] > 0
+        )
+        weighted = (
+            f" (weighted {_fmt_num(first['n_weighted'])})" if pd.notna(first["n_weighted"]) else ""
         )
         parts.append(
-            f'<p class="meta">Type: {e(str(first["type"]))} · valid answers {_fmt_int(first["n_unweighted"])}'
-            + (
-                f" (weighted {_fmt_num(first['n_weighted'])})"
-                if pd.notna(first["n_weighted"])
-                else ""
-            )
-            + f" · missing: {e(miss) if miss else 'none'}</p>"
+            f'<p class="meta">Type: {e(str(first["type"]))} · valid answers '
+            f"{_fmt_int(first['n_unweighted'])}{weighted} · missing: {e(miss) if miss else 'none'}"
+            + (f" · {e(note)}" if note else "")
+            + "</p>"
         )
         if block["level"].notna().any():
             parts.append(

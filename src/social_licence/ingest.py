@@ -432,7 +432,7 @@ def _read_readstat(
         "por": pyreadstat.read_por,
         "dta": pyreadstat.read_dta,
     }[fmt]
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"dates_as_pandas_datetime": True}
     if fmt != "por":
         kwargs["user_missing"] = True
         if encoding:
@@ -498,6 +498,8 @@ def _read_readstat(
         else:
             col.kind = "date"
             col.values = series.to_numpy()
+            if col.values.dtype == object:  # times of day: None, not NaN, where missing
+                col.values = np.array([None if pd.isna(v) else v for v in col.values], dtype=object)
         if col.kind == "numeric":
             for k, v in vl.items():
                 key = "." + k if isinstance(k, str) else float(k)
