@@ -15,6 +15,8 @@ def main(survey, targets, instrument, weighting_cfg, outputs, log=None):
         outputs["summary"],
         outputs["margins"],
         outputs["balance"],
+        outputs["convergence"],
+        outputs["collapsed"],
     )
 
 

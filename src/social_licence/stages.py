@@ -74,6 +74,8 @@ def run_weight(
     summary_out: str | Path,
     margins_out: str | Path,
     balance_out: str | Path,
+    convergence_out: str | Path,
+    collapsed_out: str | Path,
 ) -> None:
     """Rake the design weight to the configured target set and write the diagnostics."""
     from .weighting import load_targets, rake_from_config
@@ -102,6 +104,8 @@ def run_weight(
     write_csv(diagnostics["summary"], summary_out)
     write_csv(diagnostics["margins"], margins_out)
     write_csv(diagnostics["balance"], balance_out)
+    write_csv(diagnostics["convergence"], convergence_out)
+    write_csv(diagnostics["collapsed"], collapsed_out)
 
 
 def run_codebook(
@@ -262,3 +266,108 @@ def run_model(
     write_csv(coefficients, coefficients_out)
     write_csv(effects, effects_out)
     write_csv(checks_frame, checks_out)
+
+
+def report_inputs(
+    estimates: Sequence[str | Path],
+    models: Sequence[str | Path] = (),
+    effects: Sequence[str | Path] = (),
+    **named: str | Path,
+) -> dict[str, Any]:
+    """The frames tables, figures and the brief read, by the names they expect.
+
+    ``estimates`` are the estimation stage's Parquet files (named by their stem); model
+    coefficient and effect tables are stacked over models; ``named`` paths (``qa_flow``,
+    ``weight_summary``, ``margins``, ...) are read as they are.
+    """
+    from .tables import read_frame
+
+    inputs: dict[str, Any] = {Path(p).stem: read_frame(p) for p in estimates}
+    stacked = {"models": models, "effects": effects}
+    for key, paths in stacked.items():
+        frames = [read_frame(p) for p in paths]
+        frames = [f for f in frames if len(f)]
+        if frames:
+            inputs[key] = pd.concat(frames, ignore_index=True)
+    for key, path in named.items():
+        inputs[key] = read_frame(path)
+    return inputs
+
+
+def run_table(
+    name: str,
+    estimates: Sequence[str | Path],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    csv_out: str | Path,
+    html_out: str | Path,
+    docx_out: str | Path,
+) -> None:
+    """One published table: disclosure control, then CSV, HTML and Word."""
+    from .tables import publish_table
+
+    frames = report_inputs(estimates)
+    publish_table(
+        name,
+        frames,
+        load_instrument(instrument_path),
+        load_thresholds(thresholds_path),
+        csv_out,
+        html_out,
+        docx_out,
+    )
+
+
+def run_figure(
+    name: str,
+    inputs: Mapping[str, Any],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    png_out: str | Path,
+    svg_out: str | Path,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """One published figure, from disclosure-controlled frames, as PNG and SVG."""
+    from .figures import publish_figure
+
+    publish_figure(
+        name,
+        inputs,
+        load_instrument(instrument_path),
+        load_thresholds(thresholds_path),
+        png_out,
+        svg_out,
+        dict(options or {}),
+    )
+
+
+def run_brief(
+    inputs: dict[str, Any],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    report_cfg: Mapping[str, Any],
+    estimation_cfg: Mapping[str, Any],
+    weighting_diagnostics: Mapping[str, pd.DataFrame],
+    html_out: str | Path,
+) -> None:
+    """The policy brief: key messages from the numbers, figures, tables and methods box."""
+    from .brief import write_brief
+    from .weighting import methods_note
+
+    inputs = dict(inputs)
+    inputs["instrument"] = load_instrument(instrument_path)
+    options: dict[str, Any] = {
+        "estimation": dict(estimation_cfg),
+        "weighting_text": methods_note(weighting_diagnostics),
+        "groups": list(report_cfg.get("groups") or estimation_cfg.get("groups") or []),
+    }
+    if report_cfg.get("headline"):
+        options["headline"] = dict(report_cfg["headline"])
+    write_brief(
+        inputs,
+        load_thresholds(thresholds_path),
+        html_out,
+        title=report_cfg.get("title", "Parents' social licence for linking administrative data"),
+        subtitle=report_cfg.get("subtitle", ""),
+        options=options,
+    )

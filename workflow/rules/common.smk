@@ -77,6 +77,7 @@ FIGURES = [
     "acceptability_heatmap",
     "acceptability_by_group",
     "model_forest",
+    "model_effects",
     "trust",
     "weights",
 ]
@@ -91,6 +92,8 @@ def final_outputs():
         "results/weighting/weight_summary.csv",
         "results/weighting/margins.csv",
         "results/weighting/balance.csv",
+        "results/weighting/convergence.csv",
+        "results/weighting/collapsed.csv",
         "results/brief/brief.html",
     ]
     outputs += expand(

@@ -27,7 +27,6 @@ rule figure:
         estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
         models=expand("results/models/{model}.csv", model=model_names()),
         effects=expand("results/models/{model}_effects.csv", model=model_names()),
-        weights="results/weighting/weight_summary.csv",
         margins="results/weighting/margins.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
@@ -55,6 +54,8 @@ rule brief:
         flow="results/qa/flow.csv",
         weights="results/weighting/weight_summary.csv",
         margins="results/weighting/margins.csv",
+        convergence="results/weighting/convergence.csv",
+        collapsed="results/weighting/collapsed.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:

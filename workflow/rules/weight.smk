@@ -25,6 +25,8 @@ rule weight:
         ),
     log:
         "results/logs/weight.log",
+        convergence="results/weighting/convergence.csv",
+        collapsed="results/weighting/collapsed.csv",
     params:
         weighting=config["weighting"],
     script:
