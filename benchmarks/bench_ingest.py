@@ -36,7 +36,8 @@ SETUP = textwrap.dedent(
     def instrument():
         variables = [{"name": "respondent_id", "label": "ID", "type": "id"}]
         variables += [
-            {"name": f"q{i:03d}", "label": f"Item {i}", "scale": "agree5"} for i in range(1, columns)
+            {"name": f"q{i:03d}", "label": f"Item {i}", "scale": "agree5"}
+            for i in range(1, columns)
         ]
         scale = {
             "ordered": True,
@@ -54,7 +55,8 @@ SETUP = textwrap.dedent(
 
     def report(wall, cpu0):
         use = resource.getrusage(resource.RUSAGE_SELF)
-        print(json.dumps({"seconds": wall, "cpu": cpu_now() - cpu0, "peak_mb": use.ru_maxrss / 1024}))
+        peak = use.ru_maxrss / 1024
+        print(json.dumps({"seconds": wall, "cpu": cpu_now() - cpu0, "peak_mb": peak}))
     """
 )
 PEER = SETUP + textwrap.dedent(

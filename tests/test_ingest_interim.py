@@ -1,4 +1,4 @@
-"""Interim Parquet: a Survey survives the round trip exactly, is byte-stable, and writes atomically."""
+"""Interim Parquet: a Survey survives the round trip exactly, byte-stable, written atomically."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def cleaned(tmp_path_factory):
 
 
 def _hand_made() -> Survey:
-    """Categoricals whose order Parquet alone would lose: unused categories, non-alphabetical order."""
+    """Categoricals whose order Parquet alone could lose: unused categories, odd order."""
     index = pd.Index(["a1", "b2", "c3", "d4"], name="respondent", dtype="str")
     data = pd.DataFrame(
         {

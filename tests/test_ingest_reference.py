@@ -1,4 +1,4 @@
-"""read_survey on third-party SPSS files (../shared/reference/spss) and on the bundled example export.
+"""read_survey on third-party SPSS files (../shared/reference/spss) and on the bundled example.
 
 Expected values come from the reference CSVs shipped with the SPSS files (what pyreadstat's
 authors read from them, ``sample.csv`` plain and ``sample_missing_user.csv`` with user-missing
@@ -34,7 +34,7 @@ def test_compressed_zsav_reads_as_its_reference_csv():
     data = got.data
     assert list(data["mychar"]) == list(ref["mychar"])
     np.testing.assert_allclose(data["mynum"].to_numpy(), ref["mynum"].to_numpy())
-    # value labels from the file: mylabl 1 Male 2 Female; myord 1 low 2 medium 3 high (measure ordinal)
+    # value labels from the file: mylabl 1 Male 2 Female; myord 1 low 2 medium 3 high (ordinal)
     assert list(data["mylabl"]) == [{1: "Male", 2: "Female"}[v] for v in ref["mylabl"]]
     assert list(data["myord"]) == [{1: "low", 2: "medium", 3: "high"}[v] for v in ref["myord"]]
     assert data["myord"].cat.ordered and not data["mylabl"].cat.ordered

@@ -69,7 +69,8 @@ def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
         extra = sorted(set(given) - set(DEFAULT_RULES[name]))
         if extra:
             raise ConfigError(
-                f"cleaning.{name}: unknown parameter(s) {extra}; expected {', '.join(DEFAULT_RULES[name])}"
+                f"cleaning.{name}: unknown parameter(s) {extra}; "
+                f"expected {', '.join(DEFAULT_RULES[name])}"
             )
         merged = {**DEFAULT_RULES[name], **given}
         if not isinstance(merged["enabled"], bool):
@@ -91,7 +92,8 @@ def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
         )
     if out["attention_check"]["missing"] not in ("fail", "pass"):
         raise ConfigError(
-            f"cleaning.attention_check.missing must be fail or pass, not {out['attention_check']['missing']!r}"
+            "cleaning.attention_check.missing must be fail or pass, "
+            f"not {out['attention_check']['missing']!r}"
         )
     return out
 
@@ -239,7 +241,10 @@ def clean(
         threshold = rule["share_of_median"] * median
         fast = known & (duration < threshold)
         current = current.subset(~fast)
-        detail = f"{var} below {rule['share_of_median']:g} x median ({median:g}), i.e. below {threshold:g}"
+        detail = (
+            f"{var} below {rule['share_of_median']:g} x median ({median:g}), "
+            f"i.e. below {threshold:g}"
+        )
         if (~known).any():
             detail += f"; {int((~known).sum())} without a duration kept"
         _add(flow, "speeders", int(fast.sum()), len(current.data), detail)
@@ -265,7 +270,8 @@ def clean(
             "straightliners",
             int(flagged.sum()),
             len(current.data),
-            f"same answer to every item of {', '.join(grids)} answered (at least {rule['min_items']} items)",
+            f"same answer to every item of {', '.join(grids)} answered "
+            f"(at least {rule['min_items']} items)",
         )
 
     # 5. attention check
@@ -303,7 +309,8 @@ def clean(
     if has_ids and current.data.index.duplicated().any():
         dup = np.asarray(current.data.index.duplicated(keep=False), dtype=bool)
         raise InputError(
-            "respondent IDs repeat and the duplicates rule is disabled: enable it or fix the export",
+            "respondent IDs repeat and the duplicates rule is disabled: "
+            "enable it or fix the export",
             file=survey.file,
             variable=instrument.id,
             rows=np.asarray(current.rows)[dup].tolist(),
@@ -322,7 +329,8 @@ def clean(
     )
     for row in flow[2:-1]:
         log.append(
-            f"{row['rule']}: {row['excluded']} excluded, {row['remaining']} remain ({row['detail']})"
+            f"{row['rule']}: {row['excluded']} excluded, {row['remaining']} remain "
+            f"({row['detail']})"
         )
     log.append(f"analysed: {len(current.data)} of {n0} respondents received")
     meta = dict(current.meta)

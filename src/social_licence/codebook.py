@@ -1,4 +1,4 @@
-"""The codebook: every variable with its label, type, codes and labels, frequencies and missing counts.
+"""The codebook: every variable with label, type, codes and labels, frequencies, missing counts.
 
 One row per variable and answer category (one row for a numeric, text or date variable), with
 unweighted and weighted counts and shares of the valid base, and, repeated on each row of a
@@ -223,9 +223,11 @@ def _handled_row(var: str, instrument: Instrument, survey: Survey, weighted_by: 
 # Writing
 # --------------------------------------------------------------------------------------------
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:60rem;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
+max-width:60rem;
 color:#1b1b1b;line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem}h2{font-size:1.15rem;margin:2rem 0 .3rem;border-top:1px solid #ccc;padding-top:1rem}
+h1{font-size:1.6rem}
+h2{font-size:1.15rem;margin:2rem 0 .3rem;border-top:1px solid #ccc;padding-top:1rem}
 .meta{color:#444;font-size:.9rem}code{background:#f3f3f3;padding:0 .25rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
@@ -250,6 +252,15 @@ def _fmt_code(v: Any) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _row(cells: Sequence[str], numeric_from: int) -> str:
+    """One table row of already escaped cells; cells from ``numeric_from`` on align right."""
+    tds = [
+        f'<td class="n">{c}</td>' if i >= numeric_from else f"<td>{c}</td>"
+        for i, c in enumerate(cells)
+    ]
+    return "<tr>" + "".join(tds) + "</tr>"
 
 
 def codebook_html(table: pd.DataFrame, title: str = "Codebook") -> str:
@@ -312,19 +323,24 @@ def codebook_html(table: pd.DataFrame, title: str = "Codebook") -> str:
                 "<th>Weighted n</th><th>Weighted %</th></tr></thead><tbody>"
             )
             for _, r in block.iterrows():
-                parts.append(
-                    f"<tr><td>{e(_fmt_code(r['code']))}</td><td>{e(str(r['level']))}</td>"
-                    f'<td class="n">{_fmt_int(r["count_unweighted"])}</td><td class="n">{_fmt_pct(r["share_unweighted"])}</td>'
-                    f'<td class="n">{_fmt_num(r["count_weighted"])}</td><td class="n">{_fmt_pct(r["share_weighted"])}</td></tr>'
-                )
+                cells = [
+                    e(_fmt_code(r["code"])),
+                    e(str(r["level"])),
+                    _fmt_int(r["count_unweighted"]),
+                    _fmt_pct(r["share_unweighted"]),
+                    _fmt_num(r["count_weighted"]),
+                    _fmt_pct(r["share_weighted"]),
+                ]
+                parts.append(_row(cells, numeric_from=2))
             parts.append("</tbody></table>")
         elif pd.notna(first["mean"]):
             parts.append(
-                "<table><thead><tr><th>Mean</th><th>SD</th><th>Median</th><th>Weighted mean</th></tr></thead><tbody>"
-                f'<tr><td class="n">{_fmt_num(first["mean"], 3)}</td><td class="n">{_fmt_num(first["sd"], 3)}</td>'
-                f'<td class="n">{_fmt_num(first["median"], 3)}</td><td class="n">{_fmt_num(first["weighted_mean"], 3)}</td></tr>'
-                "</tbody></table>"
+                "<table><thead><tr><th>Mean</th><th>SD</th><th>Median</th>"
+                "<th>Weighted mean</th></tr></thead><tbody>"
             )
+            stats = ("mean", "sd", "median", "weighted_mean")
+            parts.append(_row([_fmt_num(first[c], 3) for c in stats], numeric_from=0))
+            parts.append("</tbody></table>")
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

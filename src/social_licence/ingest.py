@@ -1,4 +1,4 @@
-"""Read a survey export into a :class:`Survey`: labelled answers as Categoricals, missing with reasons.
+"""Read a survey export into a :class:`Survey`: labels as Categoricals, missing values with reasons.
 
 Real exports are messy: SPSS from panel companies, Stata from archives, CSV with three header rows
 from Qualtrics or with labels and numbers mixed in one column, "Don't know" hidden as 8, 98 or
@@ -100,7 +100,8 @@ _SYSTEM = _REASON_INDEX["system"]
 _REASON_PATTERNS = [
     (
         "dont_know",
-        r"\bdon'?t know\b|\bdo not know\b|\bdk\b|\bcan'?t (?:say|choose)\b|\bcannot (?:say|choose)\b",
+        r"\bdon'?t know\b|\bdo not know\b|\bdk\b"
+        r"|\bcan'?t (?:say|choose)\b|\bcannot (?:say|choose)\b",
     ),
     ("refused", r"\brefus|\bprefer not\b|\brather not\b|\bdeclined? to\b"),
     ("by_design", r"\bby design\b|\bsplit ballot\b|\bnot in (?:this )?(?:ballot|version|form)\b"),
@@ -413,7 +414,10 @@ def _detect(path: Path, fmt: str | None) -> str:
 def _readstat_error(exc: Exception, file: str, encoding: str | None) -> InputError:
     text = str(exc)
     if "encoding" in text.lower():
-        hint = " the labels are not in the file's declared encoding; pass encoding= (e.g. 'windows-1252')"
+        hint = (
+            " the labels are not in the file's declared encoding;"
+            " pass encoding= (e.g. 'windows-1252')"
+        )
         if encoding:
             hint = f" (tried encoding {encoding!r})"
         return InputError(f"cannot decode the file's text:{hint}: {text}", file=file)
@@ -570,7 +574,8 @@ def _decode(path: Path, encoding: str | None, log: list[str]) -> tuple[str, str]
             text = raw.decode("cp1252")
         except UnicodeDecodeError:
             raise InputError(
-                f"the file is neither UTF-8 nor windows-1252 (first bad byte on line {line}); pass encoding=",
+                "the file is neither UTF-8 nor windows-1252 "
+                f"(first bad byte on line {line}); pass encoding=",
                 file=file,
             ) from None
         log.append(
@@ -623,7 +628,8 @@ def _read_csv(
     if short:
         r0 = data[short[0] - 1]
         raise InputError(
-            f"{len(short)} data row(s) have a different number of fields than the header ({width}); "
+            f"{len(short)} data row(s) have a different number of fields than the header "
+            f"({width}); "
             f"first has {len(r0)} (truncated or damaged file?)",
             file=file,
             rows=short,
@@ -722,7 +728,8 @@ class _Problems:
         listed = ", ".join(f"{v!r} ({c} row{'s' if c > 1 else ''})" for v, c in pairs[:8])
         more = f" and {len(pairs) - 8} other value(s)" if len(pairs) > 8 else ""
         msg = (
-            f"{sum(c for _, c in pairs)} value(s) of {variable} are not declared codes: {listed}{more}; "
+            f"{sum(c for _, c in pairs)} value(s) of {variable} are not declared codes: "
+            f"{listed}{more}; "
             f"declared: {allowed}. Declare them in the instrument or map them with recode"
         )
         if len(self.items) > 1:
@@ -731,7 +738,7 @@ class _Problems:
 
 
 def _parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse an object array of str/None; returns floats and a mask of cells that are not numbers."""
+    """Parse an object array of str/None: floats, and a mask of the cells that are not numbers."""
     out = np.full(len(values), np.nan)
     not_number = np.zeros(len(values), dtype=bool)
     uniques, inverse = np.unique(
@@ -1022,7 +1029,8 @@ def _raw_ids(col: _Raw, file: str, name: str, rows: np.ndarray) -> pd.Index:
         missing = np.array([v is None for v in ids], dtype=bool)
     if missing.any():
         raise InputError(
-            f"{int(missing.sum())} row(s) have no respondent ID, which pseudonymisation and withdrawals need",
+            f"{int(missing.sum())} row(s) have no respondent ID, which pseudonymisation and "
+            "withdrawals need",
             file=file,
             variable=name,
             rows=rows[missing].tolist(),
@@ -1229,8 +1237,9 @@ def _ballot_columns(instrument: Instrument, grid_name: str) -> dict[str, set[str
         unknown = parts - set(grid.columns)
         if unknown or not parts:
             raise ConfigError(
-                f"{instrument.source or 'instrument'}: ballot {grid.ballot} code {code} label {label!r} "
-                f"must list the {grid_name} columns asked, joined by '+' (unknown: {sorted(unknown)})"
+                f"{instrument.source or 'instrument'}: ballot {grid.ballot} code {code} "
+                f"label {label!r} must list the {grid_name} columns asked, joined by '+' "
+                f"(unknown: {sorted(unknown)})"
             )
         out[label] = parts
     return out
@@ -1276,7 +1285,8 @@ def _apply_ballots(
                 n_marked += int(blank.sum())
         if n_marked:
             log.append(
-                f"{gname}: {n_marked} blank cell(s) not asked by the respondent's {grid.ballot} marked by_design"
+                f"{gname}: {n_marked} blank cell(s) not asked by the respondent's "
+                f"{grid.ballot} marked by_design"
             )
 
 
@@ -1284,7 +1294,8 @@ def _check_grids(frame: pd.DataFrame, instrument: Instrument, file: str) -> None
     for gname, grid in instrument.grids.items():
         if all(frame[v].isna().all() for v in grid.variables):
             raise InputError(
-                f"grid {gname} has no answers at all ({len(grid.variables)} items, every cell missing): "
+                f"grid {gname} has no answers at all "
+                f"({len(grid.variables)} items, every cell missing): "
                 "wrong columns mapped, or a broken export?",
                 file=file,
                 variable=gname,
@@ -1532,7 +1543,7 @@ def read_survey(
     encoding: str | None = None,
     missing_labels: bool = True,
 ) -> Survey:
-    """Read an export (``.sav``, ``.zsav``, ``.por``, ``.dta``, ``.csv``, Qualtrics ``.csv``, ``.parquet``).
+    """Read an export: ``.sav``, ``.zsav``, ``.por``, ``.dta``, ``.csv`` (Qualtrics too), Parquet.
 
     ``instrument``: check and convert against it (see the module docstring); without it the
     file's own metadata is used. ``rename``: export column -> instrument variable. ``recode``:
@@ -1621,7 +1632,8 @@ def read_survey(
         }
     log.insert(
         0,
-        f"read {path.name} ({fmt}, sha256 {sha[:12]}...): {read.n_rows} rows, {len(plan.target)} columns",
+        f"read {path.name} ({fmt}, sha256 {sha[:12]}...): {read.n_rows} rows, "
+        f"{len(plan.target)} columns",
     )
     log.append(f"kept {len(variables)} variable(s)")
     return Survey(data=frame, meta=meta, log=log, rows=rows)

@@ -70,7 +70,8 @@ def write_interim(survey: Survey, path: str | Path) -> None:
     """
     if survey.meta.get("index") == "raw_id":
         raise DisclosureError(
-            "the survey's index holds raw respondent IDs; pseudonymise it (clean() does) before writing"
+            "the survey's index holds raw respondent IDs; "
+            "pseudonymise it (clean() does) before writing"
         )
     data = survey.data
     described: dict[int, dict[str, Any]] = {}  # one description per dtype object (a scale)

@@ -118,7 +118,8 @@ def pseudonymise_survey(survey, key: bytes, *, length: int = PSEUDONYM_LENGTH):
 
     if survey.meta.get("index") != "raw_id":
         raise InputError(
-            f"the survey index is {survey.meta.get('index')!r}, not raw respondent IDs: nothing to pseudonymise",
+            f"the survey index is {survey.meta.get('index')!r}, not raw respondent IDs: "
+            "nothing to pseudonymise",
             file=survey.file,
         )
     pseudo = pseudonymise(survey.data.index, key, length=length)
