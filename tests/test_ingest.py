@@ -378,10 +378,13 @@ def test_zsav_and_parquet_exports_read_as_the_sav_does(survey, export, tmp_path)
     for var in ["sex", "trust_nhs"]:  # a Parquet export may carry Categoricals of labels
         labelled[var] = pd.Categorical(labelled[var])
     path = tmp_path / "parents.parquet"
-    labelled.astype({c: str for c in labelled.columns if labelled[c].dtype == object}).to_parquet(
-        path
-    )
+    text = {c: str for c in labelled.columns if labelled[c].dtype == object}
+    labelled.astype(text).to_parquet(path)
     _assert_same_answers(read_survey(path, INSTRUMENT), survey)
+    # the respondent ID as the frame's index is found too
+    indexed = tmp_path / "indexed.parquet"
+    labelled.astype(text).set_index("respondent_id").to_parquet(indexed)
+    _assert_same_answers(read_survey(indexed, INSTRUMENT), survey)
 
 
 def test_stata_extended_missing_keep_their_reason_from_the_label(export, tmp_path):

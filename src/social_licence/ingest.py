@@ -10,9 +10,11 @@ a number, and a cell never asked in a split ballot never counts as non-response.
 
 With an instrument, the instrument is the contract:
 
-* only the instrument's variables are kept (other export columns are never read and are named in
-  the log); direct identifiers are never read at all; the respondent ID becomes the index (raw
-  here, pseudonymised by :func:`social_licence.cleaning.clean` right after withdrawals);
+* only the instrument's variables are kept; other export columns are dropped and named in the
+  log, and direct identifiers are never read at all (SPSS, Stata and Parquet columns are
+  skipped by the reader; a CSV line is parsed whole and the cells discarded); the respondent ID
+  becomes the index (raw here, pseudonymised by :func:`social_licence.cleaning.clean` right
+  after withdrawals);
 * every value must be a declared code (substantive or missing), or a label of one, or blank;
   anything else is an :class:`~social_licence.errors.InputError` naming file, variable, value,
   count and example rows (1-based data rows, header lines not counted);
@@ -21,12 +23,26 @@ With an instrument, the instrument is the contract:
   declares missing gets the instrument's reason. Where the instrument is silent, the file's own
   missing declarations (SPSS user-missing values and ranges, Stata ``.a``-``.z``) still make a
   value missing, with the reason read from the file's value label (``system`` when unlabelled).
-  Every such use of the file's declarations is written to the log.
+  Every such use of the file's declarations is written to the log;
+* split ballot: a grid cell the respondent's ballot form did not ask (parsed from the ballot
+  labels, e.g. ``early_help + planning``) is ``by_design`` when blank or coded so; an answer
+  there is an error.
 
 Without an instrument the file's own metadata is used (labels, user-missing, measure level);
 value labels whose text says "Don't know", "Refused", "Not applicable", ... make that code
 missing with the matching reason even where the file forgot to declare it (BES stores "Don't
-know" as 9999), and each such decision is logged. Nothing is guessed silently.
+know" as 9999), and each such decision is logged. Nothing is guessed silently. A CSV carries no
+types, so without an instrument a column of numbers (after any missing-label text) is numeric;
+a column mixing numbers and labels, or with at most 100 distinct texts each used twice on
+average, is a Categorical; anything else is text.
+
+The format comes from the extension (or ``format=``) and must agree with the file's first bytes,
+so a misnamed or damaged file fails at once. Text encoding: SPSS and Stata files declare theirs
+(``encoding=`` overrides it for files that lie); a CSV is read as UTF-8 and, failing that, as
+windows-1252, which is logged.
+
+Hand-written on top of pyreadstat (which reads the files and their metadata faithfully): no
+library maps an export onto a questionnaire's codes and keeps the reason a value is missing.
 """
 
 from __future__ import annotations
@@ -665,11 +681,10 @@ def _read_parquet(path: Path, plan_for: Callable[[Sequence[str]], _Plan]) -> tup
     file = str(path)
     try:
         schema = pq.read_schema(file)
-        pandas_meta = schema.pandas_metadata or {}
-        index_cols = [c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)]
-        names = [n for n in schema.names if n not in index_cols]
+        # a named pandas index (the respondent ID, say) is a column like any other here
+        names = [n for n in schema.names if not n.startswith("__index_level_")]
         plan = plan_for(names)
-        frame = pq.read_table(file, columns=plan.read).to_pandas()
+        frame = pq.read_table(file, columns=plan.read).to_pandas(ignore_metadata=True)
     except InputError:
         raise
     except Exception as exc:
