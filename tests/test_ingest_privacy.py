@@ -6,6 +6,7 @@ import os
 import stat
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from test_ingest_support import INSTRUMENT, KEY, coded_export, write_sav
 
@@ -122,3 +123,17 @@ def test_no_log_line_or_error_names_a_raw_id_or_identifier(survey, export, tmp_p
     with pytest.raises(InputError) as err:
         read_survey(write_sav(frame, tmp_path / "noid.sav"), INSTRUMENT)
     assert not any(v in str(err.value) for v in export["respondent_id"])
+
+
+def test_interim_file_holds_no_identifier_or_raw_id_anywhere(survey, export, tmp_path):
+    """Every cell, the index, and the schema metadata (meta and log) of the written file."""
+    cleaned, _ = clean(survey, INSTRUMENT, {}, list(export["respondent_id"].iloc[:2]), key=KEY)
+    path = tmp_path / "clean.parquet"
+    write_interim(cleaned, path)
+    table = pq.read_table(path)
+    text = str(table.schema.metadata) + table.to_pandas().reset_index().astype(str).to_csv()
+    text += path.read_bytes().decode("latin-1")
+    for col in ["respondent_id", "email", "postcode", "comment"]:
+        for value in export[col].astype(str):
+            assert value not in text, col
+    assert not any(p in text for p in export["panel_id"].astype(int).astype(str))
