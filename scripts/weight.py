@@ -4,13 +4,14 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_weight
 
 
-def main(survey, targets, instrument, weighting_cfg, outputs, log=None):
+def main(survey, targets, instrument, thresholds, weighting_cfg, outputs, log=None):
     configure_logging(log)
     run_weight(
         survey,
         targets,
         instrument,
         weighting_cfg,
+        thresholds,
         outputs["survey"],
         outputs["summary"],
         outputs["margins"],
@@ -25,6 +26,7 @@ if "snakemake" in globals():
         snakemake.input.survey,
         snakemake.input.targets,
         snakemake.input.instrument,
+        snakemake.input.thresholds,
         snakemake.params.weighting,
         dict(snakemake.output.items()),
         snakemake.log[0],

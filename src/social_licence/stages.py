@@ -70,6 +70,7 @@ def run_weight(
     targets_path: str | Path,
     instrument_path: str | Path,
     weighting_cfg: Mapping[str, Any],
+    thresholds_path: str | Path,
     survey_out: str | Path,
     summary_out: str | Path,
     margins_out: str | Path,
@@ -102,7 +103,8 @@ def run_weight(
     }
     write_interim(survey, survey_out)
     write_csv(diagnostics["summary"], summary_out)
-    write_csv(diagnostics["margins"], margins_out)
+    margins = withhold_margin_counts(diagnostics["margins"], load_thresholds(thresholds_path).min_base)
+    write_csv(margins, margins_out)
     write_csv(diagnostics["balance"], balance_out)
     write_csv(diagnostics["convergence"], convergence_out)
     write_csv(diagnostics["collapsed"], collapsed_out)
@@ -176,8 +178,21 @@ def withhold_small_counts(table: pd.DataFrame, min_base: int) -> pd.DataFrame:
     return out
 
 
-def selected(frames: Mapping[str, pd.DataFrame], names: Sequence[str]) -> list[pd.DataFrame]:
-    return [frames[n] for n in names]
+def withhold_margin_counts(margins: pd.DataFrame, min_base: int) -> pd.DataFrame:
+    """Blank the unweighted respondent counts of raking categories below the threshold.
+
+    The counts of one margin add up to the sample size, so secondary suppression applies as in
+    the codebook; shares (weighted) are kept, as they are what the weighting diagnostics show.
+    """
+    out = margins.copy()
+    if "count_unweighted" not in out.columns:
+        return out
+    out["count_unweighted"] = out["count_unweighted"].astype(float)
+    for _, rows in out.groupby("margin", sort=False).groups.items():
+        counts = dict(zip(rows, out.loc[rows, "count_unweighted"], strict=True))
+        hide = sorted(_withhold_in_relation(counts, min_base))
+        out.loc[hide, "count_unweighted"] = float("nan")
+    return out
 
 
 def run_estimate(

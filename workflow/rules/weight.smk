@@ -6,6 +6,7 @@ rule weight:
         survey="results/interim/clean.parquet",
         targets=config["weighting"]["targets_file"],
         instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
     output:
         survey="results/interim/weighted.parquet",
         summary=report(
