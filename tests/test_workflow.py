@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pyreadstat
 import pytest
 import yaml
-
 from workflow_helpers import ROOT, copy_project, result_files, snakemake
 
 pytestmark = pytest.mark.slow
@@ -88,7 +87,8 @@ def test_second_run_is_byte_identical(run1, tmp_path):
 
 
 def test_manifest_lists_and_verifies_every_input_and_output(run1):
-    lines = [l for l in (run1 / "results/MANIFEST.sha256").read_text().splitlines() if not l.startswith("#")]
+    text = (run1 / "results/MANIFEST.sha256").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
     listed = {}
     for line in lines:
         digest, path = line.split("  ", 1)
