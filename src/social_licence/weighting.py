@@ -816,20 +816,31 @@ def _raise_unconverged(prep: _Prepared, fit: _Fit, tol: float, bounds: tuple[flo
 
 
 def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_iter: int,
-               bounds: tuple[float, float] | None, replicate: str = "") -> tuple[np.ndarray, _Fit]:
-    """Scaled cell totals and the converged fit; raises on an empty category or no convergence."""
+               bounds: tuple[float, float] | None, replicate: str = "",
+               empty: str = "error") -> tuple[np.ndarray, _Fit, list[tuple[str, str]]]:
+    """Scaled cell totals, the converged fit and the categories left out (``empty="partial"``).
+
+    Raises on a category without weight (unless ``empty="partial"``, which rakes the rest of the
+    margin to its shares renormalised) and on no convergence.
+    """
     dcell = np.bincount(prep.cell, weights=base, minlength=prep.n_cells)
     dcell *= total / dcell.sum()
     targets = [s * total for s in prep.shares()]
+    dropped: list[tuple[str, str]] = []
     for m, k in enumerate(prep.sizes):
         have = np.bincount(prep.cell_codes[:, m], weights=dcell, minlength=k)
-        empty = np.flatnonzero((have <= 0) & (targets[m] > 0))
-        if empty.size:
+        lost = np.flatnonzero((have <= 0) & (targets[m] > 0))
+        if lost.size:
             margin = prep.margins[m]
-            raise WeightingError(
-                f"margin {margin.name}: category {margin.categories[int(empty[0])]!r} has no "
-                f"weight{replicate} (every respondent in it has a zero base weight)"
-            )
+            if empty != "partial":
+                raise WeightingError(
+                    f"margin {margin.name}: category {margin.categories[int(lost[0])]!r} has no "
+                    f"weight{replicate} (every respondent in it has a zero base weight)"
+                )
+            dropped += [(margin.name, margin.categories[int(j)]) for j in lost]
+            kept = targets[m].copy()
+            kept[lost] = 0.0
+            targets[m] = kept * (total / kept.sum())
     if bounds is not None:
         _feasible_bounds(prep, dcell, targets, bounds)
         if not _jointly_feasible(prep, dcell, targets, total, bounds):
@@ -839,7 +850,7 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
     fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, max_iter, bounds)
     if not fit.max_error <= tol:
         _raise_unconverged(prep, fit, tol, bounds, dcell, targets, total)
-    return dcell, fit
+    return dcell, fit, dropped
 
 
 def _kish_cells(g: np.ndarray, base_cell_sum: np.ndarray, base_cell_sq: np.ndarray, n: int) -> float:
@@ -861,7 +872,7 @@ def _trim_bounds(prep: _Prepared, base: np.ndarray, total: float, tol: float, ma
     n = int(pos.sum())
     bsum = np.bincount(prep.cell, weights=base, minlength=prep.n_cells)
     bsq = np.bincount(prep.cell, weights=base * base, minlength=prep.n_cells)
-    _, fit = _cells_fit(prep, base, total, tol, max_iter, bounds)
+    _, fit, _ = _cells_fit(prep, base, total, tol, max_iter, bounds)
     deff0 = _kish_cells(fit.g, bsum, bsq, n)
     if deff0 <= target_deff:
         return bounds
@@ -872,7 +883,7 @@ def _trim_bounds(prep: _Prepared, base: np.ndarray, total: float, tol: float, ma
     def attempt(c: float) -> float | None:
         b = (max(lo0, 1 / c), min(hi0, c))
         try:
-            _, f = _cells_fit(prep, base, total, tol, max_iter, b)
+            _, f, _ = _cells_fit(prep, base, total, tol, max_iter, b)
         except WeightingError:
             return None
         return _kish_cells(f.g, bsum, bsq, n)
@@ -948,7 +959,7 @@ def _rake(
     t = _resolve_total(prep.margins, total, int((base > 0).sum()), float(base.sum()))
     if trim_deff is not None:
         bnds = _trim_bounds(prep, base, t, tol, max_iter, bnds, float(trim_deff))
-    dcell, fit = _cells_fit(prep, base, t, tol, max_iter, bnds)
+    _, fit, _ = _cells_fit(prep, base, t, tol, max_iter, bnds)
     w = base * (t / base.sum()) * fit.g[prep.cell]
     # Report the margins as the returned row weights meet them, not as the cells did.
     targets_abs = [s * t for s in prep.shares()]
@@ -1018,17 +1029,27 @@ class Reweighter:
     ``(n,)`` weights; with an ``(n, R)`` matrix, each column is raked. The total, the bounds
     (including those chosen by ``trim_deff`` on the full sample) and any collapsing are fixed
     when it is built, so every replicate is raked exactly as the full sample was.
+
+    A replicate in which a whole category has zero weight (a bootstrap or jackknife replicate
+    that dropped every PSU holding it) raises :class:`WeightingError`, unless ``empty="partial"``:
+    then that replicate is raked to the margin's other categories, their shares renormalised (as
+    R's ``postStratify(partial=TRUE)``), and :attr:`partial` records (call, margin, category).
     """
 
     def __init__(self, prep: _Prepared, total: float, tol: float, max_iter: int,
-                 bounds: tuple[float, float] | None) -> None:
+                 bounds: tuple[float, float] | None, empty: str = "error") -> None:
+        if empty not in ("error", "partial"):
+            raise WeightingError(f"empty must be 'error' or 'partial', not {empty!r}")
         self._prep = prep
         self.total = total
         self.tol = tol
         self.max_iter = max_iter
         self.bounds = bounds
+        self.empty = empty
         self.margins = prep.margins
+        self.calls = 0
         self.iterations: list[int] = []
+        self.partial: list[tuple[int, str, str]] = []
 
     @property
     def n(self) -> int:
@@ -1040,13 +1061,16 @@ class Reweighter:
             if base.shape[0] != self.n:
                 raise WeightingError(f"replicate weights have {base.shape[0]} rows, the data {self.n}")
             return np.column_stack(
-                [self._one(base[:, r], f" in replicate {r}") for r in range(base.shape[1])]
+                [self._one(base[:, r], f" in column {r} of the replicate weights")
+                 for r in range(base.shape[1])]
             )
         if base.shape != (self.n,):
             raise WeightingError(f"base weights have shape {base.shape}, the data has {self.n} rows")
         return self._one(base, "")
 
     def _one(self, base: np.ndarray, where: str) -> np.ndarray:
+        self.calls += 1
+        where = where or f" in call {self.calls} of the reweighter"
         bad = ~np.isfinite(base) | (base < 0)
         if bad.any():
             raise WeightingError(
@@ -1054,18 +1078,22 @@ class Reweighter:
             )
         if not (base > 0).any():
             raise WeightingError(f"base weights{where} are all zero")
-        _, fit = _cells_fit(self._prep, base, self.total, self.tol, self.max_iter, self.bounds, where)
+        _, fit, dropped = _cells_fit(self._prep, base, self.total, self.tol, self.max_iter,
+                                     self.bounds, where, self.empty)
+        self.partial += [(self.calls, m, c) for m, c in dropped]
         self.iterations.append(fit.iterations)
         return base * (self.total / base.sum()) * fit.g[self._prep.cell]
 
 
-def make_reweighter(data: pd.DataFrame, targets: Targets, **options: Any) -> Reweighter:
+def make_reweighter(data: pd.DataFrame, targets: Targets, *, empty: str = "error",
+                    **options: Any) -> Reweighter:
     """A function from base weights to raked weights, for re-raking replicate weights.
 
     ``options`` are those of :func:`rake_from_config` (``base_weight``, ``tol``, ``max_iter``,
     ``bounds``, ``trim_deff``, ``total``, ``missing``, ``missing_label``, ``collapse``); the
     full-sample base weight decides collapsing, the ``"base"`` total and ``trim_deff``'s bounds,
     which then stay fixed for every replicate so that replicate variance reflects the weighting.
+    ``empty``: what a replicate with a category of zero weight does (see :class:`Reweighter`).
     """
     opts = _options(options, allow_diagnostics=False)
     margins = as_margins(targets)
@@ -1075,7 +1103,7 @@ def make_reweighter(data: pd.DataFrame, targets: Targets, **options: Any) -> Rew
     t = _resolve_total(prep.margins, opts["total"], int((base > 0).sum()), float(base.sum()))
     if opts["trim_deff"] is not None:
         bnds = _trim_bounds(prep, base, t, opts["tol"], opts["max_iter"], bnds, float(opts["trim_deff"]))
-    return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds)
+    return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds, empty)
 
 
 # -- configuration -----------------------------------------------------------------------------
