@@ -45,3 +45,17 @@ def test_manifest_checks_with_sha256sum(tmp_path, monkeypatch):
     ]
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.sha256"], cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0 and "in.txt: OK" in check.stdout
+
+
+def test_written_file_has_the_ordinary_mode_not_a_private_one(tmp_path):
+    import os
+    import stat
+
+    from social_licence.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "brief.html", "<p>hi</p>")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "brief.html").stat().st_mode) == 0o644

@@ -366,10 +366,10 @@ def run_brief(
     html_out: str | Path,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box."""
-    from .brief import write_brief
+    from .brief import BRIEF_INPUTS, write_brief
     from .weighting import methods_note
 
-    inputs = dict(inputs)
+    inputs = {key: value for key, value in inputs.items() if key in BRIEF_INPUTS}
     inputs["instrument"] = load_instrument(instrument_path)
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
