@@ -259,6 +259,14 @@ def as_margins(targets: Targets) -> list[Margin]:
                 margins.append(make_margin(vars_, value))
             else:
                 raise WeightingError(f"targets for {key!r} must be a mapping of category to target")
+        inferred = [m for m, v in zip(margins, targets.values(), strict=True)
+                    if not isinstance(v, Margin)]
+        if len({m.kind for m in inferred}) > 1:
+            listed = ", ".join(f"{m.name}: {m.total:.8g}" for m in inferred)
+            raise WeightingError(
+                f"margins sum to different totals ({listed}); shares must sum to 1 and totals "
+                "of every margin must agree (use Margin(kind=...) to mix shares and totals)"
+            )
     else:
         margins = list(targets)
         for m in margins:
