@@ -293,19 +293,33 @@ class _GLMFit:
 
 
 def _irls(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, family: str, maxiter: int, tol: float
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    family: str,
+    maxiter: int,
+    tol: float,
+    start: np.ndarray | None = None,
 ) -> _GLMFit:
-    """Weighted IRLS for a canonical-link GLM; the convergence rule is R's ``glm.fit``'s."""
+    """Weighted IRLS for a canonical-link GLM; the convergence rule is R's ``glm.fit``'s.
+    ``start`` (e.g. the full-sample estimate, for a replicate) replaces R's starting values."""
     linkinv, mu_eta, variance, link = _family_functions(family)
     wn = w / w.mean()
-    if family == "binomial":
+    if start is not None:
+        eta = X @ start
+        with np.errstate(over="ignore"):
+            mu = linkinv(eta)
+        if family == "binomial":
+            mu = np.clip(mu, 1e-300, 1 - 1e-16)
+    elif family == "binomial":
         mu = (wn * y + 0.5) / (wn + 1)
     elif family == "poisson":
         mu = y + 0.1
     else:
         mu = y.astype(float).copy()
-    eta = link(mu)
-    beta = np.zeros(X.shape[1])
+    if start is None:
+        eta = link(mu)
+    beta = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float).copy()
     step = np.full(X.shape[1], np.inf)
     dev_old = np.inf
     converged = False
@@ -392,6 +406,7 @@ class ModelResult:
         vcov: np.ndarray,
         influence: np.ndarray,
         unit: str | None,
+        replicates: np.ndarray | None = None,
         converged: bool,
         iterations: int,
     ) -> None:
@@ -402,6 +417,7 @@ class ModelResult:
         self.params = pd.Series(params, index=self._param_names(), name="estimate")
         self._vcov = pd.DataFrame(vcov, index=self.params.index, columns=self.params.index)
         self._influence = influence  # (n_fit, p): rows' influence on the estimates, unweighted
+        self._replicates = replicates  # (R, p) replicate estimates of a replicate-weight design
         self.unit = unit
         self._codes: np.ndarray | None = None
         self.converged = converged
@@ -512,8 +528,9 @@ class ModelResult:
     def _outcome_sets(self, outcome_levels) -> list[tuple[str, Any]]:
         return [(self._m.outcome_label, None)]
 
-    def _predict(self, X: np.ndarray, which) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions per row and their derivatives with respect to the parameters."""
+    def _predict(self, X: np.ndarray, which, params=None) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions per row and their derivatives with respect to the parameters (at
+        ``params``, default the estimates)."""
         raise NotImplementedError
 
     def predict(self, newdata: pd.DataFrame | None = None) -> np.ndarray:
@@ -591,17 +608,30 @@ class ModelResult:
         for dlev, dmask in domains:
             W = w[dmask].sum()
             for olabel, which in self._outcome_sets(outcome_levels):
-                Z = np.zeros((self.design.n, len(combos)))
                 est = np.zeros(len(combos))
-                for k, X in enumerate(Xg):
-                    m, J = self._predict(X, which)
-                    p = np.sum(w[dmask] * m[dmask]) / W
-                    jbar = (w[dmask, None] * J[dmask]).sum(axis=0) / W
-                    z = self._influence @ jbar
-                    z[dmask] += (m[dmask] - p) / W
-                    Z[self._m.rows, k] = z
-                    est[k] = p
-                V = self.design.vcov_total(Z)
+                if self._replicates is None:
+                    Z = np.zeros((self.design.n, len(combos)))
+                    for k, X in enumerate(Xg):
+                        m, J = self._predict(X, which)
+                        p = np.sum(w[dmask] * m[dmask]) / W
+                        jbar = (w[dmask, None] * J[dmask]).sum(axis=0) / W
+                        z = self._influence @ jbar
+                        z[dmask] += (m[dmask] - p) / W
+                        Z[self._m.rows, k] = z
+                        est[k] = p
+                    V = self.design.vcov_total(Z)
+                else:
+                    # Replicate designs: the whole estimate (refitted coefficients, replicate-
+                    # weighted mean of the predictions) per replicate, then svrVar.
+                    RW = _replicate_weights(self.design, self._m.rows)[dmask]
+                    E = np.zeros((RW.shape[1], len(combos)))
+                    for k, X in enumerate(Xg):
+                        m, _ = self._predict(X, which)
+                        est[k] = np.sum(w[dmask] * m[dmask]) / W
+                        for r, params in enumerate(self._replicates):
+                            mr, _ = self._predict(X[dmask], which, params)
+                            E[r, k] = RW[:, r] @ mr / RW[:, r].sum()
+                    V = self.design.replicate_variance(E, est)
                 n_domain = self.n_units(self._m.rows[dmask])
                 for k, combo in enumerate(combos):
                     rows_k = self._m.rows[dmask & actual[:, k]]
@@ -704,8 +734,8 @@ class GLMResult(ModelResult):
         self.family = family
         super().__init__(**kwargs)
 
-    def _predict(self, X, which):
-        eta = X @ self.params.to_numpy()
+    def _predict(self, X, which, params=None):
+        eta = X @ (self.params.to_numpy() if params is None else params)
         if self.family == "binomial":
             m = special.expit(eta)
             return m, X * (m * (1 - m))[:, None]
@@ -742,9 +772,9 @@ class OrdinalResult(ModelResult):
             )
         return [(" or ".join(outcome_levels), [self._m.levels.index(v) for v in outcome_levels])]
 
-    def _predict(self, X, which):
+    def _predict(self, X, which, params=None):
         p = X.shape[1]
-        theta = self.params.to_numpy()
+        theta = self.params.to_numpy() if params is None else params
         beta, zeta = theta[:p], theta[p:]
         eta = X @ beta
         K = len(zeta) + 1
@@ -768,7 +798,7 @@ class OrdinalResult(ModelResult):
 
         Each split is a survey-weighted logistic model on the same rows and design; their joint
         covariance comes from stacking the splits' influence values in one
-        :meth:`SurveyDesign.vcov_total`. Per term (and for all terms, ``term="(all)"``) the Wald
+        :meth:`SurveyDesign.vcov_total` (or their replicate refits, for a replicate design). Per term (and for all terms, ``term="(all)"``) the Wald
         statistic of "equal across splits" is referred to F(q, df_resid) as R's ``regTermTest``.
         """
         m = self._m
@@ -776,26 +806,25 @@ class OrdinalResult(ModelResult):
         X1 = np.column_stack([np.ones(len(m.y)), m.X])
         w = self.design.weights[m.rows]
         p = m.X.shape[1]
-        betas, infl = [], []
+        replicate = is_replicate_design(self.design)
+        betas, infl, reps = [], [], []
         for k in range(K - 1):
             yk = (m.y > k).astype(float)
             split = f"{m.levels[k]}|{m.levels[k + 1]}"
-            fit, h = _glm_core(
-                X1,
-                yk,
-                w,
-                "binomial",
-                ["Intercept", *m.terms],
-                f"{self.name} (split {split})",
-                100,
-                1e-12,
-            )
+            name = f"{self.name} (split {split})"
+            fit, h = _glm_core(X1, yk, w, "binomial", ["Intercept", *m.terms], name, 100, 1e-12)
             betas.append(fit.beta[1:])
             infl.append(h[:, 1:])
-        H = np.zeros((self.design.n, p * (K - 1)))
-        H[m.rows] = np.hstack(infl)
-        V = self.design.vcov_total(H)
+            if replicate:
+                r = _glm_replicates(self.design, m, "binomial", fit.beta, name, 100, 1e-12, X1, yk)
+                reps.append(r[:, 1:])
         B = np.concatenate(betas)
+        if replicate:
+            V = self.design.replicate_variance(np.hstack(reps), B)
+        else:
+            H = np.zeros((self.design.n, p * (K - 1)))
+            H[m.rows] = np.hstack(infl)
+            V = self.design.vcov_total(H)
         records = []
         ddf = self.df_resid
 
@@ -904,15 +933,8 @@ def _finish(
     H = np.zeros((design.n, h.shape[1]))
     H[rows] = h
     V = design.vcov_total(H)
-    se = np.sqrt(np.clip(np.diag(V), 0, None))
     if check_se:
-        huge = [t for t, s in zip(terms, se, strict=False) if s > max_se]
-        if huge:
-            raise ModelError(
-                f"model {model!r}: standard errors too large to trust (> {max_se} on the log "
-                f"scale) for term(s) {', '.join(huge)}: too few observations or near-separation "
-                "in those levels; merge sparse levels or drop the term"
-            )
+        _check_se(V, terms, model, max_se)
     return V
 
 
@@ -921,6 +943,62 @@ def _df_check(design: SurveyDesign, p: int, model: str) -> None:
         raise ModelError(
             f"model {model!r}: {p} parameters but only {design.df} design degrees of "
             "freedom (PSUs minus strata); simplify the model"
+        )
+
+
+def is_replicate_design(design) -> bool:
+    """True for a replicate-weight design (variance from refits, not linearisation)."""
+    return not hasattr(design, "vcov_total") and hasattr(design, "replicate_weights")
+
+
+def _replicate_weights(design, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(design.replicate_weights(), dtype=float)[rows]
+
+
+def _replicate_fail(model: str, r: int, R: int, what: str) -> ModelError:
+    return ModelError(
+        f"model {model!r}: replicate {r + 1} of {R} {what}; a replicate that loses every row of "
+        "a level cannot estimate its term: merge sparse levels or use linearisation"
+    )
+
+
+def _glm_replicates(
+    design,
+    m: _Matrices,
+    family: str,
+    start: np.ndarray,
+    model: str,
+    maxiter: int,
+    tol: float,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients refitted with each replicate's weights (warm start): ``(R, p)``."""
+    X = m.X if X is None else X
+    y = m.y if y is None else y
+    RW = _replicate_weights(design, m.rows)
+    R = RW.shape[1]
+    out = np.empty((R, X.shape[1]))
+    for r in range(R):
+        w = RW[:, r]
+        keep = w > 0
+        if not np.all(np.any(X[keep] != 0, axis=0)):
+            raise _replicate_fail(model, r, R, "has no rows for some term")
+        fit = _irls(X[keep], y[keep], w[keep], family, maxiter, tol, start=start)
+        if not fit.converged or not np.all(np.isfinite(fit.beta)):
+            raise _replicate_fail(model, r, R, "did not converge")
+        out[r] = fit.beta
+    return out
+
+
+def _check_se(V: np.ndarray, terms: list[str], model: str, max_se: float) -> None:
+    se = np.sqrt(np.clip(np.diag(V), 0, None))
+    huge = [t for t, s in zip(terms, se, strict=False) if not s <= max_se]
+    if huge:
+        raise ModelError(
+            f"model {model!r}: standard errors too large to trust (> {max_se} on the log "
+            f"scale) for term(s) {', '.join(huge)}: too few observations or near-separation "
+            "in those levels; merge sparse levels or drop the term"
         )
 
 
@@ -952,7 +1030,14 @@ def svyglm(
     w = design.weights[m.rows]
     _df_check(design, m.X.shape[1], model)
     fit, h = _glm_core(m.X, m.y, w, family, m.terms, model, maxiter, tol)
-    V = _finish(design, m.rows, h, m.terms, model, family != "gaussian", max_se)
+    reps = None
+    if is_replicate_design(design):
+        reps = _glm_replicates(design, m, family, fit.beta, model, maxiter, tol)
+        V = design.replicate_variance(reps, fit.beta)
+        if family != "gaussian":
+            _check_se(V, m.terms, model, max_se)
+    else:
+        V = _finish(design, m.rows, h, m.terms, model, family != "gaussian", max_se)
     return GLMResult(
         family=family,
         name=model,
@@ -962,6 +1047,7 @@ def svyglm(
         params=fit.beta,
         vcov=V,
         influence=h,
+        replicates=reps,
         unit=unit,
         converged=fit.converged,
         iterations=fit.iterations,
@@ -996,6 +1082,36 @@ def _olr_parts(theta, X, yk, w, K, need_hessian=True):
     a, b = w * dfhi / prob, w * dflo / prob
     Hs = Dhi.T @ (Dhi * a[:, None]) - Dlo.T @ (Dlo * b[:, None]) - G.T @ (G * w[:, None])
     return ll, G, Hs
+
+
+def _olr_newton(X, y, w, K, theta, maxiter, tol):
+    """Newton's method with step halving on the weighted ordinal log-likelihood (concave for
+    the logistic link). Returns (theta, converged, iterations, last step)."""
+    ll, G, Hs = _olr_parts(theta, X, y, w, K)
+    step = np.zeros_like(theta)
+    if G is None:
+        return theta, False, 0, step
+    it = 0
+    while it < maxiter:
+        it += 1
+        g = (G * w[:, None]).sum(axis=0)
+        try:
+            step = linalg.solve(-Hs, g, assume_a="sym")
+        except (linalg.LinAlgError, ValueError):
+            return theta, False, it, step
+        t = 1.0
+        while True:
+            new = theta + t * step
+            ll_new, G_new, H_new = _olr_parts(new, X, y, w, K)
+            if ll_new >= ll - 1e-12 * abs(ll) or t < 1e-10:
+                break
+            t /= 2
+        if G_new is None:
+            return theta, False, it, step
+        theta, ll, G, Hs = new, ll_new, G_new, H_new
+        if np.max(np.abs(t * step)) < tol * (1 + np.max(np.abs(theta))):
+            return theta, bool(np.all(np.isfinite(theta))), it, step
+    return theta, False, it, step
 
 
 def svyolr(
@@ -1037,33 +1153,10 @@ def svyolr(
     _df_check(design, p + K - 1, model)
     wn = w / w.mean()
     cum = np.cumsum(np.bincount(m.y, weights=wn, minlength=K))[:-1] / wn.sum()
-    theta = np.concatenate([np.zeros(p), special.logit(cum)])
-    ll, G, Hs = _olr_parts(theta, m.X, m.y, wn, K)
-    converged = False
-    it = 0
-    step = np.zeros_like(theta)
-    while it < maxiter:
-        it += 1
-        g = (G * wn[:, None]).sum(axis=0)
-        try:
-            step = linalg.solve(-Hs, g, assume_a="sym")
-        except (linalg.LinAlgError, ValueError):
-            break
-        t = 1.0
-        while True:
-            new = theta + t * step
-            ll_new, G_new, H_new = _olr_parts(new, m.X, m.y, wn, K)
-            if ll_new >= ll - 1e-12 * abs(ll) or t < 1e-10:
-                break
-            t /= 2
-        theta, ll, G, Hs = new, ll_new, G_new, H_new
-        if G is None:
-            break
-        if np.max(np.abs(t * step)) < tol * (1 + np.max(np.abs(theta))):
-            converged = True
-            break
+    theta0 = np.concatenate([np.zeros(p), special.logit(cum)])
+    theta, converged, it, step = _olr_newton(m.X, m.y, wn, K, theta0, maxiter, tol)
     names = list(m.terms) + [f"{a}|{b}" for a, b in zip(m.levels[:-1], m.levels[1:], strict=True)]
-    if not converged or G is None or not np.all(np.isfinite(theta)):
+    if not converged:
         moving = [names[j] for j in np.argsort(-np.abs(step))[:3]]
         raise ModelError(
             f"model {model!r}: did not converge in {it} iterations; the parameters "
@@ -1072,7 +1165,22 @@ def svyolr(
         )
     _, G, Hs = _olr_parts(theta, m.X, m.y, w, K)
     h = G @ linalg.inv(-Hs)
-    V = _finish(design, m.rows, h, names, model, True, max_se)
+    reps = None
+    if is_replicate_design(design):
+        RW = _replicate_weights(design, m.rows)
+        reps = np.empty((RW.shape[1], len(theta)))
+        for r in range(RW.shape[1]):
+            keep = RW[:, r] > 0
+            wr = RW[keep, r] / RW[keep, r].mean()
+            if np.bincount(m.y[keep], minlength=K).min() == 0:
+                raise _replicate_fail(model, r, RW.shape[1], "has no rows in some outcome level")
+            reps[r], ok, _, _ = _olr_newton(m.X[keep], m.y[keep], wr, K, theta, maxiter, tol)
+            if not ok:
+                raise _replicate_fail(model, r, RW.shape[1], "did not converge")
+        V = design.replicate_variance(reps, theta)
+        _check_se(V, names, model, max_se)
+    else:
+        V = _finish(design, m.rows, h, names, model, True, max_se)
     return OrdinalResult(
         name=model,
         formula=formula,
@@ -1081,6 +1189,7 @@ def svyolr(
         params=theta,
         vcov=V,
         influence=h,
+        replicates=reps,
         unit=unit,
         converged=converged,
         iterations=it,
@@ -1265,7 +1374,20 @@ def get_model(specs: Sequence[ModelSpec], name: str) -> ModelSpec:
     raise ConfigError(f"no model called {name!r}; models are {', '.join(s.name for s in specs)}")
 
 
-DESIGN_OPTION_KEYS = ("weights", "strata", "psu", "fpc", "lonely_psu")
+DESIGN_OPTION_KEYS = (
+    "weights",
+    "strata",
+    "psu",
+    "fpc",
+    "lonely_psu",
+    "variance",
+    "replicates",
+    "seed",
+    "reweighter",
+    "base_weights",
+    "mse",
+)
+VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 
 
 def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -> dict[str, Any]:
@@ -1281,9 +1403,41 @@ def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -
         "psu": instrument.design.get("psu"),
         "fpc": instrument.design.get("fpc"),
         "lonely_psu": "fail",
+        "variance": "linearisation",
+        "replicates": None,
+        "seed": None,
+        "reweighter": None,
+        "base_weights": None,
+        "mse": False,
     }
     out.update(opts)
+    if out["variance"] not in VARIANCE_METHODS:
+        raise ConfigError(
+            f"variance must be one of {', '.join(VARIANCE_METHODS)}, not {out['variance']!r}"
+        )
     return out
+
+
+def _base_design(frame: pd.DataFrame, opts: Mapping[str, Any]):
+    """The respondent-level design, with replicate weights when the variance asks for them."""
+    design = SurveyDesign(
+        frame,
+        weights=opts["weights"],
+        strata=opts["strata"],
+        psu=opts["psu"],
+        fpc=opts["fpc"],
+        lonely_psu=opts["lonely_psu"],
+    )
+    if opts["variance"] == "linearisation":
+        return design
+    return design.with_replicates(
+        opts["variance"],
+        opts["replicates"],
+        seed=opts["seed"],
+        reweighter=opts["reweighter"],
+        base_weights=opts["base_weights"],
+        mse=opts["mse"],
+    )
 
 
 def _apply_reference(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
@@ -1316,8 +1470,12 @@ def fit_model(
     """Fit one configured model on the analysis frame (respondent rows, ``respondent`` index).
 
     ``design_options``: ``weights`` (default ``weight``), ``strata``/``psu``/``fpc`` (default the
-    instrument's design columns), ``lonely_psu``. Long models get :func:`long_design`; respondent
-    models get the licence and trust indices added when the formula uses them.
+    instrument's design columns), ``lonely_psu``; ``variance`` ``linearisation`` (default) or
+    ``jk1``/``jkn``/``bootstrap`` replicate weights (``replicates``, ``seed``, and a
+    ``reweighter`` with its ``base_weights`` to re-rake every replicate, so the variance includes
+    the weighting), each model then refitted per replicate. Long models get the long design
+    (:meth:`SurveyDesign.long`); respondent models get the licence and trust indices added when
+    the formula uses them.
     """
     opts = _design_options(design_options, instrument)
     formula = spec.full_formula
@@ -1329,14 +1487,7 @@ def fit_model(
         needed.append(spec.within)
     unit: str | None
     if spec.data == "long":
-        base = SurveyDesign(
-            data,
-            weights=opts["weights"],
-            strata=opts["strata"],
-            psu=opts["psu"],
-            fpc=opts["fpc"],
-            lonely_psu=opts["lonely_psu"],
-        )
+        base = _base_design(data, opts)
         keep = [c for c in dict.fromkeys(needed) if c in data.columns]
         long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
         design = base.long(_apply_reference(long, spec))
@@ -1347,15 +1498,7 @@ def fit_model(
         frame = data
         if any(v in INDEX_COLUMNS and v not in data.columns for v in needed):
             frame = add_indices(data, instrument, dk=spec.dk)
-        frame = _apply_reference(frame, spec)
-        design = SurveyDesign(
-            frame,
-            weights=opts["weights"],
-            strata=opts["strata"],
-            psu=opts["psu"],
-            fpc=opts["fpc"],
-            lonely_psu=opts["lonely_psu"],
-        )
+        design = _base_design(_apply_reference(frame, spec), opts)
         unit = None
     result: ModelResult
     if spec.family == "ordinal":
