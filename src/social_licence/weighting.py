@@ -16,13 +16,19 @@ their trimming caps, or let an empty category through. This one
   row weights are ``base * factor[cell]``. One million rows rake in well under a second, and
   :func:`make_reweighter` re-rakes a replicate of 100,000 rows in milliseconds.
 
+Unbounded raking solves the raking dual by Newton's method with a line search (R's
+``calibrate(calfun="raking")``), falling back to classical IPF (R's ``rake``) if Newton stalls;
+both reach the same unique solution, IPF slowly, Newton in a handful of passes over the cells.
+
 Bounds on the weight relative to the base weight are enforced jointly with the margins: the
 result is the bounded raking solution of Deville and Särndal (1992), the one R's
 ``calibrate(..., calfun="raking", bounds=)`` targets, ``g_i = clip(exp(x_i' eta), L, U)`` with
 the margins met exactly. It is computed by cyclic exact maximisation of the dual, one margin at a
-time (each step solves the bounded one-dimensional equation per category), which for unbounded
-raking is exactly classical IPF. Bounds are relative to the base weight rescaled to the target
-total, so the base weight's scale never matters.
+time (each step solves the bounded one-dimensional equation per category: IPF with bounds).
+Bounds that cannot be met are reported at once when a single category cannot reach its target
+within them, and otherwise when the iterations stall and a linear programme (scipy's HiGHS)
+confirms that no weights within the bounds meet every margin. Bounds are relative to the base
+weight rescaled to the target total, so the base weight's scale never matters.
 
 Targets (see ``config/targets.yaml`` and its schema ``workflow/schemas/targets.schema.yaml``)
 give shares (summing to 1) or totals per category; an interlocked margin such as sex x age band
@@ -52,6 +58,13 @@ SEPARATOR = "|"
 
 MISSING_LABEL = "Missing"
 """Default category for a missing weighting variable when ``missing="category"``."""
+
+NEWTON_ITER = 50
+"""Newton iterations for unbounded raking before falling back to classical IPF."""
+
+STALL = 100
+"""Bounded raking whose error has not halved in this many iterations stops: bounds that cannot
+be met (confirmed by a linear programme before the error is raised)."""
 
 SHARE_TOLERANCE = 1e-6
 """Shares of a margin must sum to 1 within this; totals of all margins must agree within it."""
@@ -630,6 +643,9 @@ class _Fit:
     iterations: int
     max_error: float  # largest |achieved - target| share over every margin category
     worst: tuple[int, int]  # (margin, category) of the largest error
+    log_g: np.ndarray | None = None  # bounded raking: the unclipped log factors (a warm start)
+    eta: np.ndarray | None = None  # Newton: log factor per margin category (a warm start)
+    method: str = "ipf"
 
 
 def _margin_errors(
@@ -692,6 +708,80 @@ def _solve_shift(
     return delta
 
 
+def _newton(
+    dcell: np.ndarray,
+    columns: Sequence[np.ndarray],
+    sizes: Sequence[int],
+    targets: Sequence[np.ndarray],
+    total: float,
+    tol: float,
+    max_iter: int,
+    eta0: np.ndarray | None,
+) -> _Fit:
+    """Unbounded raking by Newton's method on the dual, with a backtracking line search.
+
+    The raked cell totals are ``dcell * exp(sum_m eta_m[code_m])``; ``eta`` minimises the convex
+    dual ``sum_j x_j(eta) - eta'T`` (as R's ``calibrate(calfun="raking")`` does, where IPF, as
+    R's ``rake``, does coordinate descent on the same function: the solution is the same). The
+    Hessian is the table of pairwise margin totals, so an iteration costs a few passes over the
+    cells; convergence is quadratic.
+    """
+    n_margins = len(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    t_all = np.concatenate(targets)
+    pairs = [(a, b) for a in range(n_margins) for b in range(a + 1, n_margins)]
+    pair_codes = {(a, b): columns[a] * sizes[b] + columns[b] for a, b in pairs}
+
+    def spread(eta: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(dcell))
+        for m in range(n_margins):
+            out += eta[offsets[m]:offsets[m + 1]].take(columns[m])
+        return out
+
+    eta = np.zeros(offsets[-1]) if eta0 is None else eta0.copy()
+    s = spread(eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = dcell * np.exp(s)
+        f = float(x.sum() - eta @ t_all)
+        err, worst = math.inf, (0, 0)
+        steps = 0
+        while True:
+            achieved = [np.bincount(columns[m], weights=x, minlength=sizes[m])
+                        for m in range(n_margins)]
+            grad = np.concatenate(achieved) - t_all
+            gaps = np.abs(grad) / total
+            err = float(gaps.max())
+            j = int(np.argmax(gaps))
+            m = int(np.searchsorted(offsets, j, side="right") - 1)
+            worst = (m, j - offsets[m])
+            if err <= tol or not math.isfinite(err) or steps >= max_iter:
+                break
+            steps += 1
+            hess = np.zeros((offsets[-1], offsets[-1]))
+            for m in range(n_margins):
+                block = slice(offsets[m], offsets[m + 1])
+                hess[block, block] = np.diag(achieved[m])
+            for a, b in pairs:
+                cross = np.bincount(pair_codes[a, b], weights=x, minlength=sizes[a] * sizes[b])
+                cross = cross.reshape(sizes[a], sizes[b])
+                hess[offsets[a]:offsets[a + 1], offsets[b]:offsets[b + 1]] = cross
+                hess[offsets[b]:offsets[b + 1], offsets[a]:offsets[a + 1]] = cross.T
+            # The Hessian is singular (each margin sums to the same total): least squares.
+            step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
+            ds = spread(step)
+            slope = float(grad @ step)
+            t = 1.0
+            while True:
+                x_new = dcell * np.exp(s + t * ds)
+                f_new = float(x_new.sum() - (eta + t * step) @ t_all)
+                if f_new <= f + 1e-4 * t * slope or t < 1e-12:
+                    break
+                t *= 0.5
+            eta, s, x, f = eta + t * step, s + t * ds, x_new, f_new
+    g = np.exp(s)
+    return _Fit(g, steps, err, worst, eta=eta, method="newton")
+
+
 def _ipf(
     dcell: np.ndarray,
     cell_codes: np.ndarray,
@@ -701,27 +791,49 @@ def _ipf(
     tol: float,
     max_iter: int,
     bounds: tuple[float, float] | None,
+    stall: int | None = None,
+    start: _Fit | None = None,
 ) -> _Fit:
     """Rake cell totals ``dcell`` (base weights summed per cell, scaled to ``total``) to targets.
 
     Returns the factor per cell whatever happened; callers decide what non-convergence means.
+    With ``stall``, bounded raking gives up early when the error has not halved in that many
+    iterations (the sign of bounds that cannot be met). ``start``: a previous fit on the same
+    cells to start from (a replicate starts from the full sample's factors). Its factors are a
+    product of one factor per margin category, which raking absorbs, so the result is the same
+    as from a cold start, only reached in fewer iterations.
     """
     n_cells = len(dcell)
     columns = [np.ascontiguousarray(cell_codes[:, m]) for m in range(len(sizes))]
+    shares_tol = [tol * total / np.maximum(t, tol * total) for t in targets]
+    err, worst = math.inf, (0, 0)
     if bounds is None:
-        g = np.ones(n_cells)
+        fit = _newton(dcell, columns, sizes, targets, total, tol, min(max_iter, NEWTON_ITER),
+                      start.eta if start is not None else None)
+        if fit.max_error <= tol:
+            return fit
+        # Newton did not get there (contradictory margins, extreme sparsity): classical IPF,
+        # from a cold start, decides; it is slower but never leaves the feasible region.
+        x = dcell.copy()  # raked cell totals, dcell * g
         for it in range(1, max_iter + 1):
+            moved = 0.0
             for m, k in enumerate(sizes):
-                achieved = np.bincount(columns[m], weights=dcell * g, minlength=k)
+                achieved = np.bincount(columns[m], weights=x, minlength=k)
                 factor = np.divide(targets[m], achieved, out=np.ones(k), where=achieved > 0)
-                g *= factor[columns[m]]
-            err, worst = _margin_errors(cell_codes, sizes, dcell * g, targets, total)
-            if err <= tol:
-                return _Fit(g, it, err, worst)
-        return _Fit(g, max_iter, err, worst)
+                moved = max(moved, float(np.max(np.abs(factor - 1) / shares_tol[m])))
+                x *= factor.take(columns[m])
+            # A sweep whose factors all moved the margins by less than tol may have converged:
+            # only then measure every margin (the last one is met exactly by construction).
+            if moved <= len(sizes) or it == max_iter:
+                err, worst = _margin_errors(cell_codes, sizes, x, targets, total)
+                if err <= tol:
+                    break
+        g = np.divide(x, dcell, out=np.ones(n_cells), where=dcell > 0)
+        return _Fit(g, it, err, worst)
     low, high = bounds
-    s = np.zeros(n_cells)
+    s = start.log_g.copy() if start is not None and start.log_g is not None else np.zeros(n_cells)
     tol_abs = 0.01 * tol * total
+    history: list[float] = []
     for it in range(1, max_iter + 1):
         for m, k in enumerate(sizes):
             delta = _solve_shift(s, dcell, columns[m], k, targets[m], low, high, tol_abs)
@@ -730,8 +842,11 @@ def _ipf(
             g = np.clip(np.exp(s), low, high)
         err, worst = _margin_errors(cell_codes, sizes, dcell * g, targets, total)
         if err <= tol:
-            return _Fit(g, it, err, worst)
-    return _Fit(g, max_iter, err, worst)
+            break
+        history.append(err)
+        if stall and it > stall and err > 0.5 * history[-stall - 1]:
+            break
+    return _Fit(g, it, err, worst, s)
 
 
 def _check_bounds(bounds: Any) -> tuple[float, float] | None:
@@ -825,7 +940,8 @@ def _raise_unconverged(prep: _Prepared, fit: _Fit, tol: float, bounds: tuple[flo
 
 def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_iter: int,
                bounds: tuple[float, float] | None, replicate: str = "",
-               empty: str = "error") -> tuple[np.ndarray, _Fit, list[tuple[str, str]]]:
+               empty: str = "error", check_feasible: bool = True,
+               start: _Fit | None = None) -> tuple[np.ndarray, _Fit, list[tuple[str, str]]]:
     """Scaled cell totals, the converged fit and the categories left out (``empty="partial"``).
 
     Raises on a category without weight (unless ``empty="partial"``, which rakes the rest of the
@@ -851,11 +967,14 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
             targets[m] = kept * (total / kept.sum())
     if bounds is not None:
         _feasible_bounds(prep, dcell, targets, bounds)
-        if not _jointly_feasible(prep, dcell, targets, total, bounds):
-            # Run a little to find the category that is furthest from its target, for the message.
-            fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, 50, bounds)
+    fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, max_iter, bounds,
+               stall=STALL if bounds is not None else None, start=start)
+    if not fit.max_error <= tol and bounds is not None and fit.iterations < max_iter:
+        # Stalled: either the bounds cannot be met (a linear programme decides) or convergence
+        # is merely slow, in which case iterate on without giving up early.
+        if not check_feasible or not _jointly_feasible(prep, dcell, targets, total, bounds):
             _raise_unconverged(prep, fit, tol, bounds, dcell, targets, total, infeasible=True)
-    fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, max_iter, bounds)
+        fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, max_iter, bounds)
     if not fit.max_error <= tol:
         _raise_unconverged(prep, fit, tol, bounds, dcell, targets, total)
     return dcell, fit, dropped
@@ -891,7 +1010,7 @@ def _trim_bounds(prep: _Prepared, base: np.ndarray, total: float, tol: float, ma
     def attempt(c: float) -> float | None:
         b = (max(lo0, 1 / c), min(hi0, c))
         try:
-            _, f, _ = _cells_fit(prep, base, total, tol, max_iter, b)
+            _, f, _ = _cells_fit(prep, base, total, tol, max_iter, b, check_feasible=False)
         except WeightingError:
             return None
         return _kish_cells(f.g, bsum, bsq, n)
@@ -980,6 +1099,7 @@ def _rake(
     series = pd.Series(w, index=data.index, name=WEIGHT_NAME)
     series.attrs.update(
         iterations=fit.iterations,
+        method=fit.method if bnds is None else "bounded",
         converged=True,
         max_margin_error=achieved,
         tol=tol,
@@ -1058,6 +1178,7 @@ class Reweighter:
         self.calls = 0
         self.iterations: list[int] = []
         self.partial: list[tuple[int, str, str]] = []
+        self._start: _Fit | None = None
 
     @property
     def n(self) -> int:
@@ -1087,7 +1208,9 @@ class Reweighter:
         if not (base > 0).any():
             raise WeightingError(f"base weights{where} are all zero")
         _, fit, dropped = _cells_fit(self._prep, base, self.total, self.tol, self.max_iter,
-                                     self.bounds, where, self.empty)
+                                     self.bounds, where, self.empty, start=self._start)
+        if self._start is None and not dropped:
+            self._start = fit  # later calls (replicates) start from these factors
         self.partial += [(self.calls, m, c) for m, c in dropped]
         self.iterations.append(fit.iterations)
         return base * (self.total / base.sum()) * fit.g[self._prep.cell]
