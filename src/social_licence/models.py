@@ -13,6 +13,10 @@ gives them, e.g. ``ethnicity[T.Black]``). Proven against R ``svyglm``/``svyolr``
 ``../shared/reference/api/r_reference/`` and against statsmodels on unweighted data
 (``tests/test_models*.py``).
 
+On a replicate-weight design (``SurveyDesign.with_replicates``: JK1, JKn, bootstrap, optionally
+re-raked) the model is refitted with each replicate's weights from the full-sample estimate and
+the variance is the replicates' spread (R's ``svrVar``), so it includes the weighting step.
+
 Inference follows ``summary.svyglm``: Wald t statistics on ``degf(design) + 1 - p`` degrees of
 freedom (``df_resid``), for p-values and confidence intervals alike (R's ``confint.svyglm`` uses
 the normal instead unless ``ddf`` is given: pass ``df=np.inf`` to :meth:`ModelResult.conf_int`).
