@@ -325,7 +325,7 @@ def test_replicate_that_loses_a_category_errors_or_rakes_the_rest_when_partial()
     d = frame(a=["x", "x", "y", "z", "z"])
     targets = {"a": {"x": 0.5, "y": 0.2, "z": 0.3}}
     rep = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
-    with pytest.raises(WeightingError, match="category 'y' has no weight in call 1"):
+    with pytest.raises(WeightingError, match="category .y. has no weight in call 1.*empty=.partial."):
         make_reweighter(d, targets, base_weight=None)(rep)
     rw = make_reweighter(d, targets, base_weight=None, empty="partial")
     # x and z keep their targets' proportions 0.5 : 0.3 of the total 5 (hand formula)

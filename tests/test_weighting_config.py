@@ -163,3 +163,17 @@ def test_the_illustrative_set_with_tight_bounds_says_which_category_cannot_be_re
     ts = load_targets(TARGETS, "uk_parents_illustrative", data=example)
     with pytest.raises(WeightingError, match=r"lone_parent x ethnicity category 'Yes\|\w+' needs"):
         rake_from_config(example, ts, {"bounds": [0.3, 3.0]})
+
+
+def test_missing_values_are_left_to_the_missing_option(tmp_path, example):
+    data = example.copy()
+    data.loc[data.index[:3], "sex"] = None
+    shares = {"Female": 0.5, "Male": 0.45, "Missing": 0.05}
+    path = _write(tmp_path, {"s": {"margins": [_margin(shares=shares)]}})
+    ts = load_targets(path, "s", data=data)  # no error: three respondents have no sex
+    with pytest.raises(WeightingError, match="'sex' is missing for 3 respondents"):
+        rake_from_config(data, ts, {})
+    w, diag = rake_from_config(data, ts, {"missing": "category"})
+    margins = diag["margins"].set_index("category")
+    assert margins.loc["Missing", "after"] == pytest.approx(0.05, abs=1e-10)
+    assert margins.loc["Missing", "count_unweighted"] == 3

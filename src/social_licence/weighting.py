@@ -957,9 +957,11 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
         if lost.size:
             margin = prep.margins[m]
             if empty != "partial":
+                hint = ("; make_reweighter(..., empty='partial') rakes such a replicate to the "
+                        "margin's other categories" if replicate else "")
                 raise WeightingError(
                     f"margin {margin.name}: category {margin.categories[int(lost[0])]!r} has no "
-                    f"weight{replicate} (every respondent in it has a zero base weight)"
+                    f"weight{replicate} (every respondent in it has a zero base weight){hint}"
                 )
             dropped += [(margin.name, margin.categories[int(j)]) for j in lost]
             kept = targets[m].copy()
@@ -1397,7 +1399,17 @@ def load_targets(
                            reference)
     if data is not None:
         # Coding the data checks every category: no respondents, or respondents without target.
-        _prepare(data, margins, np.ones(len(data)), "category", missing_label, None)
+        # Missing values are left to rake's ``missing`` option, so they are set aside here.
+        for m in margins:
+            for v in m.variables:
+                if v not in data.columns:
+                    raise WeightingError(f"weighting variable {v!r} is not in the data")
+            answered = data[list(m.variables)].notna().all(axis=1).to_numpy()
+            kept = {c: t for c, t in m.targets.items()
+                    if missing_label not in c.split(SEPARATOR)}
+            if kept and answered.any():
+                _code_margin(data.loc[answered], replace(m, targets=kept), None, "error",
+                             missing_label, m.collapse)
     return target_set
 
 
