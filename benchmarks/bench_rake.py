@@ -75,12 +75,16 @@ def peer_main(name: str, data_path: str, repeat: int) -> None:
     z = np.load(data_path)
     codes = z["codes"]
     targets = [z[f"t{m}"] for m in range(len(SIZES))]
-    frame = pd.DataFrame({
-        f"v{m}": pd.Categorical.from_codes(codes[:, m].astype(np.int64), labels(m, k))
-        for m, k in enumerate(SIZES)
-    })
-    margins = {f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
-               for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))}
+    frame = pd.DataFrame(
+        {
+            f"v{m}": pd.Categorical.from_codes(codes[:, m].astype(np.int64), labels(m, k))
+            for m, k in enumerate(SIZES)
+        }
+    )
+    margins = {
+        f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
+        for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))
+    }
 
     if name == "weightipy":
         import weightipy as wp
@@ -90,9 +94,10 @@ def peer_main(name: str, data_path: str, repeat: int) -> None:
         def run(df):
             # convcrit: stop when an iteration no longer cuts the weight change by this fraction;
             # 1e-6 lets it run until the margins are met to about 1e-8 or better.
-            scheme = wp.scheme_from_dict({k: {c: 100 * v for c, v in t.items()}
-                                          for k, t in margins.items()},
-                                         rim_params={"convcrit": 1e-6, "max_iterations": 1000})
+            scheme = wp.scheme_from_dict(
+                {k: {c: 100 * v for c, v in t.items()} for k, t in margins.items()},
+                rim_params={"convcrit": 1e-6, "max_iterations": 1000},
+            )
             out = wp.weight_dataframe(df.copy(), scheme, weight_column="weights")
             return out["weights"].to_numpy(float), None
     elif name == "balance":
@@ -109,16 +114,25 @@ def peer_main(name: str, data_path: str, repeat: int) -> None:
         # at most target_margins_max_length rows, which misses tol 1e-8).
         grid = np.array(np.meshgrid(*[np.arange(k) for k in SIZES], indexing="ij"))
         grid = grid.reshape(len(SIZES), -1).T
-        target_df = pd.DataFrame({
-            f"v{m}": pd.Categorical.from_codes(grid[:, m], labels(m, k))
-            for m, k in enumerate(SIZES)
-        })
+        target_df = pd.DataFrame(
+            {
+                f"v{m}": pd.Categorical.from_codes(grid[:, m], labels(m, k))
+                for m, k in enumerate(SIZES)
+            }
+        )
         target_w = pd.Series(np.prod([targets[m][grid[:, m]] for m in range(len(SIZES))], axis=0))
 
         def run(df):
-            res = balance_rake(df, pd.Series(np.ones(len(df))), target_df, target_w,
-                               transformations=None, convergence_rate=TOL,
-                               rate_tolerance=1e-15, max_iteration=1000)
+            res = balance_rake(
+                df,
+                pd.Series(np.ones(len(df))),
+                target_df,
+                target_w,
+                transformations=None,
+                convergence_rate=TOL,
+                rate_tolerance=1e-15,
+                max_iteration=1000,
+            )
             return res["weight"].to_numpy(float), None
     else:
         raise SystemExit(f"unknown peer {name}")
@@ -129,8 +143,16 @@ def peer_main(name: str, data_path: str, repeat: int) -> None:
         t0 = time.perf_counter()
         w, _ = run(frame)
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"name": name, "version": version, "seconds": min(times),
-                      "error": max_margin_error(codes, w, targets)}))
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "version": version,
+                "seconds": min(times),
+                "error": max_margin_error(codes, w, targets),
+            }
+        )
+    )
 
 
 def ensure_peer_env() -> tuple[Path | None, str]:
@@ -139,14 +161,25 @@ def ensure_peer_env() -> tuple[Path | None, str]:
     if python.exists():
         return python, ""
     try:
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(PEER_ENV)],
-                       check=True, capture_output=True, text=True)
-        subprocess.run([str(python), "-m", "ensurepip", "--upgrade"], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(PEER_ENV)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        subprocess.run(
+            [str(python), "-m", "ensurepip", "--upgrade"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         pins = [f"{k}=={v}" for k, v in PEERS.items()]
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", *pins],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.CalledProcessError as exc:
         reason = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
         return None, reason[-1] if reason else str(exc)
@@ -154,9 +187,13 @@ def ensure_peer_env() -> tuple[Path | None, str]:
 
 
 def run_peer(python: Path, name: str, data_path: Path, repeat: int) -> dict:
-    proc = subprocess.run([str(python), __file__, "--peer", name, "--data", str(data_path),
-                           "--repeat", str(repeat)], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=1800)
+    proc = subprocess.run(
+        [str(python), __file__, "--peer", name, "--data", str(data_path), "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=1800,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()
@@ -170,12 +207,16 @@ def ours(codes: np.ndarray, targets: list[np.ndarray], repeat: int) -> dict:
 
     from social_licence.weighting import rake
 
-    frame = pd.DataFrame({
-        f"v{m}": pd.Categorical.from_codes(codes[:, m].astype(np.int64), labels(m, k))
-        for m, k in enumerate(SIZES)
-    })
-    margins = {f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
-               for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))}
+    frame = pd.DataFrame(
+        {
+            f"v{m}": pd.Categorical.from_codes(codes[:, m].astype(np.int64), labels(m, k))
+            for m, k in enumerate(SIZES)
+        }
+    )
+    margins = {
+        f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
+        for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))
+    }
     rake(frame.iloc[:10_000], margins, tol=TOL)
     times = []
     for _ in range(repeat):
@@ -185,25 +226,36 @@ def ours(codes: np.ndarray, targets: list[np.ndarray], repeat: int) -> dict:
     t0 = time.perf_counter()
     wb = rake(frame, margins, tol=TOL, bounds=(0.3, 3.0))
     bounded = time.perf_counter() - t0
-    return {"seconds": min(times), "iterations": w.attrs["iterations"], "cells": w.attrs["n_cells"],
-            "method": w.attrs["method"],
-            "error": max_margin_error(codes, w.to_numpy(), targets),
-            "bounded_seconds": bounded, "bounded_iterations": wb.attrs["iterations"],
-            "bounded_error": max_margin_error(codes, wb.to_numpy(), targets)}
+    return {
+        "seconds": min(times),
+        "iterations": w.attrs["iterations"],
+        "cells": w.attrs["n_cells"],
+        "method": w.attrs["method"],
+        "error": max_margin_error(codes, w.to_numpy(), targets),
+        "bounded_seconds": bounded,
+        "bounded_iterations": wb.attrs["iterations"],
+        "bounded_error": max_margin_error(codes, wb.to_numpy(), targets),
+    }
 
 
-def replicates(codes: np.ndarray, targets: list[np.ndarray], n: int = 100_000, reps: int = 200) -> dict:
+def replicates(
+    codes: np.ndarray, targets: list[np.ndarray], n: int = 100_000, reps: int = 200
+) -> dict:
     import pandas as pd
 
     from social_licence.weighting import make_reweighter
 
     sub = codes[:n]
-    frame = pd.DataFrame({
-        f"v{m}": pd.Categorical.from_codes(sub[:, m].astype(np.int64), labels(m, k))
-        for m, k in enumerate(SIZES)
-    })
-    margins = {f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
-               for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))}
+    frame = pd.DataFrame(
+        {
+            f"v{m}": pd.Categorical.from_codes(sub[:, m].astype(np.int64), labels(m, k))
+            for m, k in enumerate(SIZES)
+        }
+    )
+    margins = {
+        f"v{m}": dict(zip(labels(m, k), t.tolist(), strict=True))
+        for m, (k, t) in enumerate(zip(SIZES, targets, strict=True))
+    }
     rng = np.random.default_rng(SEED + 1)
     multipliers = rng.poisson(1.0, size=(n, reps)).astype(float)  # bootstrap-like replicates
     t0 = time.perf_counter()
@@ -230,11 +282,15 @@ def main() -> None:
     codes, targets = make_data(args.rows)
     data_path = OUT / "rake_data.npz"
     np.savez(data_path, codes=codes, **{f"t{m}": t for m, t in enumerate(targets)})
-    print(f"rake: {args.rows:,} rows x {len(SIZES)} margins ({sum(SIZES)} categories), "
-          f"tol {TOL:g}, one core, best of {args.repeat}")
+    print(
+        f"rake: {args.rows:,} rows x {len(SIZES)} margins ({sum(SIZES)} categories), "
+        f"tol {TOL:g}, one core, best of {args.repeat}"
+    )
     me = ours(codes, targets, args.repeat)
-    print(f"  social_licence.rake   {me['seconds']:8.3f} s  1.00x   {me['iterations']} "
-          f"{me['method']} iterations on {me['cells']:,} cells, max margin error {me['error']:.1e}")
+    print(
+        f"  social_licence.rake   {me['seconds']:8.3f} s  1.00x   {me['iterations']} "
+        f"{me['method']} iterations on {me['cells']:,} cells, max margin error {me['error']:.1e}"
+    )
     python, reason = ensure_peer_env()
     if python is None:
         print(f"  peers not run: benchmarks/.venv-peers could not be built: {reason}")
@@ -244,16 +300,24 @@ def main() -> None:
             if "failed" in res:
                 print(f"  {name:<20} failed: {res['failed']}")
                 continue
-            print(f"  {name + ' ' + res['version']:<20} {res['seconds']:8.3f} s "
-                  f"{res['seconds'] / me['seconds']:6.1f}x   max margin error {res['error']:.1e}")
-    print("  (weightipy has no margin tolerance: it stops when an iteration no longer improves;\n"
-          "   balance stops at convergence_rate = tol, the largest share difference)")
-    print(f"  bounded (0.3x-3x)     {me['bounded_seconds']:8.3f} s          "
-          f"{me['bounded_iterations']} iterations, max margin error {me['bounded_error']:.1e}")
+            print(
+                f"  {name + ' ' + res['version']:<20} {res['seconds']:8.3f} s "
+                f"{res['seconds'] / me['seconds']:6.1f}x   max margin error {res['error']:.1e}"
+            )
+    print(
+        "  (weightipy has no margin tolerance: it stops when an iteration no longer improves;\n"
+        "   balance stops at convergence_rate = tol, the largest share difference)"
+    )
+    print(
+        f"  bounded (0.3x-3x)     {me['bounded_seconds']:8.3f} s          "
+        f"{me['bounded_iterations']} iterations, max margin error {me['bounded_error']:.1e}"
+    )
     rep = replicates(codes, targets)
-    print(f"re-rake {rep['reps']} bootstrap replicates at N = {rep['n']:,}: "
-          f"{rep['seconds']:.2f} s ({1000 * rep['seconds'] / rep['reps']:.1f} ms each; "
-          f"reweighter built in {rep['build']:.2f} s)")
+    print(
+        f"re-rake {rep['reps']} bootstrap replicates at N = {rep['n']:,}: "
+        f"{rep['seconds']:.2f} s ({1000 * rep['seconds'] / rep['reps']:.1f} ms each; "
+        f"reweighter built in {rep['build']:.2f} s)"
+    )
     target = 1.0
     verdict = "meets" if me["seconds"] <= target else "MISSES"
     print(f"target: at most {target:g} s for the 1M-row rake: {verdict} ({me['seconds']:.3f} s)")

@@ -75,8 +75,12 @@ def test_two_by_two_raking_preserves_the_odds_ratio():
     theta = 10 * 40 / (20 * 30)
     a, b, c = 1 - theta, 10 + 90 * theta, -2000 * theta
     x11 = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    expected = {("A", "X"): x11 / 10, ("A", "Y"): (50 - x11) / 20,
-                ("B", "X"): (40 - x11) / 30, ("B", "Y"): (10 + x11) / 40}
+    expected = {
+        ("A", "X"): x11 / 10,
+        ("A", "Y"): (50 - x11) / 20,
+        ("B", "X"): (40 - x11) / 30,
+        ("B", "Y"): (10 + x11) / 40,
+    }
     got = w.groupby([d["row"], d["col"]], observed=True).first()
     for cell, value in expected.items():
         assert got[cell] == pytest.approx(value, rel=1e-9)
@@ -139,8 +143,13 @@ def test_shares_not_summing_to_one_are_an_error_naming_the_margin():
     with pytest.raises(WeightingError, match="sum to different totals .sex: 0.97, age: 1."):
         rake(d, {"sex": {"F": 0.5, "M": 0.47}, "age": {"a": 0.5, "b": 0.5}})
     with pytest.raises(WeightingError, match="margin sex: shares sum to 0.97, not 1"):
-        rake(d, [make_margin("age", {"a": 0.5, "b": 0.5}),
-                 Margin(("sex",), {"F": 0.5, "M": 0.47}, kind="shares")])
+        rake(
+            d,
+            [
+                make_margin("age", {"a": 0.5, "b": 0.5}),
+                Margin(("sex",), {"F": 0.5, "M": 0.47}, kind="shares"),
+            ],
+        )
 
 
 def test_data_value_without_a_target_is_an_error():
@@ -175,8 +184,11 @@ def _dual_bounded_raking(x: np.ndarray, d: np.ndarray, t: np.ndarray, low: float
     ll, lu = math.log(low), math.log(high)
 
     def big_f(u):
-        return np.where(u < ll, low * (u - ll) + low,
-                        np.where(u > lu, high * (u - lu) + high, np.exp(np.clip(u, ll, lu))))
+        return np.where(
+            u < ll,
+            low * (u - ll) + low,
+            np.where(u > lu, high * (u - lu) + high, np.exp(np.clip(u, ll, lu))),
+        )
 
     def objective(lam):
         return float(np.sum(d * big_f(x @ lam)) - lam @ t)
@@ -184,8 +196,13 @@ def _dual_bounded_raking(x: np.ndarray, d: np.ndarray, t: np.ndarray, low: float
     def gradient(lam):
         return x.T @ (d * np.clip(np.exp(x @ lam), low, high)) - t
 
-    res = minimize(objective, np.zeros(x.shape[1]), jac=gradient, method="BFGS",
-                   options={"gtol": 1e-11, "maxiter": 10000})
+    res = minimize(
+        objective,
+        np.zeros(x.shape[1]),
+        jac=gradient,
+        method="BFGS",
+        options={"gtol": 1e-11, "maxiter": 10000},
+    )
     assert np.abs(gradient(res.x)).max() < 1e-8 * t.max()
     return np.clip(np.exp(x @ res.x), low, high)
 
@@ -193,8 +210,10 @@ def _dual_bounded_raking(x: np.ndarray, d: np.ndarray, t: np.ndarray, low: float
 def test_bounded_raking_is_the_optimum_an_independent_solver_finds():
     rng = np.random.default_rng(7)
     n = 300
-    d = frame(a=list(rng.choice(["x", "y", "z"], n, p=[0.6, 0.3, 0.1])),
-              b=list(rng.choice(["p", "q"], n, p=[0.7, 0.3])))
+    d = frame(
+        a=list(rng.choice(["x", "y", "z"], n, p=[0.6, 0.3, 0.1])),
+        b=list(rng.choice(["p", "q"], n, p=[0.7, 0.3])),
+    )
     base = rng.uniform(0.5, 2.0, n)
     targets = {"a": {"x": 0.4, "y": 0.35, "z": 0.25}, "b": {"p": 0.5, "q": 0.5}}
     free = rake(d, targets, base)
@@ -202,7 +221,9 @@ def test_bounded_raking_is_the_optimum_an_independent_solver_finds():
     low, high = 0.5 * g_free.min(), 0.9 * g_free.max()  # the upper bound binds
     w = rake(d, targets, base, bounds=(low, high))
     g = w.to_numpy() / (base * n / base.sum())
-    x = np.column_stack([(d["a"] == c) for c in "xyz"] + [(d["b"] == c) for c in "pq"]).astype(float)
+    x = np.column_stack([(d["a"] == c) for c in "xyz"] + [(d["b"] == c) for c in "pq"]).astype(
+        float
+    )
     t = np.array([0.4, 0.35, 0.25, 0.5, 0.5]) * n
     reference = _dual_bounded_raking(x, base * n / base.sum(), t, low, high)
     np.testing.assert_allclose(g, reference, atol=1e-7)
@@ -213,8 +234,11 @@ def test_bounded_raking_is_the_optimum_an_independent_solver_finds():
 def test_bounds_a_single_category_cannot_reach_are_an_error_with_the_needed_factor():
     # F has 1 of 4 equal weights (share 0.25); a 0.5 target needs factor 0.5 / 0.25 = 2.
     d = frame(sex=["F", "M", "M", "M"])
-    with pytest.raises(WeightingError, match=r"category 'F' needs its weights multiplied by 2 "
-                                             r"on average, beyond the upper bound 1\.5"):
+    with pytest.raises(
+        WeightingError,
+        match=r"category 'F' needs its weights multiplied by 2 "
+        r"on average, beyond the upper bound 1\.5",
+    ):
         rake(d, {"sex": {"F": 0.5, "M": 0.5}}, bounds=(0.5, 1.5))
 
 
@@ -244,17 +268,21 @@ def test_feasible_bounds_give_the_optimum_along_the_hand_derived_line():
         g = np.array([t, 4 - 3 * t, 6.4 - 3 * t, t - 0.8])
         return float(np.sum(np.array([3, 1, 1, 3]) * (g * np.log(g) - g + 1)))
 
-    best = minimize_scalar(distance, bounds=(1.1334, 1.3), method="bounded",
-                           options={"xatol": 1e-12}).x
-    np.testing.assert_allclose(w[[0, 3, 4, 5]], [best, 4 - 3 * best, 6.4 - 3 * best, best - 0.8],
-                               atol=1e-7)
+    best = minimize_scalar(
+        distance, bounds=(1.1334, 1.3), method="bounded", options={"xatol": 1e-12}
+    ).x
+    np.testing.assert_allclose(
+        w[[0, 3, 4, 5]], [best, 4 - 3 * best, 6.4 - 3 * best, best - 0.8], atol=1e-7
+    )
 
 
 def test_trim_deff_takes_the_loosest_bounds_that_reach_the_target():
     rng = np.random.default_rng(3)
     n = 400
-    d = frame(a=list(rng.choice(["x", "y", "z"], n, p=[0.7, 0.2, 0.1])),
-              b=list(rng.choice(["p", "q"], n, p=[0.8, 0.2])))
+    d = frame(
+        a=list(rng.choice(["x", "y", "z"], n, p=[0.7, 0.2, 0.1])),
+        b=list(rng.choice(["p", "q"], n, p=[0.8, 0.2])),
+    )
     targets = {"a": {"x": 0.3, "y": 0.3, "z": 0.4}, "b": {"p": 0.4, "q": 0.6}}
     untrimmed = kish_deff(rake(d, targets))
     goal = 1 + 0.8 * (untrimmed - 1)
@@ -276,8 +304,9 @@ def test_trim_deff_that_cannot_be_reached_is_an_error():
 # -- collapsing ----------------------------------------------------------------------------------
 def test_adjacent_collapse_merges_a_sparse_category_into_its_smaller_neighbour():
     m = make_margin("inc", {"a": 0.3, "b": 0.1, "c": 0.4, "d": 0.2})
-    out, records = collapse_margin(m, {"a": 50, "b": 3, "c": 40, "d": 20},
-                                   rule=_rule(10, "adjacent"))
+    out, records = collapse_margin(
+        m, {"a": 50, "b": 3, "c": 40, "d": 20}, rule=_rule(10, "adjacent")
+    )
     assert out.targets == pytest.approx({"a": 0.3, "b + c": 0.5, "d": 0.2})
     assert out.members["b + c"] == ("b", "c")
     assert [r["category"] for r in records] == ["b", "c"]
@@ -288,7 +317,9 @@ def test_collapse_rule_from_config_rakes_the_merged_category():
     targets = {"eth": {"White": 0.8, "Mixed": 0.05, "Other": 0.15}}
     with pytest.raises(WeightingError):
         rake(d, targets, bounds=(0.9, 1.1))
-    w = rake(d, targets, total=10.0, collapse={"eth": {"min_count": 2, "merge": {"Mixed": "Other"}}})
+    w = rake(
+        d, targets, total=10.0, collapse={"eth": {"min_count": 2, "merge": {"Mixed": "Other"}}}
+    )
     # after merging: White 8 over 6 rows, Mixed + Other 2 over 4 rows (hand formula)
     np.testing.assert_allclose(w.to_numpy(), [8 / 6] * 6 + [0.5] * 4)
     with pytest.raises(ConfigError, match="names no margin"):
@@ -310,14 +341,16 @@ def test_reweighter_reproduces_rake_and_rakes_each_replicate_column():
     base = rng.uniform(1, 3, n)
     d["dw"] = base
     rw = make_reweighter(d, targets, base_weight="dw", bounds=(0.2, 5))
-    np.testing.assert_allclose(rw(base), rake(d, targets, "dw", bounds=(0.2, 5)).to_numpy(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        rw(base), rake(d, targets, "dw", bounds=(0.2, 5)).to_numpy(), rtol=1e-12
+    )
     reps = base[:, None] * rng.exponential(size=(n, 3))
     out = rw(reps)
     for r in range(3):
         # both meet every margin to 1e-10 (the replicate starts from the full sample's factors)
-        np.testing.assert_allclose(out[:, r], rake(d, targets, reps[:, r], bounds=(0.2, 5)),
-                                   rtol=1e-8)
+        np.testing.assert_allclose(
+            out[:, r], rake(d, targets, reps[:, r], bounds=(0.2, 5)), rtol=1e-8
+        )
         assert out[:, r].sum() == pytest.approx(n)
 
 
@@ -325,7 +358,9 @@ def test_replicate_that_loses_a_category_errors_or_rakes_the_rest_when_partial()
     d = frame(a=["x", "x", "y", "z", "z"])
     targets = {"a": {"x": 0.5, "y": 0.2, "z": 0.3}}
     rep = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
-    with pytest.raises(WeightingError, match="category .y. has no weight in call 1.*empty=.partial."):
+    with pytest.raises(
+        WeightingError, match="category .y. has no weight in call 1.*empty=.partial."
+    ):
         make_reweighter(d, targets, base_weight=None)(rep)
     rw = make_reweighter(d, targets, base_weight=None, empty="partial")
     # x and z keep their targets' proportions 0.5 : 0.3 of the total 5 (hand formula)
@@ -345,7 +380,13 @@ def test_weight_summary_by_hand():
     # w = 1, 2, 3, 4, 10: quartiles 2, 3, 4; mean 4; sd (divisor n) sqrt(50 / 5).
     s = weight_summary(np.array([1.0, 2, 3, 4, 10]), base=np.ones(5)).set_index("weights")
     final = s.loc["final"]
-    assert (final["min"], final["q25"], final["median"], final["q75"], final["max"]) == (1, 2, 3, 4, 10)
+    assert (final["min"], final["q25"], final["median"], final["q75"], final["max"]) == (
+        1,
+        2,
+        3,
+        4,
+        10,
+    )
     assert final["cv"] == pytest.approx(math.sqrt(10) / 4)
     assert final["deff_kish"] == pytest.approx(1 + 10 / 16)
     assert s.loc["adjustment", "mean"] == pytest.approx(1.0)  # base rescaled to the same total
@@ -375,8 +416,11 @@ def test_balance_table_by_hand():
 def test_rake_from_config_returns_every_diagnostic_and_refuses_unknown_options():
     rng = np.random.default_rng(5)
     n = 200
-    d = frame(a=list(rng.choice(["x", "y"], n)), b=list(rng.choice(["p", "q", "r"], n)),
-              c=list(rng.choice(["u", "v"], n)))
+    d = frame(
+        a=list(rng.choice(["x", "y"], n)),
+        b=list(rng.choice(["p", "q", "r"], n)),
+        c=list(rng.choice(["u", "v"], n)),
+    )
     d["design_weight"] = rng.uniform(1, 2, n)
     targets = {"a": {"x": 0.5, "y": 0.5}, "b": {"p": 0.2, "q": 0.3, "r": 0.5}}
     w, diag = rake_from_config(d, targets, {"bounds": [0.25, 4], "covariates": ["c"]})
@@ -411,11 +455,21 @@ def problems(draw):
     sizes = draw(st.lists(st.integers(2, 4), min_size=1, max_size=3))
     extra = draw(st.integers(0, 150))
     rng = np.random.default_rng(seed)
-    grid = np.array(np.meshgrid(*[np.arange(k) for k in sizes], indexing="ij")).reshape(len(sizes), -1).T
-    more = np.column_stack([rng.integers(0, k, extra) for k in sizes]) if extra else np.zeros((0, len(sizes)), int)
+    grid = (
+        np.array(np.meshgrid(*[np.arange(k) for k in sizes], indexing="ij"))
+        .reshape(len(sizes), -1)
+        .T
+    )
+    more = (
+        np.column_stack([rng.integers(0, k, extra) for k in sizes])
+        if extra
+        else np.zeros((0, len(sizes)), int)
+    )
     codes = np.vstack([grid, more])
-    cols = {f"v{m}": pd.Categorical.from_codes(codes[:, m], [f"c{j}" for j in range(k)])
-            for m, k in enumerate(sizes)}
+    cols = {
+        f"v{m}": pd.Categorical.from_codes(codes[:, m], [f"c{j}" for j in range(k)])
+        for m, k in enumerate(sizes)
+    }
     data = pd.DataFrame(cols)
     data.index = pd.Index([f"R{i}" for i in range(len(data))], name="respondent")
     targets = {}

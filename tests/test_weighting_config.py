@@ -123,8 +123,10 @@ def test_shares_not_summing_to_one_are_an_error_naming_file_set_and_margin(tmp_p
 
 
 def test_totals_that_disagree_across_margins_are_an_error(tmp_path):
-    margins = [_margin(totals={"Female": 60, "Male": 40}),
-               {"variable": "lone_parent", "source": "t", "date": "d", "totals": {"Yes": 1, "No": 2}}]
+    margins = [
+        _margin(totals={"Female": 60, "Male": 40}),
+        {"variable": "lone_parent", "source": "t", "date": "d", "totals": {"Yes": 1, "No": 2}},
+    ]
     with pytest.raises(ConfigError, match="disagree on the population total"):
         load_targets(_write(tmp_path, {"s": {"margins": margins}}), "s")
 
@@ -139,7 +141,9 @@ def test_unknown_set_and_category_not_in_instrument_are_errors(tmp_path, instrum
 
 def test_category_with_no_respondents_is_an_error_naming_margin_and_category(tmp_path, example):
     data = example[example["ethnicity"] != "Black"]
-    with pytest.raises(WeightingError, match="margin ethnicity: category 'Black' has no respondents"):
+    with pytest.raises(
+        WeightingError, match="margin ethnicity: category 'Black' has no respondents"
+    ):
         load_targets(TARGETS, "example_truth", data=data)
 
 

@@ -101,12 +101,16 @@ class CollapseRule:
             raise ConfigError(f"{where}: unknown collapse keys {sorted(unknown)}")
         min_count = raw["min_count"]
         if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-            raise ConfigError(f"{where}: collapse min_count must be a positive integer, not {min_count!r}")
+            raise ConfigError(
+                f"{where}: collapse min_count must be a positive integer, not {min_count!r}"
+            )
         merge = raw.get("merge", "adjacent")
         if isinstance(merge, Mapping):
             merge = {str(k): str(v) for k, v in merge.items()}
         elif merge != "adjacent":
-            raise ConfigError(f"{where}: collapse merge must be 'adjacent' or a mapping, not {merge!r}")
+            raise ConfigError(
+                f"{where}: collapse merge must be 'adjacent' or a mapping, not {merge!r}"
+            )
         return cls(min_count=min_count, merge=merge)
 
 
@@ -163,8 +167,11 @@ class TargetSet:
 
     def reference_shares(self) -> dict[str, dict[str, float]]:
         """``{covariate: {level: share}}`` of the single-variable reference margins."""
-        return {m.variables[0]: dict(zip(m.categories, m.shares().tolist(), strict=True))
-                for m in self.reference if len(m.variables) == 1}
+        return {
+            m.variables[0]: dict(zip(m.categories, m.shares().tolist(), strict=True))
+            for m in self.reference
+            if len(m.variables) == 1
+        }
 
 
 Targets = TargetSet | Sequence[Margin] | Mapping[Any, Any]
@@ -272,8 +279,9 @@ def as_margins(targets: Targets) -> list[Margin]:
                 margins.append(make_margin(vars_, value))
             else:
                 raise WeightingError(f"targets for {key!r} must be a mapping of category to target")
-        inferred = [m for m, v in zip(margins, targets.values(), strict=True)
-                    if not isinstance(v, Margin)]
+        inferred = [
+            m for m, v in zip(margins, targets.values(), strict=True) if not isinstance(v, Margin)
+        ]
         if len({m.kind for m in inferred}) > 1:
             listed = ", ".join(f"{m.name}: {m.total:.8g}" for m in inferred)
             raise WeightingError(
@@ -433,7 +441,9 @@ def collapse_margin(
         return None
 
     while len(groups) > 1:
-        sparse = [i for i in range(len(groups)) if cnt[i] < rule.min_count and partner(i) is not None]
+        sparse = [
+            i for i in range(len(groups)) if cnt[i] < rule.min_count and partner(i) is not None
+        ]
         if not sparse:
             break
         i = min(sparse, key=lambda k: (cnt[k], k))
@@ -457,8 +467,12 @@ def collapse_margin(
         new_members[label] = tuple(g_sorted)
         if len(g_sorted) > 1:
             records += [
-                {"margin": margin.name, "category": m, "collapsed_into": label,
-                 "count_unweighted": int(counts.get(m, 0))}
+                {
+                    "margin": margin.name,
+                    "category": m,
+                    "collapsed_into": label,
+                    "count_unweighted": int(counts.get(m, 0)),
+                }
                 for m in g_sorted
             ]
     return replace(margin, targets=new_targets, members=new_members), records
@@ -472,7 +486,7 @@ def _code_margin(
     missing_label: str,
     rule: CollapseRule | None,
 ) -> _MarginCoding:
-    """Code one margin on the data; ``positive`` marks rows with a positive base weight (None: all)."""
+    """Code one margin on the data; ``positive``: rows with a positive base weight (None: all)."""
     pcodes, keys = _product_codes(data, margin, missing, missing_label)
     p_all = np.bincount(pcodes, minlength=len(keys))
     p_pos = p_all if positive is None else np.bincount(pcodes[positive], minlength=len(keys))
@@ -574,10 +588,14 @@ class _Prepared:
 
     def collapsed(self) -> pd.DataFrame:
         rows = [r for c in self.codings for r in c.collapsed]
-        return pd.DataFrame(rows, columns=["margin", "category", "collapsed_into", "count_unweighted"])
+        return pd.DataFrame(
+            rows, columns=["margin", "category", "collapsed_into", "count_unweighted"]
+        )
 
 
-def _parse_collapse(collapse: Mapping[str, Any] | None, margins: Sequence[Margin]) -> dict[str, CollapseRule]:
+def _parse_collapse(
+    collapse: Mapping[str, Any] | None, margins: Sequence[Margin]
+) -> dict[str, CollapseRule]:
     rules = {m.name: m.collapse for m in margins if m.collapse is not None}
     for name, raw in (collapse or {}).items():
         if name not in {m.name for m in margins}:
@@ -598,7 +616,9 @@ def _prepare(
     collapse: Mapping[str, Any] | None,
 ) -> _Prepared:
     if missing not in MISSING_OPTIONS:
-        raise WeightingError(f"missing must be one of {', '.join(MISSING_OPTIONS)}, not {missing!r}")
+        raise WeightingError(
+            f"missing must be one of {', '.join(MISSING_OPTIONS)}, not {missing!r}"
+        )
     rules = _parse_collapse(collapse, margins)
     positive = None if (base > 0).all() else base > 0
     codings = [
@@ -649,7 +669,11 @@ class _Fit:
 
 
 def _margin_errors(
-    cell_codes: np.ndarray, sizes: Sequence[int], wd: np.ndarray, targets: Sequence[np.ndarray], total: float
+    cell_codes: np.ndarray,
+    sizes: Sequence[int],
+    wd: np.ndarray,
+    targets: Sequence[np.ndarray],
+    total: float,
 ) -> tuple[float, tuple[int, int]]:
     worst, where = -1.0, (0, 0)
     for m, k in enumerate(sizes):
@@ -735,7 +759,7 @@ def _newton(
     def spread(eta: np.ndarray) -> np.ndarray:
         out = np.zeros(len(dcell))
         for m in range(n_margins):
-            out += eta[offsets[m]:offsets[m + 1]].take(columns[m])
+            out += eta[offsets[m] : offsets[m + 1]].take(columns[m])
         return out
 
     eta = np.zeros(offsets[-1]) if eta0 is None else eta0.copy()
@@ -746,8 +770,9 @@ def _newton(
         err, worst = math.inf, (0, 0)
         steps = 0
         while True:
-            achieved = [np.bincount(columns[m], weights=x, minlength=sizes[m])
-                        for m in range(n_margins)]
+            achieved = [
+                np.bincount(columns[m], weights=x, minlength=sizes[m]) for m in range(n_margins)
+            ]
             grad = np.concatenate(achieved) - t_all
             gaps = np.abs(grad) / total
             err = float(gaps.max())
@@ -764,8 +789,8 @@ def _newton(
             for a, b in pairs:
                 cross = np.bincount(pair_codes[a, b], weights=x, minlength=sizes[a] * sizes[b])
                 cross = cross.reshape(sizes[a], sizes[b])
-                hess[offsets[a]:offsets[a + 1], offsets[b]:offsets[b + 1]] = cross
-                hess[offsets[b]:offsets[b + 1], offsets[a]:offsets[a + 1]] = cross.T
+                hess[offsets[a] : offsets[a + 1], offsets[b] : offsets[b + 1]] = cross
+                hess[offsets[b] : offsets[b + 1], offsets[a] : offsets[a + 1]] = cross.T
             # The Hessian is singular (each margin sums to the same total): least squares.
             step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
             ds = spread(step)
@@ -808,8 +833,16 @@ def _ipf(
     shares_tol = [tol * total / np.maximum(t, tol * total) for t in targets]
     err, worst = math.inf, (0, 0)
     if bounds is None:
-        fit = _newton(dcell, columns, sizes, targets, total, tol, min(max_iter, NEWTON_ITER),
-                      start.eta if start is not None else None)
+        fit = _newton(
+            dcell,
+            columns,
+            sizes,
+            targets,
+            total,
+            tol,
+            min(max_iter, NEWTON_ITER),
+            start.eta if start is not None else None,
+        )
         if fit.max_error <= tol:
             return fit
         # Newton did not get there (contradictory margins, extreme sparsity): classical IPF,
@@ -866,8 +899,9 @@ def _check_bounds(bounds: Any) -> tuple[float, float] | None:
     return low, high
 
 
-def _feasible_bounds(prep: _Prepared, dcell: np.ndarray, targets: Sequence[np.ndarray],
-                     bounds: tuple[float, float]) -> None:
+def _feasible_bounds(
+    prep: _Prepared, dcell: np.ndarray, targets: Sequence[np.ndarray], bounds: tuple[float, float]
+) -> None:
     """Each category on its own must be reachable within the bounds (a necessary condition)."""
     low, high = bounds
     for m, (coding, k) in enumerate(zip(prep.codings, prep.sizes, strict=True)):
@@ -886,8 +920,13 @@ def _feasible_bounds(prep: _Prepared, dcell: np.ndarray, targets: Sequence[np.nd
                 )
 
 
-def _jointly_feasible(prep: _Prepared, dcell: np.ndarray, targets: Sequence[np.ndarray],
-                      total: float, bounds: tuple[float, float]) -> bool:
+def _jointly_feasible(
+    prep: _Prepared,
+    dcell: np.ndarray,
+    targets: Sequence[np.ndarray],
+    total: float,
+    bounds: tuple[float, float],
+) -> bool:
     """Whether some factors within the bounds meet every margin: a linear programme on cells.
 
     Bounded raking has a solution exactly when this feasibility problem does; asking an LP
@@ -906,21 +945,37 @@ def _jointly_feasible(prep: _Prepared, dcell: np.ndarray, targets: Sequence[np.n
         vals.append(dcell / total)
         rhs.append(targets[m] / total)
         offset += k
-    a_eq = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(offset, prep.n_cells))
-    res = linprog(np.zeros(prep.n_cells), A_eq=a_eq, b_eq=np.concatenate(rhs),
-                  bounds=(low, None if math.isinf(high) else high), method="highs")
+    a_eq = csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(offset, prep.n_cells),
+    )
+    res = linprog(
+        np.zeros(prep.n_cells),
+        A_eq=a_eq,
+        b_eq=np.concatenate(rhs),
+        bounds=(low, None if math.isinf(high) else high),
+        method="highs",
+    )
     return res.status != 2
 
 
-def _raise_unconverged(prep: _Prepared, fit: _Fit, tol: float, bounds: tuple[float, float] | None,
-                       dcell: np.ndarray, targets: Sequence[np.ndarray], total: float,
-                       infeasible: bool = False) -> None:
+def _raise_unconverged(
+    prep: _Prepared,
+    fit: _Fit,
+    tol: float,
+    bounds: tuple[float, float] | None,
+    dcell: np.ndarray,
+    targets: Sequence[np.ndarray],
+    total: float,
+    infeasible: bool = False,
+) -> None:
     m, j = fit.worst
     margin = prep.margins[m]
     achieved = np.bincount(prep.cell_codes[:, m], weights=dcell * fit.g, minlength=prep.sizes[m])
-    where = (f"margin {margin.name} category {margin.categories[j]!r} (share "
-             f"{achieved[j] / total:.6g} against a target of {targets[m][j] / total:.6g})")
+    where = (
+        f"margin {margin.name} category {margin.categories[j]!r} (share "
+        f"{achieved[j] / total:.6g} against a target of {targets[m][j] / total:.6g})"
+    )
     if infeasible:
         assert bounds is not None
         raise WeightingError(
@@ -928,8 +983,11 @@ def _raise_unconverged(prep: _Prepared, fit: _Fit, tol: float, bounds: tuple[flo
             f"every margin together; the category furthest from its target is {where}: loosen "
             "the bounds or collapse sparse categories"
         )
-    what = (f"the bounds ({bounds[0]:g}, {bounds[1]:g}) and the margins were not both met"
-            if bounds is not None else "raking did not converge")
+    what = (
+        f"the bounds ({bounds[0]:g}, {bounds[1]:g}) and the margins were not both met"
+        if bounds is not None
+        else "raking did not converge"
+    )
     raise WeightingError(
         f"{what} after {fit.iterations} iterations: the largest error is on {where}, "
         f"{fit.max_error:.3g} > tol {tol:g}; the margins may contradict each other (an "
@@ -938,10 +996,18 @@ def _raise_unconverged(prep: _Prepared, fit: _Fit, tol: float, bounds: tuple[flo
     )
 
 
-def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_iter: int,
-               bounds: tuple[float, float] | None, replicate: str = "",
-               empty: str = "error", check_feasible: bool = True,
-               start: _Fit | None = None) -> tuple[np.ndarray, _Fit, list[tuple[str, str]]]:
+def _cells_fit(
+    prep: _Prepared,
+    base: np.ndarray,
+    total: float,
+    tol: float,
+    max_iter: int,
+    bounds: tuple[float, float] | None,
+    replicate: str = "",
+    empty: str = "error",
+    check_feasible: bool = True,
+    start: _Fit | None = None,
+) -> tuple[np.ndarray, _Fit, list[tuple[str, str]]]:
     """Scaled cell totals, the converged fit and the categories left out (``empty="partial"``).
 
     Raises on a category without weight (unless ``empty="partial"``, which rakes the rest of the
@@ -957,8 +1023,12 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
         if lost.size:
             margin = prep.margins[m]
             if empty != "partial":
-                hint = ("; make_reweighter(..., empty='partial') rakes such a replicate to the "
-                        "margin's other categories" if replicate else "")
+                hint = (
+                    "; make_reweighter(..., empty='partial') rakes such a replicate to the "
+                    "margin's other categories"
+                    if replicate
+                    else ""
+                )
                 raise WeightingError(
                     f"margin {margin.name}: category {margin.categories[int(lost[0])]!r} has no "
                     f"weight{replicate} (every respondent in it has a zero base weight){hint}"
@@ -969,8 +1039,18 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
             targets[m] = kept * (total / kept.sum())
     if bounds is not None:
         _feasible_bounds(prep, dcell, targets, bounds)
-    fit = _ipf(dcell, prep.cell_codes, prep.sizes, targets, total, tol, max_iter, bounds,
-               stall=STALL if bounds is not None else None, start=start)
+    fit = _ipf(
+        dcell,
+        prep.cell_codes,
+        prep.sizes,
+        targets,
+        total,
+        tol,
+        max_iter,
+        bounds,
+        stall=STALL if bounds is not None else None,
+        start=start,
+    )
     if not fit.max_error <= tol and bounds is not None and fit.iterations < max_iter:
         # Stalled: either the bounds cannot be met (a linear programme decides) or convergence
         # is merely slow, in which case iterate on without giving up early.
@@ -982,13 +1062,22 @@ def _cells_fit(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_
     return dcell, fit, dropped
 
 
-def _kish_cells(g: np.ndarray, base_cell_sum: np.ndarray, base_cell_sq: np.ndarray, n: int) -> float:
+def _kish_cells(
+    g: np.ndarray, base_cell_sum: np.ndarray, base_cell_sq: np.ndarray, n: int
+) -> float:
     s = float(g @ base_cell_sum)
     return n * float((g * g) @ base_cell_sq) / (s * s)
 
 
-def _trim_bounds(prep: _Prepared, base: np.ndarray, total: float, tol: float, max_iter: int,
-                 bounds: tuple[float, float] | None, target_deff: float) -> tuple[float, float] | None:
+def _trim_bounds(
+    prep: _Prepared,
+    base: np.ndarray,
+    total: float,
+    tol: float,
+    max_iter: int,
+    bounds: tuple[float, float] | None,
+    target_deff: float,
+) -> tuple[float, float] | None:
     """The loosest bounds (1/c, c), within ``bounds``, whose raked weights have Kish deff <= target.
 
     Kish's design effect of the final weights includes the base weights' own variation. Assumes,
@@ -1032,7 +1121,7 @@ def _trim_bounds(prep: _Prepared, base: np.ndarray, total: float, tol: float, ma
         raise WeightingError(
             f"trim_deff {target_deff:g} cannot be met: the tightest bounds that still meet the "
             f"margins, ({1 / math.exp(b):.4g}, {math.exp(b):.4g}) relative to the base weight, "
-            f"give a Kish design effect of {tightest if tightest is not None else float('nan'):.4g} "
+            f"give a Kish design effect of {math.nan if tightest is None else tightest:.4g} "
             f"(untrimmed: {deff0:.4g})"
         )
     # Phase 2: loosen as far as the target allows.
@@ -1096,8 +1185,13 @@ def _rake(
         float(np.max(np.abs(np.bincount(c.codes, weights=w, minlength=k) - targets_abs[m]) / t))
         for m, (c, k) in enumerate(zip(prep.codings, prep.sizes, strict=True))
     )
-    logger.info("raked %d rows to %d margins in %d iterations (max margin error %.3g)",
-                len(data), len(margins), fit.iterations, achieved)
+    logger.info(
+        "raked %d rows to %d margins in %d iterations (max margin error %.3g)",
+        len(data),
+        len(margins),
+        fit.iterations,
+        achieved,
+    )
     series = pd.Series(w, index=data.index, name=WEIGHT_NAME)
     series.attrs.update(
         iterations=fit.iterations,
@@ -1147,8 +1241,17 @@ def rake(
     ``max_margin_error``, ``tol``, ``bounds``, ``total``, ``n_cells`` and ``margins``.
     """
     return _rake(
-        data, targets, base_weight, tol=tol, max_iter=max_iter, bounds=bounds, total=total,
-        missing=missing, missing_label=missing_label, collapse=collapse, trim_deff=trim_deff,
+        data,
+        targets,
+        base_weight,
+        tol=tol,
+        max_iter=max_iter,
+        bounds=bounds,
+        total=total,
+        missing=missing,
+        missing_label=missing_label,
+        collapse=collapse,
+        trim_deff=trim_deff,
     ).weights
 
 
@@ -1166,8 +1269,15 @@ class Reweighter:
     R's ``postStratify(partial=TRUE)``), and :attr:`partial` records (call, margin, category).
     """
 
-    def __init__(self, prep: _Prepared, total: float, tol: float, max_iter: int,
-                 bounds: tuple[float, float] | None, empty: str = "error") -> None:
+    def __init__(
+        self,
+        prep: _Prepared,
+        total: float,
+        tol: float,
+        max_iter: int,
+        bounds: tuple[float, float] | None,
+        empty: str = "error",
+    ) -> None:
         if empty not in ("error", "partial"):
             raise WeightingError(f"empty must be 'error' or 'partial', not {empty!r}")
         self._prep = prep
@@ -1190,13 +1300,19 @@ class Reweighter:
         base = np.asarray(base, dtype=float)
         if base.ndim == 2:
             if base.shape[0] != self.n:
-                raise WeightingError(f"replicate weights have {base.shape[0]} rows, the data {self.n}")
+                raise WeightingError(
+                    f"replicate weights have {base.shape[0]} rows, the data {self.n}"
+                )
             return np.column_stack(
-                [self._one(base[:, r], f" in column {r} of the replicate weights")
-                 for r in range(base.shape[1])]
+                [
+                    self._one(base[:, r], f" in column {r} of the replicate weights")
+                    for r in range(base.shape[1])
+                ]
             )
         if base.shape != (self.n,):
-            raise WeightingError(f"base weights have shape {base.shape}, the data has {self.n} rows")
+            raise WeightingError(
+                f"base weights have shape {base.shape}, the data has {self.n} rows"
+            )
         return self._one(base, "")
 
     def _one(self, base: np.ndarray, where: str) -> np.ndarray:
@@ -1209,8 +1325,17 @@ class Reweighter:
             )
         if not (base > 0).any():
             raise WeightingError(f"base weights{where} are all zero")
-        _, fit, dropped = _cells_fit(self._prep, base, self.total, self.tol, self.max_iter,
-                                     self.bounds, where, self.empty, start=self._start)
+        _, fit, dropped = _cells_fit(
+            self._prep,
+            base,
+            self.total,
+            self.tol,
+            self.max_iter,
+            self.bounds,
+            where,
+            self.empty,
+            start=self._start,
+        )
         if self._start is None and not dropped:
             self._start = fit  # later calls (replicates) start from these factors
         self.partial += [(self.calls, m, c) for m, c in dropped]
@@ -1218,8 +1343,9 @@ class Reweighter:
         return base * (self.total / base.sum()) * fit.g[self._prep.cell]
 
 
-def make_reweighter(data: pd.DataFrame, targets: Targets, *, empty: str = "error",
-                    **options: Any) -> Reweighter:
+def make_reweighter(
+    data: pd.DataFrame, targets: Targets, *, empty: str = "error", **options: Any
+) -> Reweighter:
     """A function from base weights to raked weights, for re-raking replicate weights.
 
     ``options`` are those of :func:`rake_from_config` (``base_weight``, ``tol``, ``max_iter``,
@@ -1235,7 +1361,9 @@ def make_reweighter(data: pd.DataFrame, targets: Targets, *, empty: str = "error
     prep = _prepare(data, margins, base, opts["missing"], opts["missing_label"], opts["collapse"])
     t = _resolve_total(prep.margins, opts["total"], int((base > 0).sum()), float(base.sum()))
     if opts["trim_deff"] is not None:
-        bnds = _trim_bounds(prep, base, t, opts["tol"], opts["max_iter"], bnds, float(opts["trim_deff"]))
+        bnds = _trim_bounds(
+            prep, base, t, opts["tol"], opts["max_iter"], bnds, float(opts["trim_deff"])
+        )
     return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds, empty)
 
 
@@ -1291,9 +1419,17 @@ def rake_from_config(
             "the data; set base_weight: null to start from equal weights"
         )
     result = _rake(
-        data, targets, opts["base_weight"], tol=opts["tol"], max_iter=opts["max_iter"],
-        bounds=opts["bounds"], total=opts["total"], missing=opts["missing"],
-        missing_label=opts["missing_label"], collapse=opts["collapse"], trim_deff=opts["trim_deff"],
+        data,
+        targets,
+        opts["base_weight"],
+        tol=opts["tol"],
+        max_iter=opts["max_iter"],
+        bounds=opts["bounds"],
+        total=opts["total"],
+        missing=opts["missing"],
+        missing_label=opts["missing_label"],
+        collapse=opts["collapse"],
+        trim_deff=opts["trim_deff"],
     )
     w = result.weights
     reference = opts["reference"]
@@ -1305,25 +1441,36 @@ def rake_from_config(
         raise ConfigError(f"balance covariates {overlap} are weighting variables; list others")
     diagnostics = {
         "summary": weight_summary(w, result.base),
-        "margins": margin_table(data, w, result.base, result.margins, missing=opts["missing"],
-                                missing_label=opts["missing_label"]),
-        "balance": balance_table(data, w, list(opts["covariates"] or ()), base=result.base,
-                                 reference=reference),
+        "margins": margin_table(
+            data,
+            w,
+            result.base,
+            result.margins,
+            missing=opts["missing"],
+            missing_label=opts["missing_label"],
+        ),
+        "balance": balance_table(
+            data, w, list(opts["covariates"] or ()), base=result.base, reference=reference
+        ),
         "collapsed": result.collapsed,
-        "convergence": pd.DataFrame([{
-            "margins": len(result.margins),
-            "cells": w.attrs["n_cells"],
-            "iterations": w.attrs["iterations"],
-            "converged": True,
-            "max_margin_error": w.attrs["max_margin_error"],
-            "tol": w.attrs["tol"],
-            "bound_low": result.bounds[0] if result.bounds else np.nan,
-            "bound_high": result.bounds[1] if result.bounds else np.nan,
-            "trim_deff": np.nan if opts["trim_deff"] is None else float(opts["trim_deff"]),
-            "total": result.total,
-            "deff_kish": kish_deff(w.to_numpy()),
-            "n_effective": effective_n(w.to_numpy()),
-        }]),
+        "convergence": pd.DataFrame(
+            [
+                {
+                    "margins": len(result.margins),
+                    "cells": w.attrs["n_cells"],
+                    "iterations": w.attrs["iterations"],
+                    "converged": True,
+                    "max_margin_error": w.attrs["max_margin_error"],
+                    "tol": w.attrs["tol"],
+                    "bound_low": result.bounds[0] if result.bounds else np.nan,
+                    "bound_high": result.bounds[1] if result.bounds else np.nan,
+                    "trim_deff": np.nan if opts["trim_deff"] is None else float(opts["trim_deff"]),
+                    "total": result.total,
+                    "deff_kish": kish_deff(w.to_numpy()),
+                    "n_effective": effective_n(w.to_numpy()),
+                }
+            ]
+        ),
     }
     return w, diagnostics
 
@@ -1369,7 +1516,9 @@ def load_targets(
         raise ConfigError(f"{where}: expected a mapping with 'sets'")
     sets = raw["sets"]
     if set_name not in sets:
-        raise ConfigError(f"{where}: target set {set_name!r} is not there (sets: {', '.join(sets)})")
+        raise ConfigError(
+            f"{where}: target set {set_name!r} is not there (sets: {', '.join(sets)})"
+        )
     spec = sets[set_name] or {}
     where = f"{where}: set {set_name}"
     if not spec.get("margins"):
@@ -1395,8 +1544,7 @@ def load_targets(
             raise ConfigError(
                 f"{where}: reference {ref.name} must be one covariate that is not raked on"
             )
-    target_set = TargetSet(set_name, tuple(margins), spec.get("description"), str(path),
-                           reference)
+    target_set = TargetSet(set_name, tuple(margins), spec.get("description"), str(path), reference)
     if data is not None:
         # Coding the data checks every category: no respondents, or respondents without target.
         # Missing values are left to rake's ``missing`` option, so they are set aside here.
@@ -1405,11 +1553,16 @@ def load_targets(
                 if v not in data.columns:
                     raise WeightingError(f"weighting variable {v!r} is not in the data")
             answered = data[list(m.variables)].notna().all(axis=1).to_numpy()
-            kept = {c: t for c, t in m.targets.items()
-                    if missing_label not in c.split(SEPARATOR)}
+            kept = {c: t for c, t in m.targets.items() if missing_label not in c.split(SEPARATOR)}
             if kept and answered.any():
-                _code_margin(data.loc[answered], replace(m, targets=kept), None, "error",
-                             missing_label, m.collapse)
+                _code_margin(
+                    data.loc[answered],
+                    replace(m, targets=kept),
+                    None,
+                    "error",
+                    missing_label,
+                    m.collapse,
+                )
     return target_set
 
 
@@ -1434,10 +1587,21 @@ def _parse_margin(ms: Any, where: str, instrument: Any, missing_label: str) -> M
     values = ms[kind]
     if not isinstance(values, Mapping):
         raise ConfigError(f"{where}: {kind} must map categories to numbers")
-    collapse = CollapseRule.from_config(ms["collapse"], f"{where}: collapse") if ms.get("collapse") else None
+    collapse = (
+        CollapseRule.from_config(ms["collapse"], f"{where}: collapse")
+        if ms.get("collapse")
+        else None
+    )
     try:
-        margin = make_margin(variables, values, kind, source=str(ms["source"]), date=str(ms["date"]),
-                             note=ms.get("note"), collapse=collapse)
+        margin = make_margin(
+            variables,
+            values,
+            kind,
+            source=str(ms["source"]),
+            date=str(ms["date"]),
+            note=ms.get("note"),
+            collapse=collapse,
+        )
     except WeightingError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if instrument is not None:
@@ -1447,7 +1611,9 @@ def _parse_margin(ms: Any, where: str, instrument: Any, missing_label: str) -> M
             labels = set(instrument[v].labels) | {missing_label}
             for lab in instrument[v].labels:
                 if SEPARATOR in lab and len(variables) > 1:
-                    raise ConfigError(f"{where}: label {lab!r} contains the separator {SEPARATOR!r}")
+                    raise ConfigError(
+                        f"{where}: label {lab!r} contains the separator {SEPARATOR!r}"
+                    )
             for cat in margin.categories:
                 part = cat.split(SEPARATOR)[pos] if len(variables) > 1 else cat
                 if part not in labels:
@@ -1495,7 +1661,9 @@ def _summary_row(name: str, w: np.ndarray, with_deff: bool = True) -> dict[str, 
     }
 
 
-def weight_summary(weights: pd.Series | np.ndarray, base: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
+def weight_summary(
+    weights: pd.Series | np.ndarray, base: pd.Series | np.ndarray | None = None
+) -> pd.DataFrame:
     """Min, quartiles, max, CV (divisor n), Kish design effect and effective n of the weights.
 
     Rows: ``base`` (if given), ``final``, and ``adjustment`` = final / base rescaled to the same
@@ -1535,21 +1703,27 @@ def margin_table(
     b = np.ones(len(data)) if base is None else np.asarray(base, dtype=float)
     rows = []
     for m in margins:
-        coding = _code_margin(data, m, None if (b > 0).all() else b > 0, missing,
-                              missing_label, None)
+        coding = _code_margin(
+            data, m, None if (b > 0).all() else b > 0, missing, missing_label, None
+        )
         k = len(m.categories)
         counts = np.bincount(coding.codes, minlength=k)
         before = np.bincount(coding.codes, weights=b, minlength=k) / b.sum()
         after = np.bincount(coding.codes, weights=w, minlength=k) / w.sum()
         target = m.shares()
         for j, cat in enumerate(m.categories):
-            rows.append({
-                "margin": m.name, "category": cat, "target": target[j],
-                "before": before[j], "after": after[j],
-                "abs_diff_before": abs(before[j] - target[j]),
-                "abs_diff_after": abs(after[j] - target[j]),
-                "count_unweighted": int(counts[j]),
-            })
+            rows.append(
+                {
+                    "margin": m.name,
+                    "category": cat,
+                    "target": target[j],
+                    "before": before[j],
+                    "after": after[j],
+                    "abs_diff_before": abs(before[j] - target[j]),
+                    "abs_diff_after": abs(after[j] - target[j]),
+                    "count_unweighted": int(counts[j]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -1587,8 +1761,11 @@ def balance_table(
         col = data[cov]
         valid = col.notna().to_numpy()
         if isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(col):
-            levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
-                      else sorted(col.dropna().unique(), key=str))
+            levels = (
+                list(col.cat.categories)
+                if isinstance(col.dtype, pd.CategoricalDtype)
+                else sorted(col.dropna().unique(), key=str)
+            )
             series = [(str(lev), (col == lev).to_numpy(dtype=float)) for lev in levels]
             ref = reference.get(cov, {})
             refs = [ref.get(name) if isinstance(ref, Mapping) else None for name, _ in series]
@@ -1601,18 +1778,35 @@ def balance_table(
             before, sd = _weighted_mean_sd(xv, bv)
             after = float(np.sum(wv * xv) / np.sum(wv))
             scale = sd if sd > 0 else np.nan
-            rows.append({
-                "covariate": cov, "level": level, "n_unweighted": int(valid.sum()),
-                "mean_before": before, "mean_after": after, "sd": sd,
-                "reference": np.nan if r is None else float(r),
-                "asmd_before": np.nan if r is None else abs(before - float(r)) / scale,
-                "asmd_after": np.nan if r is None else abs(after - float(r)) / scale,
-                "asmd_shift": abs(after - before) / scale,
-            })
-    return pd.DataFrame(rows, columns=[
-        "covariate", "level", "n_unweighted", "mean_before", "mean_after", "sd", "reference",
-        "asmd_before", "asmd_after", "asmd_shift",
-    ])
+            rows.append(
+                {
+                    "covariate": cov,
+                    "level": level,
+                    "n_unweighted": int(valid.sum()),
+                    "mean_before": before,
+                    "mean_after": after,
+                    "sd": sd,
+                    "reference": np.nan if r is None else float(r),
+                    "asmd_before": np.nan if r is None else abs(before - float(r)) / scale,
+                    "asmd_after": np.nan if r is None else abs(after - float(r)) / scale,
+                    "asmd_shift": abs(after - before) / scale,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "covariate",
+            "level",
+            "n_unweighted",
+            "mean_before",
+            "mean_after",
+            "sd",
+            "reference",
+            "asmd_before",
+            "asmd_after",
+            "asmd_shift",
+        ],
+    )
 
 
 def methods_note(diagnostics: Mapping[str, pd.DataFrame]) -> str:
@@ -1626,8 +1820,10 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame]) -> str:
         f"{conv['max_margin_error']:.1e} (share)."
     )
     if not math.isnan(conv["bound_low"]):
-        text += (f" Each weight was kept between {conv['bound_low']:.3g} and "
-                 f"{conv['bound_high']:.3g} times its base weight.")
+        text += (
+            f" Each weight was kept between {conv['bound_low']:.3g} and "
+            f"{conv['bound_high']:.3g} times its base weight."
+        )
     if len(diagnostics["collapsed"]):
         text += f" {len(diagnostics['collapsed'])} sparse categories were merged before raking."
     text += (
@@ -1638,8 +1834,9 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame]) -> str:
     return text
 
 
-def weights_figure(weights: pd.Series | np.ndarray, base: pd.Series | np.ndarray | None = None,
-                   bins: int = 40):
+def weights_figure(
+    weights: pd.Series | np.ndarray, base: pd.Series | np.ndarray | None = None, bins: int = 40
+):
     """Histogram of the weights relative to their mean (or of the raking adjustment to ``base``).
 
     Returns a plotnine ``ggplot``; it only builds the plot.
@@ -1673,10 +1870,16 @@ def margins_figure(table: pd.DataFrame):
     """
     from plotnine import aes, coord_flip, facet_wrap, geom_point, ggplot, labs, theme_minimal
 
-    long = table.melt(id_vars=["margin", "category"], value_vars=["before", "after", "target"],
-                      var_name="weights", value_name="share")
+    long = table.melt(
+        id_vars=["margin", "category"],
+        value_vars=["before", "after", "target"],
+        var_name="weights",
+        value_name="share",
+    )
     long["weights"] = pd.Categorical(long["weights"], ["before", "after", "target"])
-    long["category"] = pd.Categorical(long["category"], list(dict.fromkeys(table["category"]))[::-1])
+    long["category"] = pd.Categorical(
+        long["category"], list(dict.fromkeys(table["category"]))[::-1]
+    )
     return (
         ggplot(long, aes("category", "share", color="weights", shape="weights"))
         + geom_point(size=2.5)
