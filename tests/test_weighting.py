@@ -293,6 +293,9 @@ def test_trim_deff_takes_the_loosest_bounds_that_reach_the_target():
     looser = rake(d, targets, bounds=(1 / (high * 1.001), high * 1.001))
     assert kish_deff(looser) > goal
     assert w.attrs["max_margin_error"] <= 1e-10
+    # the base weight's scale does not matter to the bounds chosen
+    scaled = rake(d, targets, np.full(n, 250.0), trim_deff=goal)
+    assert scaled.attrs["bounds"] == pytest.approx((low, high), rel=1e-6)
 
 
 def test_trim_deff_that_cannot_be_reached_is_an_error():

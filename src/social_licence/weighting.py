@@ -1095,8 +1095,8 @@ def _trim_bounds(
     if deff0 <= target_deff:
         return bounds
     lo0, hi0 = bounds if bounds is not None else (0.0, math.inf)
-    g_scale = fit.g * (bsum.sum() / total)  # factors relative to the base, comparable to bounds
-    c_hi = max(float(g_scale.max()), 1 / float(g_scale[bsum > 0].min()))
+    g = fit.g[bsum > 0]  # factors relative to the base rescaled to the total, as bounds are
+    c_hi = max(float(g.max()), 1 / float(g.min()))
 
     def attempt(c: float) -> float | None:
         b = (max(lo0, 1 / c), min(hi0, c))
