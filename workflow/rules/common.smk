@@ -1,15 +1,27 @@
 # Helpers shared by the rules: configuration checks and target lists. No rule lives here.
+import os
+
 import yaml
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
+
+# The same exact pins as requirements.lock, for `snakemake --use-conda`.
+CONDA_ENV = "../../environment.yml"
+# Rule scripts import the library from src/, also inside a conda environment where the
+# project itself is not installed.
+_SRC = os.path.join(workflow.basedir, "src")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+)
 
 
 def _checked_yaml(path, schema):
     """Read a config file and check it against its schema before any job runs."""
     with open(path, encoding="utf-8") as handle:
         content = yaml.safe_load(handle)
-    validate(content, schema)
+    # defaults are documentation here: the library applies them when it reads the file
+    validate(content, schema, set_default=False)
     return content
 
 

@@ -11,6 +11,8 @@ rule estimate:
         **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
         "results/logs/estimate.log",
+    conda:
+        CONDA_ENV
     params:
         estimation=config["estimation"],
         weighting=config["weighting"],

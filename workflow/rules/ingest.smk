@@ -15,6 +15,8 @@ rule ingest:
         ),
     log:
         "results/logs/ingest.log",
+    conda:
+        CONDA_ENV
     params:
         survey=config["survey"],
         cleaning=config["cleaning"],
@@ -36,5 +38,7 @@ rule codebook:
         ),
     log:
         "results/logs/codebook.log",
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/codebook.py"

@@ -25,6 +25,8 @@ rule model:
         "results/logs/model_{model}.log",
     wildcard_constraints:
         model="|".join(model_names()),
+    conda:
+        CONDA_ENV
     params:
         estimation=config["estimation"],
     script:

@@ -18,6 +18,8 @@ rule table:
         "results/logs/table_{table}.log",
     wildcard_constraints:
         table="|".join(TABLES),
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/table.py"
 
@@ -41,6 +43,10 @@ rule figure:
         "results/logs/figure_{figure}.log",
     wildcard_constraints:
         figure="|".join(FIGURES),
+    conda:
+        CONDA_ENV
+    params:
+        groups=config["report"].get("groups") or config["estimation"]["groups"],
     script:
         "../../scripts/figure.py"
 
@@ -66,6 +72,8 @@ rule brief:
         ),
     log:
         "results/logs/brief.log",
+    conda:
+        CONDA_ENV
     params:
         report=config["report"],
         estimation=config["estimation"],
@@ -82,5 +90,7 @@ rule manifest:
         "results/MANIFEST.sha256",
     log:
         "results/logs/manifest.log",
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/manifest.py"

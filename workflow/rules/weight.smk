@@ -24,10 +24,12 @@ rule weight:
             caption="../report/weight_balance.rst",
             category="2. Weighting",
         ),
-    log:
-        "results/logs/weight.log",
         convergence="results/weighting/convergence.csv",
         collapsed="results/weighting/collapsed.csv",
+    log:
+        "results/logs/weight.log",
+    conda:
+        CONDA_ENV
     params:
         weighting=config["weighting"],
     script:
