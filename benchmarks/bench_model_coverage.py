@@ -77,7 +77,9 @@ def raked(frame: pd.DataFrame) -> pd.Series:
 
     shares = TRUTH["population"]["shares"]
     targets = {v: shares[v] for v in TRUTH["population"]["weighting_variables"]}
-    return rake(frame, targets, base_weight="design_weight")
+    # Small regions can be empty in a sample of 1,500: merge them with a neighbour first.
+    collapse = {"region": {"min_count": 10, "merge": "adjacent"}}
+    return rake(frame, targets, base_weight="design_weight", collapse=collapse)
 
 
 def one(args: tuple[int, int, str, str]) -> list[dict] | str:
