@@ -162,6 +162,9 @@ def test_shipped_models_config_loads_and_fits(frame):
     main = fit_model(get_model(specs, "acceptability_logit"), frame, INSTRUMENT, opts)
     assert "data_type[T.police]:purpose[T.risk_scoring]" in main.params.index
     assert main.df_resid == frame["psu"].nunique() - 3 + 1 - len(main.params)
+    age = main.marginal_effects("age_band")  # reference 30-39, rows in instrument order
+    assert list(age[age["statistic"] == "predicted"]["age_band"]) == INSTRUMENT["age_band"].labels
+    assert set(age.loc[age["statistic"] == "difference", "reference"]) == {"30-39"}
     eth = main.marginal_effects("ethnicity")
     gap = eth[(eth["statistic"] == "difference") & (eth["ethnicity"] == "Black")].iloc[0]
     assert gap["reference"] == "White" and gap["estimate"] < 0  # built into analysis_frame

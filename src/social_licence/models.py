@@ -431,6 +431,8 @@ class ModelResult:
         self.outcome = m.outcome
         # Extra tables a fit carries to its outputs (e.g. the reliability of an index).
         self.notes: dict[str, pd.DataFrame] = {}
+        # Categories of variables whose reference level was moved first, in their own order.
+        self.level_order: dict[str, list] = {}
 
     def _param_names(self) -> list[str]:
         return list(self._m.terms)
@@ -701,7 +703,9 @@ class ModelResult:
         ]
         out = out[cols]
         for b, levs in zip(bys, level_lists, strict=True):
-            out[b] = pd.Categorical(out[b], categories=levs)
+            # rows in the instrument's order even when the reference level was moved first
+            order = [c for c in self.level_order.get(b, levs) if c in levs]
+            out[b] = pd.Categorical(out[b], categories=order)
         return out.sort_values(["statistic", *bys], kind="stable", key=_stat_order).reset_index(
             drop=True
         )
@@ -1444,6 +1448,14 @@ def _base_design(frame: pd.DataFrame, opts: Mapping[str, Any]):
     )
 
 
+def _level_orders(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list]:
+    return {
+        v: list(frame[v].cat.categories)
+        for v in spec.reference
+        if v in frame.columns and isinstance(frame[v].dtype, pd.CategoricalDtype)
+    }
+
+
 def _apply_reference(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     frame = frame.copy() if spec.reference else frame
     for var, level in spec.reference.items():
@@ -1494,6 +1506,7 @@ def fit_model(
         base = _base_design(data, opts)
         keep = [c for c in dict.fromkeys(needed) if c in data.columns]
         long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
+        orders = _level_orders(long, spec)
         design = base.long(_apply_reference(long, spec))
         unit = RESPONDENT
     else:
@@ -1502,6 +1515,7 @@ def fit_model(
         frame = data
         if any(v in INDEX_COLUMNS and v not in data.columns for v in needed):
             frame = add_indices(data, instrument, dk=spec.dk)
+        orders = _level_orders(frame, spec)
         design = _base_design(_apply_reference(frame, spec), opts)
         unit = None
     result: ModelResult
@@ -1509,6 +1523,7 @@ def fit_model(
         result = svyolr(design, formula, subset=spec.subset, name=spec.name, unit=unit)
     else:
         result = svyglm(design, formula, spec.family, subset=spec.subset, name=spec.name, unit=unit)
+    result.level_order = orders
     if spec.data == "respondent" and "trust_index" in needed:
         from .indices import cronbach_alpha
 
