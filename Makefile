@@ -28,6 +28,7 @@ report: run
 	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
+	$(BIN)/ruff check src scripts tests benchmarks tools
 	$(BIN)/python -m pytest
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PARTS = ["Snakefile", "workflow", "scripts", "config", "data"]
+PROJECT_PARTS = ["Snakefile", "workflow", "scripts", "config", "data", "src", "environment.yml"]
 BIN = Path(sys.executable).parent
 
 

@@ -214,6 +214,8 @@ def run_estimate(
     data = read_interim(survey_in).data
     options = dict(estimation_cfg)
     options["weights"] = WEIGHT_COLUMN
+    replicate_empty = options.pop("replicate_empty", "partial")
+    replicate_bounds = options.pop("replicate_bounds", "unbounded")
     reweighter = base_weights = None
     if options.get("variance", "linearisation") != "linearisation":
         from .weighting import load_targets, make_reweighter
@@ -224,10 +226,22 @@ def run_estimate(
             for key in ("bounds", "trim_deff", "tol", "max_iter", "missing")
             if key in weighting_cfg
         }
-        reweighter = make_reweighter(data, targets, **rake_options)
+        reweighter = make_reweighter(
+            data, targets, empty=replicate_empty, infeasible=replicate_bounds, **rake_options
+        )
         base_weights = instrument.design.get("weight")
         log.info("variance: %s, every replicate re-raked to %r", options["variance"], weighting_cfg["targets"])
-    frames = estimate_from_config(data, instrument, options, reweighter=reweighter, base_weights=base_weights)
+    frames = estimate_from_config(
+        data, instrument, options, reweighter=reweighter, base_weights=base_weights
+    )
+    if reweighter is not None:
+        log.info(
+            "replicates re-raked: %d calls; %d raked without bounds (bounds could not be met); "
+            "%d with an empty category raked partially",
+            reweighter.calls,
+            len(reweighter.unbounded),
+            len({call for call, _, _ in reweighter.partial}),
+        )
     for name, path in outputs.items():
         write_parquet(frames[name], path)
         log.info("%s: %d rows", name, len(frames[name]))

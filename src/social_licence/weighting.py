@@ -1267,6 +1267,11 @@ class Reweighter:
     that dropped every PSU holding it) raises :class:`WeightingError`, unless ``empty="partial"``:
     then that replicate is raked to the margin's other categories, their shares renormalised (as
     R's ``postStratify(partial=TRUE)``), and :attr:`partial` records (call, margin, category).
+
+    A replicate whose margins cannot be met within the bounds raises :class:`WeightingError`,
+    unless ``infeasible="unbounded"``: then that replicate (never the first call, the full
+    sample) is raked to the same margins without bounds, and :attr:`unbounded` records the call.
+    Its variance contribution then reflects the raking but not the trimming.
     """
 
     def __init__(
@@ -1277,9 +1282,14 @@ class Reweighter:
         max_iter: int,
         bounds: tuple[float, float] | None,
         empty: str = "error",
+        infeasible: str = "error",
     ) -> None:
         if empty not in ("error", "partial"):
             raise WeightingError(f"empty must be 'error' or 'partial', not {empty!r}")
+        if infeasible not in ("error", "unbounded"):
+            raise WeightingError(f"infeasible must be 'error' or 'unbounded', not {infeasible!r}")
+        self.infeasible = infeasible
+        self.unbounded: list[int] = []
         self._prep = prep
         self.total = total
         self.tol = tol
@@ -1325,17 +1335,25 @@ class Reweighter:
             )
         if not (base > 0).any():
             raise WeightingError(f"base weights{where} are all zero")
-        _, fit, dropped = _cells_fit(
-            self._prep,
-            base,
-            self.total,
-            self.tol,
-            self.max_iter,
-            self.bounds,
-            where,
-            self.empty,
-            start=self._start,
-        )
+        try:
+            _, fit, dropped = _cells_fit(
+                self._prep,
+                base,
+                self.total,
+                self.tol,
+                self.max_iter,
+                self.bounds,
+                where,
+                self.empty,
+                start=self._start,
+            )
+        except WeightingError:
+            if self.infeasible != "unbounded" or self.bounds is None or self.calls == 1:
+                raise
+            _, fit, dropped = _cells_fit(
+                self._prep, base, self.total, self.tol, self.max_iter, None, where, self.empty
+            )
+            self.unbounded.append(self.calls)
         if self._start is None and not dropped:
             self._start = fit  # later calls (replicates) start from these factors
         self.partial += [(self.calls, m, c) for m, c in dropped]
@@ -1344,7 +1362,12 @@ class Reweighter:
 
 
 def make_reweighter(
-    data: pd.DataFrame, targets: Targets, *, empty: str = "error", **options: Any
+    data: pd.DataFrame,
+    targets: Targets,
+    *,
+    empty: str = "error",
+    infeasible: str = "error",
+    **options: Any,
 ) -> Reweighter:
     """A function from base weights to raked weights, for re-raking replicate weights.
 
@@ -1352,7 +1375,8 @@ def make_reweighter(
     ``bounds``, ``trim_deff``, ``total``, ``missing``, ``missing_label``, ``collapse``); the
     full-sample base weight decides collapsing, the ``"base"`` total and ``trim_deff``'s bounds,
     which then stay fixed for every replicate so that replicate variance reflects the weighting.
-    ``empty``: what a replicate with a category of zero weight does (see :class:`Reweighter`).
+    ``empty``: what a replicate with a category of zero weight does; ``infeasible``: what a
+    replicate whose margins cannot be met within the bounds does (see :class:`Reweighter`).
     """
     opts = _options(options, allow_diagnostics=False)
     margins = as_margins(targets)
@@ -1364,7 +1388,7 @@ def make_reweighter(
         bnds = _trim_bounds(
             prep, base, t, opts["tol"], opts["max_iter"], bnds, float(opts["trim_deff"])
         )
-    return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds, empty)
+    return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds, empty, infeasible)
 
 
 # -- configuration -----------------------------------------------------------------------------
