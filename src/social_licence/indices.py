@@ -10,13 +10,11 @@ population). Indices feed survey-weighted linear models (``config/models.yaml``)
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
 from .grid import long_format
 from .instrument import Instrument
-from .missing import reasons
 
 LICENCE_INDEX = "licence_index"
 TRUST_INDEX = "trust_index"
@@ -124,10 +122,3 @@ def add_indices(
     out[LICENCE_INDEX] = licence_index(data, instrument, dk=dk, min_items=min_items)
     out[TRUST_INDEX] = trust_index(data, instrument, min_items=min_items)
     return out
-
-
-def answered_share(data: pd.DataFrame, variable: str) -> float:
-    """Share of respondents asked ``variable`` who answered it (for index diagnostics)."""
-    why = reasons(data, variable)
-    asked = ~why.isin(["by_design", "not_asked"])
-    return float(np.mean(data.loc[asked, variable].notna())) if asked.any() else float("nan")
