@@ -4,7 +4,9 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_model
 
 
-def main(name, survey, instrument, models, thresholds, estimation_cfg, outputs, log=None):
+def main(
+    name, survey, instrument, models, thresholds, targets, estimation_cfg, weighting_cfg, outputs, log=None
+):
     configure_logging(log)
     run_model(
         name,
@@ -12,7 +14,9 @@ def main(name, survey, instrument, models, thresholds, estimation_cfg, outputs, 
         instrument,
         models,
         thresholds,
+        targets,
         estimation_cfg,
+        weighting_cfg,
         outputs["coefficients"],
         outputs["effects"],
         outputs["checks"],
@@ -26,7 +30,9 @@ if "snakemake" in globals():
         snakemake.input.instrument,
         snakemake.input.models,
         snakemake.input.thresholds,
+        snakemake.input.targets,
         snakemake.params.estimation,
+        snakemake.params.weighting,
         dict(snakemake.output.items()),
         snakemake.log[0],
     )

@@ -128,7 +128,8 @@ def test_row_level_data_only_under_interim(run1):
         assert not hits, f"{rel} carries respondent pseudonyms"
         if path.suffix == ".csv":
             frame = pd.read_csv(path)
-            assert len(frame) < len(clean) / 5, f"{rel} has {len(frame)} rows: row-level?"
+            assert len(frame) < len(clean), f"{rel} has {len(frame)} rows: row-level?"
+            assert not {"respondent", "respondent_id"} & set(frame.columns), f"{rel} has an ID column"
 
 
 def test_published_tables_withhold_small_bases(run1):
@@ -159,12 +160,13 @@ def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path):
 
 def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
     workdir = copy_project(tmp_path / "qualtrics")
+    # the target comes first: --configfile takes every following word as a file
     snakemake(
         workdir,
+        "results/interim/clean.parquet",
         "--configfile",
         "config/config.yaml",
         "config/example_qualtrics.yaml",
-        "results/interim/clean.parquet",
     )
     from_sav = pd.read_parquet(run1 / "results/interim/clean.parquet")
     from_csv = pd.read_parquet(workdir / "results/interim/clean.parquet")
@@ -172,3 +174,15 @@ def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
     flow_sav = pd.read_csv(run1 / "results/qa/flow.csv")
     flow_csv = pd.read_csv(workdir / "results/qa/flow.csv")
     pd.testing.assert_frame_equal(flow_sav, flow_csv)
+
+
+def test_snakemake_report_has_a_caption_for_every_output(run1):
+    snakemake(run1, "--report", "report.zip")
+    with zipfile.ZipFile(run1 / "report.zip") as z:
+        names = z.namelist()
+        text = "\n".join(z.read(n).decode("utf-8", "replace") for n in names if n.endswith((".html", ".js", ".rst")))
+    # every published table, figure and model output is in the report under its category
+    for expected in ["brief.html", "acceptability_heatmap.png", "acceptability_type_purpose.html", "flow.csv"]:
+        assert any(n.endswith(expected) for n in names), f"{expected} is not in the report"
+    assert "The policy brief: key messages computed from the numbers" in text
+    assert "The QA flow" in text

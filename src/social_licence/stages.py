@@ -212,25 +212,11 @@ def run_estimate(
 
     instrument = load_instrument(instrument_path)
     data = read_interim(survey_in).data
-    options = dict(estimation_cfg)
+    options = {k: v for k, v in estimation_cfg.items() if k not in REPLICATE_OPTIONS}
     options["weights"] = WEIGHT_COLUMN
-    replicate_empty = options.pop("replicate_empty", "partial")
-    replicate_bounds = options.pop("replicate_bounds", "unbounded")
-    reweighter = base_weights = None
-    if options.get("variance", "linearisation") != "linearisation":
-        from .weighting import load_targets, make_reweighter
-
-        targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
-        rake_options = {
-            key: weighting_cfg[key]
-            for key in ("bounds", "trim_deff", "tol", "max_iter", "missing")
-            if key in weighting_cfg
-        }
-        reweighter = make_reweighter(
-            data, targets, empty=replicate_empty, infeasible=replicate_bounds, **rake_options
-        )
-        base_weights = instrument.design.get("weight")
-        log.info("variance: %s, every replicate re-raked to %r", options["variance"], weighting_cfg["targets"])
+    reweighter, base_weights = replicate_reweighter(
+        data, instrument, targets_path, weighting_cfg, estimation_cfg
+    )
     frames = estimate_from_config(
         data, instrument, options, reweighter=reweighter, base_weights=base_weights
     )
@@ -247,6 +233,44 @@ def run_estimate(
         log.info("%s: %d rows", name, len(frames[name]))
 
 
+REPLICATE_OPTIONS = ("replicate_empty", "replicate_bounds")
+
+
+def replicate_reweighter(
+    data: pd.DataFrame,
+    instrument,
+    targets_path: str | Path,
+    weighting_cfg: Mapping[str, Any],
+    estimation_cfg: Mapping[str, Any],
+):
+    """For replicate variance, the raker every replicate goes through and its base weight.
+
+    Returns ``(None, None)`` under linearisation. Replicates are raked to the same targets with
+    the same options as the full sample, so the standard errors include the weighting step.
+    """
+    variance = estimation_cfg.get("variance", "linearisation")
+    if variance == "linearisation":
+        return None, None
+    from .weighting import load_targets, make_reweighter
+
+    targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
+    rake_options = {
+        key: weighting_cfg[key]
+        for key in ("bounds", "trim_deff", "tol", "max_iter", "missing")
+        if key in weighting_cfg
+    }
+    rake_options["base_weight"] = instrument.design.get("weight")
+    reweighter = make_reweighter(
+        data,
+        targets,
+        empty=estimation_cfg.get("replicate_empty", "partial"),
+        infeasible=estimation_cfg.get("replicate_bounds", "unbounded"),
+        **rake_options,
+    )
+    log.info("variance: %s, every replicate re-raked to %r", variance, weighting_cfg["targets"])
+    return reweighter, instrument.design.get("weight")
+
+
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     """A frame as Parquet, atomically, without writer metadata that would vary between runs."""
     from .io import atomic_write
@@ -260,7 +284,9 @@ def run_model(
     instrument_path: str | Path,
     models_path: str | Path,
     thresholds_path: str | Path,
+    targets_path: str | Path,
     estimation_cfg: Mapping[str, Any],
+    weighting_cfg: Mapping[str, Any],
     coefficients_out: str | Path,
     effects_out: str | Path,
     checks_out: str | Path,
@@ -279,6 +305,17 @@ def run_model(
     spec = get_model(load_models(models_path), name)
     data = read_interim(survey_in).data
     options = design_options(instrument_path, estimation_cfg)
+    reweighter, base_weights = replicate_reweighter(
+        data, instrument, targets_path, weighting_cfg, estimation_cfg
+    )
+    if reweighter is not None:
+        options.update(
+            variance=estimation_cfg["variance"],
+            replicates=estimation_cfg.get("replicates"),
+            seed=estimation_cfg.get("seed"),
+            reweighter=reweighter,
+            base_weights=base_weights,
+        )
     result = fit_model(spec, data, instrument, options)
     tables = model_tables(result, spec, ci_level=estimation_cfg.get("ci_level", 0.95))
     coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)

@@ -14,6 +14,9 @@ _SRC = os.path.join(workflow.basedir, "src")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 )
+# One BLAS thread per job: jobs run side by side, and sums come out in the same order on any
+# machine, so results are byte-identical whatever the number of cores.
+os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
 def _checked_yaml(path, schema):

@@ -7,6 +7,7 @@ rule model:
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
         thresholds=config["report"]["thresholds"],
+        targets=config["weighting"]["targets_file"],
     output:
         coefficients=report(
             "results/models/{model}.csv",
@@ -29,5 +30,6 @@ rule model:
         CONDA_ENV
     params:
         estimation=config["estimation"],
+        weighting=config["weighting"],
     script:
         "../../scripts/model.py"
