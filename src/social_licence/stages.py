@@ -311,7 +311,11 @@ def run_model(
     if reweighter is not None:
         options.update(
             variance=estimation_cfg["variance"],
-            replicates=estimation_cfg.get("replicates"),
+            replicates=(
+                estimation_cfg.get("replicates")
+                if estimation_cfg["variance"] == "bootstrap"
+                else None
+            ),
             seed=estimation_cfg.get("seed"),
             reweighter=reweighter,
             base_weights=base_weights,
