@@ -1,13 +1,18 @@
 """Target sets in config/targets.yaml: schema, checks of load_targets, and the bundled example.
 
 The example_truth set must equal the synthetic population's margins in
-data/raw/example/truth.json (the generator's known truth); the illustrative UK set's figures are
-checked against the arithmetic its note writes out.
+data/raw/example/truth.json (the generator's known truth); the illustrative UK set's shares are
+re-derived here by hand from the published counts and percentages its comments quote (Census 2021
+TS003 for England and Wales, and Gingerbread's summary figures), written out in this file.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
+from fractions import Fraction
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -102,18 +107,81 @@ def test_example_truth_equals_the_synthetic_population_truth(instrument):
         assert ref.targets == truth["shares"][ref.variables[0]]
 
 
-def test_illustrative_uk_set_follows_its_own_arithmetic(instrument):
-    # Note of the margin: share = P(lone) x P(group | family type), P(lone) = 0.25;
-    # lone parents 80/3/5/9 % White/Mixed/Asian/Black, couples 80/1/12/4 %, Other the rest.
-    ts = load_targets(TARGETS, "uk_parents_illustrative", instrument=instrument)
-    (m,) = ts.margins
-    lone = {"White": 0.80, "Mixed": 0.03, "Asian": 0.05, "Black": 0.09}
-    couple = {"White": 0.80, "Mixed": 0.01, "Asian": 0.12, "Black": 0.04}
-    lone["Other"], couple["Other"] = 1 - sum(lone.values()), 1 - sum(couple.values())
-    for group in lone:
-        assert m.targets[f"Yes|{group}"] == pytest.approx(0.25 * lone[group], abs=1e-12)
-        assert m.targets[f"No|{group}"] == pytest.approx(0.75 * couple[group], abs=1e-12)
-    assert m.source and m.date
+# The illustrative UK set, by hand. Census 2021 TS003 Household composition, England and Wales
+# (Nomis NM_2023_1), single-family households with dependent children, as the comments of
+# config/targets.yaml quote them:
+TS003_MARRIED = 3_535_421  # married or civil partnership couple: dependent children
+TS003_COHABITING = 1_120_941  # cohabiting couple family: with dependent children
+TS003_LONE = 1_719_350  # lone parent family: with dependent children
+# Gingerbread, "Single parents: facts and figures": 89% of single-parent families are single
+# mothers; ethnic group of single and couple parents (per cent), "Other" the remainder (3).
+LONE_MOTHERS = Fraction(89, 100)
+GROUP_OF_LONE = {"White": 80, "Mixed": 3, "Asian": 5, "Black": 9, "Other": 3}
+GROUP_OF_COUPLE = {"White": 80, "Mixed": 1, "Asian": 12, "Black": 4, "Other": 3}
+ILLUSTRATIVE = "uk_parents_illustrative"
+
+
+def _illustrative_shares() -> dict[str, dict[str, Fraction]]:
+    """Each cell's exact share of parents: a couple household holds two parents, a lone one."""
+    couples = TS003_MARRIED + TS003_COHABITING
+    parents = 2 * couples + TS003_LONE
+    assert couples == 4_656_362 and parents == 11_032_074  # as the note writes them
+    lone = Fraction(TS003_LONE, parents)
+    sex = {
+        "Female|Yes": LONE_MOTHERS * lone,
+        "Male|Yes": (1 - LONE_MOTHERS) * lone,
+        "Female|No": Fraction(couples, parents),
+        "Male|No": Fraction(couples, parents),
+    }
+    ethnic = {f"Yes|{g}": lone * Fraction(pc, 100) for g, pc in GROUP_OF_LONE.items()}
+    ethnic |= {f"No|{g}": (1 - lone) * Fraction(pc, 100) for g, pc in GROUP_OF_COUPLE.items()}
+    return {"sex x lone_parent": sex, "lone_parent x ethnicity": ethnic}
+
+
+def test_illustrative_uk_set_loads_and_cites_every_margin(instrument):
+    ts = load_targets(TARGETS, ILLUSTRATIVE, instrument=instrument, schema=SCHEMA)
+    assert [m.name for m in ts.margins] == ["sex x lone_parent", "lone_parent x ethnicity"]
+    assert ts.description and "England and Wales" in ts.description
+    for m in ts.margins:
+        assert m.kind == "shares"
+        assert m.source and m.source.strip(), m.name
+        assert m.date and m.date.strip(), m.name
+        assert m.note and m.note.strip(), m.name  # the derivation is written out
+        # Every combination of the instrument's labels has a target: nothing left unweighted.
+        cells = {"|".join(c) for c in product(*(instrument[v].labels for v in m.variables))}
+        assert set(m.targets) == cells, m.name
+
+
+def test_illustrative_uk_shares_rederive_from_the_counts_in_its_comments():
+    text = TARGETS.read_text(encoding="utf-8")
+    for count in (TS003_MARRIED, TS003_COHABITING, TS003_LONE):
+        assert f"{count:,}" in text  # the file quotes the counts this test derives from
+    # Lone parents' share of parents: 1,719,350 / (2 x 4,656,362 + 1,719,350) = 0.15585011486.
+    assert float(Fraction(TS003_LONE, 11_032_074)) == pytest.approx(0.15585011486, abs=1e-11)
+    ts = load_targets(TARGETS, ILLUSTRATIVE)
+    expected = _illustrative_shares()
+    for m in ts.margins:
+        assert set(m.targets) == set(expected[m.name]), m.name
+        for cell, share in expected[m.name].items():
+            # Written to 9 decimals; two cells are rounded the other way (see the notes).
+            assert m.targets[cell] == pytest.approx(float(share), abs=1e-9), (m.name, cell)
+    assert ts.margins[0].targets["Female|No"] == ts.margins[0].targets["Male|No"]
+    # Hand check of one cell each: 0.09 x 1,719,350 / 11,032,074 and 0.12 x 9,312,724 / 11,032,074.
+    by_name = {m.name: m for m in ts.margins}
+    assert by_name["lone_parent x ethnicity"].targets["Yes|Black"] == 0.014026510
+    assert by_name["lone_parent x ethnicity"].targets["No|Asian"] == 0.101297986
+
+
+def test_illustrative_uk_margins_sum_to_one_and_agree_on_lone_parents():
+    # Read as written (decimal), so that the check is of the file, not of float arithmetic.
+    raw = yaml.safe_load(TARGETS.read_text(encoding="utf-8"))["sets"][ILLUSTRATIVE]["margins"]
+    lone = set()
+    for margin in raw:
+        shares = {cell: Decimal(str(v)) for cell, v in margin["shares"].items()}
+        assert sum(shares.values()) == Decimal(1), margin["variables"]
+        at = margin["variables"].index("lone_parent")
+        lone.add(sum(v for cell, v in shares.items() if cell.split("|")[at] == "Yes"))
+    assert lone == {Decimal("0.155850114")}  # one lone-parent share, 1,719,350 / 11,032,074
 
 
 def test_shares_not_summing_to_one_are_an_error_naming_file_set_and_margin(tmp_path):
@@ -164,8 +232,25 @@ def test_example_rakes_to_the_truth_within_bounds(example):
 
 
 def test_the_illustrative_set_with_tight_bounds_says_which_category_cannot_be_reached(example):
-    ts = load_targets(TARGETS, "uk_parents_illustrative", data=example)
-    with pytest.raises(WeightingError, match=r"lone_parent x ethnicity category 'Yes\|\w+' needs"):
+    # The example holds few lone parents, and their design weight is about half a couple parent's:
+    # lone-parent cells need more than three times their base weight. By hand: a category needs
+    # target share / design-weighted sample share on average (the default base weight is
+    # design_weight); the error names the first category, in the file's order, beyond 3.
+    ts = load_targets(TARGETS, ILLUSTRATIVE, data=example)
+    weight = example["design_weight"] / example["design_weight"].sum()
+    needs = []
+    for m in ts.margins:
+        cell = example[list(m.variables)].astype(str).agg("|".join, axis=1)
+        sample = weight.groupby(cell).sum()
+        needs += [(m.name, c, t / sample[c]) for c, t in m.targets.items()]
+    beyond = [(name, c, need) for name, c, need in needs if need > 3]
+    assert len(beyond) >= 2  # lone fathers and lone parents of minority ethnic groups
+    name, category, need = beyond[0]
+    message = (
+        rf"margin {name} category '{re.escape(category)}' needs its weights multiplied by "
+        rf"{need:.4g} on average, beyond the upper bound 3"
+    )
+    with pytest.raises(WeightingError, match=message):
         rake_from_config(example, ts, {"bounds": [0.3, 3.0]})
 
 
