@@ -186,3 +186,15 @@ def test_snakemake_report_has_a_caption_for_every_output(run1):
         assert any(n.endswith(expected) for n in names), f"{expected} is not in the report"
     assert "The policy brief: key messages computed from the numbers" in text
     assert "The QA flow" in text
+
+
+def test_published_numbers_do_not_depend_on_the_pseudonymisation_key(run1, tmp_path):
+    # a reviewer has their own key: pseudonyms differ, every estimate must not
+    other = copy_project(tmp_path / "other-key")
+    snakemake(other, "results/interim/estimates/acceptability_by_group.parquet", key="another-key")
+    mine = pd.read_parquet(run1 / "results/interim/estimates/acceptability_by_group.parquet")
+    theirs = pd.read_parquet(other / "results/interim/estimates/acceptability_by_group.parquet")
+    pd.testing.assert_frame_equal(mine, theirs)
+    assert not set(pd.read_parquet(run1 / "results/interim/clean.parquet").index) & set(
+        pd.read_parquet(other / "results/interim/clean.parquet").index
+    ), "different keys must give different pseudonyms"
