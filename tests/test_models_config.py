@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
+from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
 from social_licence.design import SurveyDesign
 from social_licence.errors import ConfigError, ModelError
@@ -31,14 +32,6 @@ from social_licence.models import (
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = load_instrument(ROOT / "config" / "instrument.yaml")
-PURPOSE_PAIRS = {
-    1: ("early_help", "risk_scoring"),
-    2: ("early_help", "planning"),
-    3: ("early_help", "eligibility"),
-    4: ("risk_scoring", "planning"),
-    5: ("risk_scoring", "eligibility"),
-    6: ("planning", "eligibility"),
-}
 
 
 def analysis_frame(n: int = 600, seed: int = 7, n_psu: int = 60) -> pd.DataFrame:
@@ -62,7 +55,7 @@ def analysis_frame(n: int = 600, seed: int = 7, n_psu: int = 60) -> pd.DataFrame
     black = (d["ethnicity"] == "Black").to_numpy()
     person = rng.normal(scale=0.8, size=n)
     for var, row, col in g.cells():
-        asked = np.array([col in PURPOSE_PAIRS[b] for b in d["ballot"]])
+        asked = np.array([col in BALLOTS[b] for b in d["ballot"]])
         latent = person - 0.6 * black + 0.3 * (row == "health") - 0.5 * (col == "risk_scoring")
         code = np.digitize(latent + rng.logistic(size=n), [-1.5, -0.5, 0.3, 1.5])
         values = np.array(scale, dtype=object)[code]
