@@ -21,6 +21,12 @@ from social_licence.tables import (
     display_frame,
     format_p,
     format_percent,
+    interaction_note,
+    main_model,
+    model_type,
+    odds_ratio_display,
+    reference_note,
+    split_term,
     term_label,
     write_table,
 )
@@ -211,3 +217,83 @@ def test_publishes_the_estimation_modules_own_frames(tmp_path):
     assert trust["Organisation"].iloc[0] == "The NHS" and "Answer" in trust.columns
     with pytest.raises(OutputError, match="'rights' is not among the estimates"):
         publish_table("rights", frames, inst, thresholds, tmp_path / "r.csv")
+
+
+# -- model tables --------------------------------------------------------------------------------
+def model_frame() -> pd.DataFrame:
+    """A logistic model with data type x purpose interactions, typed in here; odds ratios are
+    exp() of the coefficients."""
+    terms = ["Intercept", "data_type[T.police]", "data_type[T.school]", "data_type[T.social_care]",
+             "data_type[T.benefits_tax]", "data_type[T.housing]", "purpose[T.risk_scoring]", "purpose[T.early_help]",
+             "purpose[T.eligibility]", "ethnicity[T.Black]", "ethnicity[T.Asian]", "ethnicity[T.Mixed]", "ethnicity[T.Other]",
+             "data_type[T.police]:purpose[T.risk_scoring]"]
+    est = np.array([0.5, -0.5, 0.1, -0.4, -0.4, -0.3, -1.2, -0.7, -0.6, -0.7, 0.1, -0.1, 0.2, 0.3])
+    p = [0.5, 0.0004, 0.3, 0.01, 0.01, 0.02, 1e-9, 1e-6, 1e-5, 0.008, 0.47, 0.64, 0.38, 0.04]
+    out = pd.DataFrame({"model": "m", "term": terms, "kind": "coefficient", "estimate": est, "se": 0.1,
+                        "ci_low": est - 0.2, "ci_high": est + 0.2, "p_value": p})
+    out["odds_ratio"], out["odds_ratio_low"], out["odds_ratio_high"] = np.exp(est), np.exp(est - 0.2), np.exp(est + 0.2)
+    out["n_unweighted"] = 1400
+    return out
+
+
+def test_terms_of_grid_dimensions_and_interactions_read_as_labels():
+    """Labels from config/instrument.yaml, typed out by hand."""
+    inst = instrument()
+    assert term_label("data_type[T.police]", inst) == "Data type: Police records"
+    assert term_label("purpose[T.risk_scoring]", inst) == "Purpose: Predictive risk scoring to flag children at risk"
+    assert term_label("data_type[T.school]:purpose[T.early_help]", inst) == (
+        "Data type \u00d7 purpose: School records \u00d7 Identifying families for early-help support"
+    )
+    assert term_label("income_band[T.\u00a360,000 or more]", inst) == "Household income band (gross per year): \u00a360,000 or more"
+    assert split_term("a[T.10:30]:b[T.x]") == [("a", "10:30"), ("b", "x")]  # a colon inside a level does not split
+
+
+def test_model_kinds_and_the_main_model():
+    logit = model_frame()
+    ordinal = logit.iloc[1:].assign(model="o")
+    ordinal = pd.concat([ordinal, ordinal.iloc[[0]].assign(term="1|2", kind="threshold", odds_ratio=np.nan)], ignore_index=True)
+    linear = logit.drop(columns=["odds_ratio", "odds_ratio_low", "odds_ratio_high"]).assign(model="lin")
+    assert (model_type(logit), model_type(ordinal), model_type(linear)) == ("logistic", "ordinal", "other")
+    stacked = pd.concat([linear, ordinal, logit], ignore_index=True)
+    assert main_model(stacked) == "m"  # the first logistic model, wherever it is
+    assert main_model(pd.concat([linear, ordinal], ignore_index=True)) == "o"
+    assert main_model(stacked, preferred="lin") == "lin"
+    with pytest.raises(OutputError, match="model 'probit' is not among the models"):
+        main_model(stacked, preferred="probit")
+    effects = pd.DataFrame({"model": ["lin", "m"], "level": ["mean", "acceptable"]})
+    assert main_model(None, effects) == "m"  # without coefficients: the first on the probability scale
+
+
+def test_odds_ratio_table_groups_main_effects_in_instrument_order_and_names_references():
+    inst = instrument()
+    table = suppress_model_table_for_test(model_frame())
+    shown = odds_ratio_display(table, inst)
+    assert shown["Group variable"].tolist() == ["Data type"] * 5 + ["Purpose"] * 3 + ["Ethnic group"] * 4
+    # instrument order, whatever the table's: school before police; Mixed, Asian, Black, Other
+    assert shown["Category"].tolist() == [
+        "School records", "Police records", "Children's social care records", "Benefits and tax records", "Housing records",
+        "Identifying families for early-help support", "Predictive risk scoring to flag children at risk",
+        "Checking eligibility for services", "Mixed", "Asian", "Black", "Other",
+    ]
+    police = shown.set_index("Category").loc["Police records"]
+    assert police["Odds ratio"] == "0.61"  # exp(-0.5) = 0.6065
+    assert police["95% CI"] == "0.50 to 0.74"  # exp(-0.7) = 0.4966, exp(-0.3) = 0.7408
+    assert police["p"] == "<0.001"
+    assert reference_note(table, inst) == (
+        "Reference categories \u2013 data type: health records; purpose: service planning and research with de-identified data; "
+        "ethnic group: White."
+    )
+    assert interaction_note(table, inst) == (
+        "The model also includes data type \u00d7 purpose interaction terms, not shown, so the data type odds ratios apply to "
+        "service planning and research with de-identified data and the purpose odds ratios to health records."
+    )
+    assert interaction_note(table[~table["term"].str.contains(":")], inst) is None
+    # with two data types left out the reference is not one level: nothing is guessed
+    partial = table[~table["term"].isin(["data_type[T.housing]", "data_type[T.benefits_tax]"])]
+    assert reference_note(partial, inst).startswith("Reference categories \u2013 purpose: service planning")
+
+
+def suppress_model_table_for_test(frame: pd.DataFrame) -> pd.DataFrame:
+    from social_licence.disclosure import protect
+
+    return protect(frame, Thresholds(), instrument())

@@ -75,19 +75,145 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else format_number(p, 3)
 
 
-_TERM = re.compile(r"^(?:C\()?(?P<var>[A-Za-z_][A-Za-z0-9_.]*)(?:,.*)?\)?\[T\.(?P<level>.+)\]$")
+_FACTOR = re.compile(r"^(?:C\()?(?P<var>[A-Za-z_][A-Za-z0-9_.]*)(?:,[^\[]*)?\)?\[T\.(?P<level>.+)\]$")
+INTERCEPT_TERMS = ("intercept", "(intercept)", "const")
+TIMES = " \u00d7 "
+
+
+def split_term(term: Any) -> list[tuple[str, str | None]]:
+    """The factors of a formula term, as ``(variable, level)`` pairs (level ``None`` for a
+    numeric term): ``data_type[T.school]:purpose[T.early_help]`` ->
+    ``[("data_type", "school"), ("purpose", "early_help")]``. Colons inside brackets or
+    parentheses (a level such as ``"10:30"``) do not split."""
+    parts, depth, start, text = [], 0, 0, str(term)
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    out: list[tuple[str, str | None]] = []
+    for part in parts:
+        m = _FACTOR.match(part)
+        out.append((m.group("var"), m.group("level")) if m else (part, None))
+    return out
+
+
+def is_interaction(term: Any) -> bool:
+    """Whether a formula term is a product of several variables (``a[T.x]:b[T.y]``)."""
+    return len(split_term(term)) > 1
+
+
+def factor_label(instrument: Any | None, name: str) -> str:
+    """How a variable of a model or a breakdown is named for readers: a grid dimension by its
+    name in words (``data_type`` -> ``Data type``), an instrument variable by its label."""
+    if instrument is not None:
+        for grid in instrument.grids.values():
+            if name in (grid.row_name, grid.column_name):
+                return _sentence(name.replace("_", " "))
+        if name in instrument:
+            return instrument[name].label
+    return str(name)
+
+
+def level_label(instrument: Any | None, name: str, level: Any) -> str:
+    """A category for readers: a grid dimension's code by its label (``police`` -> ``Police
+    records``); any other category as it is (the analysis frame already holds labels)."""
+    labels = value_labels(instrument, name)
+    return labels.get(level, str(level))
+
+
+def known_levels(instrument: Any, variable: str) -> list[Any]:
+    """Every level of a grid dimension (its codes) or an instrument variable (its labels)."""
+    if instrument is None:
+        return []
+    for g in instrument.grids.values():
+        if variable == g.row_name:
+            return list(g.rows)
+        if g.column_name and variable == g.column_name:
+            return list(g.columns)
+    return list(instrument[variable].labels) if variable in instrument else []
+
+
+def level_order(instrument: Any, variable: str, present: Sequence[Any]) -> list[Any]:
+    """Levels of a variable in instrument order (grid dimension or variable), others after."""
+    known = known_levels(instrument, variable)
+    present = list(dict.fromkeys(present))
+    return [k for k in known if k in present] + [p for p in present if p not in known]
+
+
+def reference_level(instrument: Any, variable: str, present: Sequence[Any]) -> Any | None:
+    """The reference category of a treatment-coded factor: the one level of the instrument's
+    list that has no term (``None`` when that is not exactly one)."""
+    known = known_levels(instrument, variable)
+    missing = [k for k in known if k not in set(present)]
+    return missing[0] if len(missing) == 1 else None
 
 
 def term_label(term: str, instrument: Any | None = None) -> str:
-    """A readable label for a formula term: ``C(ethnicity)[T.Black]`` -> ``Ethnic group: Black``."""
-    m = _TERM.match(str(term))
-    if not m:
-        if instrument is not None and term in instrument:
-            return instrument[term].label
-        return "Intercept" if str(term).lower() in ("intercept", "(intercept)", "const") else str(term)
-    var, lv = m.group("var"), m.group("level")
-    label = instrument[var].label if instrument is not None and var in instrument else var
-    return f"{label}: {lv}"
+    """A readable label for a formula term: ``C(ethnicity)[T.Black]`` -> ``Ethnic group: Black``,
+    ``purpose[T.risk_scoring]`` -> ``Purpose: Predictive risk scoring to flag children at risk``,
+    an interaction -> ``Data type \u00d7 purpose: School records \u00d7 Identifying ...``."""
+    if str(term).lower() in INTERCEPT_TERMS:
+        return "Intercept"
+    parts = split_term(term)
+    if all(level is None for _, level in parts) and len(parts) == 1:
+        name = parts[0][0]
+        return instrument[name].label if instrument is not None and name in instrument else str(term)
+    names = [factor_label(instrument, v) for v, _ in parts]
+    if len(parts) > 1:
+        names = [names[0]] + [n[:1].lower() + n[1:] for n in names[1:]]
+    levels = [level_label(instrument, v, lv) if lv is not None else factor_label(instrument, v) for v, lv in parts]
+    return f"{TIMES.join(names)}: {TIMES.join(levels)}"
+
+
+def model_type(table: pd.DataFrame) -> str:
+    """What one model's coefficient table is: ``ordinal`` (it has cut-points), ``logistic``
+    (odds ratios on its coefficients) or ``other`` (a linear or count model: no odds ratios)."""
+    if "kind" in table.columns and (table["kind"].astype(str) != "coefficient").any():
+        return "ordinal"
+    if "odds_ratio" in table.columns and np.isfinite(pd.to_numeric(table["odds_ratio"], errors="coerce").to_numpy(dtype=float)).any():
+        return "logistic"
+    return "other"
+
+
+def model_types(table: pd.DataFrame) -> dict[str, str]:
+    """:func:`model_type` of each model of a stacked table, in the table's order."""
+    if "model" not in table.columns:
+        return {"model": model_type(table)}
+    return {str(name): model_type(part) for name, part in table.groupby(table["model"].astype(str), sort=False)}
+
+
+def main_model(
+    models: pd.DataFrame | None,
+    effects: pd.DataFrame | None = None,
+    preferred: str | None = None,
+) -> str | None:
+    """The model whose results lead: ``preferred`` when given, else the first logistic model
+    of the stacked model table (then the first ordinal one), else the first model of the
+    marginal effects on the probability scale (outcome level other than ``mean``)."""
+    names: list[str] = []
+    for frame in (models, effects):
+        if frame is not None and "model" in frame.columns:
+            names += [n for n in dict.fromkeys(frame["model"].astype(str)) if n not in names]
+    if preferred is not None:
+        if preferred not in names:
+            raise OutputError(f"model {preferred!r} is not among the models ({', '.join(names) or 'none'})")
+        return preferred
+    if models is not None and "model" in models.columns:
+        types = model_types(models)
+        for wanted in ("logistic", "ordinal"):
+            for name, kind in types.items():
+                if kind == wanted:
+                    return name
+    if effects is not None and "model" in effects.columns:
+        for name, part in effects.groupby(effects["model"].astype(str), sort=False):
+            if "level" not in part.columns or not (part["level"].astype(str) == "mean").all():
+                return str(name)
+    return None
 
 
 def _sentence(text: str) -> str:
@@ -313,6 +439,111 @@ def model_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.DataFra
     return out
 
 
+def lower_first(text: str) -> str:
+    """Lower-case the first letter of a label for use mid-sentence, unless it starts an
+    acronym ("NHS", "UK")."""
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
+def main_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """The coefficient rows of a model table that are neither the intercept, a cut-point nor
+    an interaction: the terms a reader can interpret one by one."""
+    out = table
+    if "kind" in out.columns:
+        out = out[out["kind"].astype(str) == "coefficient"]
+    out = out[~out["term"].astype(str).str.lower().isin(INTERCEPT_TERMS)]
+    return out[~out["term"].map(is_interaction).astype(bool)]
+
+
+def _references(table: pd.DataFrame, instrument: Any | None) -> list[tuple[str, str]]:
+    """``(variable name, reference category as readers see it)`` per factor of the main effects."""
+    levels: dict[str, list[Any]] = {}
+    for term in main_effects(table)["term"].astype(str):
+        var, lv = split_term(term)[0]
+        if lv is not None:
+            levels.setdefault(var, []).append(lv)
+    out = []
+    for var, present in levels.items():
+        ref = reference_level(instrument, var, present)
+        if ref is not None:
+            text = level_label(instrument, var, ref)
+            out.append((var, lower_first(text) if text != str(ref) else text))
+    return out
+
+
+def reference_categories(table: pd.DataFrame, instrument: Any | None) -> list[tuple[str, str]]:
+    """``(variable, reference category)`` for each factor among a model's main effects, as
+    readers name them (``("Data type", "health records")``, ``("Ethnic group", "White")``): the
+    one instrument level without a term."""
+    return [(factor_label(instrument, var), ref) for var, ref in _references(table, instrument)]
+
+
+def reference_note(table: pd.DataFrame, instrument: Any | None) -> str | None:
+    """'Reference categories \u2013 data type: health records; ethnic group: White; ...' for the
+    main effects of a model table, or ``None`` when none can be named."""
+    refs = reference_categories(table, instrument)
+    if not refs:
+        return None
+    return "Reference categories \u2013 " + "; ".join(f"{lower_first(v)}: {r}" for v, r in refs) + "."
+
+
+def interaction_note(table: pd.DataFrame, instrument: Any | None, *, subject: str = "The model") -> str | None:
+    """What a reader of the main effects alone must know about a model's interaction terms:
+    which there are, and (for one two-way interaction of factors) that each factor's odds
+    ratios then apply at the reference category of the other."""
+    terms = table["term"].astype(str)
+    if "kind" in table.columns:
+        terms = terms[table["kind"].astype(str) == "coefficient"]
+    pairs = list(dict.fromkeys(tuple(v for v, _ in split_term(t)) for t in terms if is_interaction(t)))
+    if not pairs:
+        return None
+    names = ", ".join(TIMES.join(lower_first(factor_label(instrument, v)) for v in pair) for pair in pairs)
+    note = f"{subject} also includes {names} interaction terms, not shown"
+    ref_of = dict(_references(table, instrument))
+    if len(pairs) == 1 and len(pairs[0]) == 2 and all(v in ref_of for v in pairs[0]):
+        a, b = pairs[0]
+        note += (
+            f", so the {lower_first(factor_label(instrument, a))} odds ratios apply to {ref_of[b]} and the "
+            f"{lower_first(factor_label(instrument, b))} odds ratios to {ref_of[a]}"
+        )
+    return note + "."
+
+
+def odds_ratio_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.DataFrame:
+    """Odds ratios of a model's main effects, grouped by variable (the ``Group variable``
+    column becomes row groups), categories in instrument order: odds ratio, 95% CI and p."""
+    check_publishable(df, "table")
+    table = main_effects(df).reset_index(drop=True)
+    if table.empty:
+        raise OutputError("table: the model has no main-effect coefficients to show as odds ratios")
+    sup, _ = _flags(table)
+    parts = [split_term(t)[0] for t in table["term"]]
+    table = table.assign(__var=[v for v, _ in parts], __level=[lv for _, lv in parts])
+    order: list[int] = []
+    for var in dict.fromkeys(table["__var"]):
+        block = table[table["__var"] == var]
+        keys = level_order(instrument, var, [lv for lv in block["__level"] if lv is not None])
+        rank = [keys.index(lv) if lv in keys else len(keys) for lv in block["__level"]]
+        order += [int(block.index[i]) for i in np.argsort(rank, kind="stable")]
+    table, sup = table.loc[order].reset_index(drop=True), sup[order]
+    if {"odds_ratio_low", "odds_ratio_high"} <= set(table.columns):
+        lo, hi = table["odds_ratio_low"].to_numpy(dtype=float), table["odds_ratio_high"].to_numpy(dtype=float)
+    else:
+        lo, hi = np.exp(table["ci_low"].to_numpy(dtype=float)), np.exp(table["ci_high"].to_numpy(dtype=float))
+    orat = table["odds_ratio"].to_numpy(dtype=float)
+    out = pd.DataFrame(
+        {
+            "Group variable": [factor_label(instrument, v) for v in table["__var"]],
+            "Category": [level_label(instrument, v, lv) if lv is not None else "Per unit" for v, lv in zip(table["__var"], table["__level"], strict=True)],
+            "Odds ratio": [SYMBOL_SUPPRESSED if s else format_number(v, 2) for s, v in zip(sup, orat, strict=True)],
+            "95% CI": [SYMBOL_SUPPRESSED if s else f"{format_number(a, 2)} to {format_number(b, 2)}" for s, a, b in zip(sup, lo, hi, strict=True)],
+        }
+    )
+    if "p_value" in table.columns:
+        out["p"] = [SYMBOL_SUPPRESSED if s else format_p(p) for s, p in zip(sup, table["p_value"].astype(float), strict=True)]
+    return out
+
+
 def plain_display(df: pd.DataFrame, *, decimals: int = 2, percent_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Any other aggregate frame (QA flow, weight summary, margins): counts as whole numbers."""
     check_publishable(df, "table")
@@ -341,6 +572,8 @@ def display_frame(df: pd.DataFrame, instrument: Any | None = None, **options: An
             return wide_display(df, rows, cols, instrument, decimals=options.get("decimals", 0))
         return estimate_display(df, instrument, percent=options.get("percent", True), decimals=options.get("decimals", 0))
     if is_model_frame(df):
+        if options.get("odds_ratios"):
+            return odds_ratio_display(df, instrument)
         return model_display(df, instrument)
     return plain_display(df, decimals=options.get("decimals", 2), percent_columns=options.get("percent_columns", ()))
 
