@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
 from social_licence.design import SurveyDesign
 from social_licence.instrument import load_instrument
@@ -114,14 +115,6 @@ def _order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the example survey -----------------------------------------------------------------------------
-PURPOSE_PAIRS = {
-    1: ("early_help", "risk_scoring"),
-    2: ("early_help", "planning"),
-    3: ("early_help", "eligibility"),
-    4: ("risk_scoring", "planning"),
-    5: ("risk_scoring", "eligibility"),
-    6: ("planning", "eligibility"),
-}
 DATA_EFFECT = {"health": 0.6, "school": 0.8, "police": -0.4, "social_care": -0.1, "benefits_tax": -0.7, "housing": 0.2}
 PURPOSE_EFFECT = {"early_help": 0.3, "risk_scoring": -0.9, "planning": 0.9, "eligibility": 0.1}
 ETHNIC_COUNTS = (("White", 0.70), ("Asian", 0.15), ("Black", 0.10), ("Mixed", 0.04), ("Other", 0.01))
@@ -165,7 +158,7 @@ def example_respondents(n: int = 600, seed: int = 20240501) -> pd.DataFrame:
     for dt, de in DATA_EFFECT.items():
         for pu, pe in PURPOSE_EFFECT.items():
             item = f"acc_{dt}__{pu}"
-            asked = np.array([pu in PURPOSE_PAIRS[b] for b in ballot])
+            asked = np.array([pu in BALLOTS[b] for b in ballot])
             latent = 3.0 + 1.1 * (de + pe + group_shift) + rng.normal(0, 1.2, n)
             rating = np.clip(np.round(latent), 1, 5).astype(int)
             dk = asked & (rng.random(n) < 0.04)
@@ -175,6 +168,13 @@ def example_respondents(n: int = 600, seed: int = 20240501) -> pd.DataFrame:
     for k, org in enumerate(inst.grids["trust"].rows):
         latent = 3.2 - 0.35 * k + rng.normal(0, 0.9, n) - 0.3 * (contact == 1)
         frame[f"trust_{org}"] = _cat(np.clip(np.round(latent), 1, 4).astype(int), f"trust_{org}", inst)
+    # drawn last, so every draw above (and every number the other tests expect) is unchanged
+    for k, right in enumerate(inst.grids["rights"].rows):
+        latent = 4.3 - 0.3 * k + rng.normal(0, 0.9, n) - 0.4 * (eth_codes == 4)
+        dk = rng.random(n) < 0.03
+        item = f"rights_{right}"
+        frame[item] = _cat(np.where(dk, 0, np.clip(np.round(latent), 1, 5).astype(int)), item, inst)
+        frame[item + "__reason"] = pd.Categorical(np.where(dk, "dont_know", None))
     return frame
 
 
@@ -244,6 +244,17 @@ def trust_table(data, design, inst) -> pd.DataFrame:
     for item, org, _ in g.cells():
         rows += proportions(data, design, item, keys={"organisation": org})
     return _order(pd.DataFrame(rows))
+
+
+def rights_table(data, design, inst) -> pd.DataFrame:
+    """Distribution of agreement with each rights statement, one block per ``right``."""
+    g = inst.grids["rights"]
+    rows = []
+    for item, right, _ in g.cells():
+        rows += proportions(data, design, item, keys={g.row_name: right})
+    out = _order(pd.DataFrame(rows))
+    out["variable"] = "rights"  # as the estimation module labels grid summaries
+    return out
 
 
 def example_inputs(n: int = 600, seed: int = 20240501) -> dict:
@@ -330,6 +341,7 @@ def example_inputs(n: int = 600, seed: int = 20240501) -> dict:
         "ratings_data_type": ratings_by(data, design, inst, "data_type"),
         "ratings_purpose": ratings_by(data, design, inst, "purpose"),
         "trust": trust_table(data, design, inst),
+        "rights": rights_table(data, design, inst),
         "models": models,
         "marginal_effects": effects,
         "qa_flow": qa_flow,

@@ -279,6 +279,7 @@ def test_workflow_figures_by_name_protect_their_inputs_first():
         "acceptability_by_purpose": raw["ratings_purpose"],
         "acceptability_by_group": raw["grid_groups"],
         "trust": raw["trust"],
+        "rights": raw["rights"],
         "models": [raw["models"]],
         "effects": raw["marginal_effects"],
         "margins": raw["margins"],
@@ -296,3 +297,204 @@ def test_workflow_figures_by_name_protect_their_inputs_first():
         F.figure_from_inputs("pie_chart", inputs, inst, TH)
     with pytest.raises(OutputError, match="input 'trust' is missing"):
         F.figure_from_inputs("trust", {}, inst, TH)
+
+
+# -- model figures as published: which models, which terms, which labels ---------------------------
+def model_tables(inst) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coefficient and marginal-effect tables shaped as the models module writes them for the
+    configured models: a logistic model with data type x purpose interactions, an ordinal model
+    (with cut-points) and a linear model of an index. Coefficients are typed in here (-0.2 for
+    every data type, -0.5 for every purpose, -0.3 for every group, 0.1 for every interaction)."""
+    g = inst.grids["acceptability"]
+    dims = [("data_type", code, -0.2) for code in list(g.rows)[1:]]
+    dims += [("purpose", code, -0.5) for code in ("early_help", "risk_scoring", "eligibility")]
+    people = [(v, lv, -0.3) for v in ("ethnicity", "lone_parent", "age_band", "income_band", "services_contact")
+              for lv in inst[v].labels if lv not in ("White", "No", "30-39", "\u00a320,000-\u00a339,999")]
+    inter = [f"data_type[T.{d}]:purpose[T.{p}]" for d in list(g.rows)[1:] for p in ("early_help", "risk_scoring", "eligibility")]
+
+    def coef(model, terms, kinds=None):
+        out = pd.DataFrame({"model": model, "term": terms, "kind": kinds or "coefficient"})
+        out["estimate"] = [-0.2 if t.startswith("data_type[T.") and ":" not in t else -0.5 if t.startswith("purpose") else 0.1 if ":" in t else -0.3 for t in terms]
+        out["se"], out["p_value"] = 0.1, 0.01
+        out["ci_low"], out["ci_high"] = out["estimate"] - 0.196, out["estimate"] + 0.196
+        out["n_unweighted"] = 1400
+        return out
+
+    main_terms = [f"{v}[T.{lv}]" for v, lv, _ in dims + people]
+    logit = coef("acceptability_logit", ["Intercept", *main_terms, *inter])
+    ordinal = coef("acceptability_ordinal", [*main_terms, "1|2", "2|3"], ["coefficient"] * len(main_terms) + ["threshold"] * 2)
+    linear = coef("licence_index_linear", ["Intercept"] + [f"{v}[T.{lv}]" for v, lv, _ in people])
+    for frame in (logit, ordinal):
+        coefs = frame["kind"] == "coefficient"
+        frame["odds_ratio"] = np.where(coefs, np.exp(frame["estimate"]), np.nan)
+        frame["odds_ratio_low"] = np.where(coefs, np.exp(frame["ci_low"]), np.nan)
+        frame["odds_ratio_high"] = np.where(coefs, np.exp(frame["ci_high"]), np.nan)
+    models = pd.concat([logit, ordinal, linear], ignore_index=True)
+
+    rows = []
+    for model, level, scale in (("acceptability_logit", "acceptable", 0.01), ("licence_index_linear", "mean", 0.02)):
+        for v, lv, d in dims + people:
+            if level == "mean" and v in ("data_type", "purpose"):
+                continue
+            ref = {"data_type": "health", "purpose": "planning", "ethnicity": "White", "age_band": "30-39",
+                   "income_band": "\u00a320,000-\u00a339,999"}.get(v, "No")
+            est = d * scale * 10
+            rows.append({"model": model, "group_variable": v, "group": lv, "variable": level, "level": level,
+                         "statistic": "difference", "reference": ref, "estimate": est, "se": 0.02,
+                         "ci_low": est - 0.04, "ci_high": est + 0.04, "p_value": 0.01, "n_unweighted": 1400, "count_unweighted": 50})
+    return models, pd.DataFrame(rows)
+
+
+def text_collisions(plot) -> list[str]:
+    """Every pair of texts drawn on top of each other, and every text cut by the figure's edge,
+    measured on the rendered figure (the check a reader's eye makes)."""
+    import itertools
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plot.draw()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    width, height = fig.bbox.width, fig.bbox.height
+    bad = [f"cut: {a!r}" for a, b in boxes if b.x0 < -1 or b.y0 < -1 or b.x1 > width + 1 or b.y1 > height + 1]
+    for (a, ba), (b, bb) in itertools.combinations(boxes, 2):
+        if min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 1 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 1:
+            bad.append(f"overlap: {a!r} / {b!r}")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return bad
+
+
+def _flat(text) -> str:
+    return str(text).replace("\n", " ")
+
+
+def test_odds_ratio_plot_shows_the_logistic_models_main_effects_with_instrument_labels():
+    """Expected labels and references are the instrument's (config/instrument.yaml), written out
+    by hand; odds ratios are exp(coefficient) of the coefficients typed into model_tables()."""
+    inst = example_inputs()["instrument"]
+    models, _ = model_tables(inst)
+    logit = models[models["model"] == "acceptability_logit"]
+    plot = F.figure_forest(protect(logit, TH, inst), inst)
+    data = plot.data
+    assert len(data) == 5 + 3 + 4 + 1 + 3 + 3 + 1  # main effects only: no intercept, no interaction
+    assert not data["term"].str.contains(":").any()
+    police = data[data["term"] == "data_type[T.police]"].iloc[0]
+    assert police["x"] == pytest.approx(np.exp(-0.2))
+    assert police["label"] == "Data type: Police records"
+    ticks = [_flat(t) for t in plot.scales.get_scales("y").labels]
+    assert ticks[:5] == ["School records", "Police records", "Children's social care records", "Benefits and tax records", "Housing records"]
+    assert ticks[5:8] == ["Identifying families for early-help support", "Predictive risk scoring to flag children at risk", "Checking eligibility for services"]
+    assert ticks[8:12] == ["Mixed", "Asian", "Black", "Other"]
+    headings = [_flat(h) for h in layer_data(plot, "geom_label")[0]["label"]]
+    assert headings == ["Data type", "Purpose", "Ethnic group", "Lone parent", "Parent age band", "Household income band (gross per year)",
+                        "Contact with family support or children's services in the last five years"]
+    caption = _flat(plot.labels.caption)
+    assert ("Reference categories \u2013 data type: health records; purpose: service planning and research with de-identified data; "
+            "ethnic group: White; lone parent: No; parent age band: 30-39;") in caption
+    assert ("The model also includes data type \u00d7 purpose interaction terms, not shown, so the data type odds ratios apply to "
+            "service planning and research with de-identified data and the purpose odds ratios to health records.") in caption
+
+
+def test_odds_ratio_plot_never_draws_a_linear_model():
+    inst = example_inputs()["instrument"]
+    models, _ = model_tables(inst)
+    published = protect(models, TH, inst)
+    plot = F.figure_forest(published, inst)  # by default: the models that have odds ratios
+    assert set(plot.data["model"]) == {"acceptability_logit", "acceptability_ordinal"}
+    assert set(plot.data["series"].astype(str)) == {"Logistic model (acceptability_logit)", "Proportional-odds model (acceptability_ordinal)"}
+    black = plot.data[plot.data["term"] == "ethnicity[T.Black]"]
+    assert black["y"].nunique() == 2  # the two models' estimates side by side, not on top of each other
+    with pytest.raises(OutputError, match="'licence_index_linear' has no odds ratios"):
+        F.figure_forest(published, inst, models=["licence_index_linear"])
+    with pytest.raises(OutputError, match="no model in the table has odds ratios"):
+        F.figure_forest(published[published["model"] == "licence_index_linear"].assign(odds_ratio=np.nan), inst)
+
+
+def test_marginal_effects_keep_to_one_scale_and_label_uses_from_the_instrument():
+    """Differences typed into model_tables(): every purpose -5 points, every data type -2."""
+    inst = example_inputs()["instrument"]
+    _, effects = model_tables(inst)
+    published = protect(effects, TH, inst)
+    with pytest.raises(OutputError, match="different scales"):
+        F.figure_forest(published, inst, kind="marginal_effect")
+    plot = F.figure_forest(published, inst, kind="marginal_effect", models=["acceptability_logit"])
+    data = plot.data
+    assert set(data["model"]) == {"acceptability_logit"}
+    risk = data[(data["group_variable"] == "purpose") & (data["group"] == "risk_scoring")].iloc[0]
+    assert risk["x"] == pytest.approx(-5.0) and risk["label"] == "Predictive risk scoring to flag children at risk vs Service planning and research with de-identified data"
+    headings = [_flat(h) for h in layer_data(plot, "geom_label")[0]["label"]]
+    assert headings[:3] == ["Data type", "Purpose", "Ethnic group"]  # uses lead, then the parents
+    assert plot.labels.x == "Difference in percentage points, 95% CI"
+    assert "data type: health records; purpose: service planning" in _flat(plot.labels.caption)
+    linear = F.figure_forest(published, inst, kind="marginal_effect", models=["licence_index_linear"])
+    assert linear.data["x"].tolist() == pytest.approx((linear.data["estimate"]).tolist())  # its own units, not x100
+    assert "percentage points" not in linear.labels.x
+
+
+def test_weighting_margins_read_as_labels_not_keys(inputs):
+    margins = pd.DataFrame(
+        {"margin": "sex x age_band", "category": ["Female|18-29", "Male|18-29"], "before": [0.5, 0.5], "after": [0.52, 0.48], "target": [0.52, 0.48]}
+    )
+    plot = F.figure_weighting(margins, inputs["instrument"])
+    assert [_flat(h) for h in layer_data(plot, "geom_label")[0]["label"]] == ["Parent sex \u00d7 parent age band"]
+    assert plot.scales.get_scales("y").labels == ["Female, 18-29", "Male, 18-29"]
+
+
+def test_rights_figure_has_one_bar_per_statement_in_agreement_order(inputs):
+    inst = inputs["instrument"]
+    rights = suppress(example_inputs()["rights"], TH, partitions=["right"])
+    plot = F.figure_rights(rights, inst)
+    rects = layer_data(plot, "geom_rect")[0]
+    assert list(rects["level"].cat.categories) == ["Strongly disagree", "Tend to disagree", "Neither agree nor disagree", "Tend to agree", "Strongly agree"]
+    labels = [_flat(v) for v in plot.scales.get_scales("y").labels]
+    assert labels == ["Parents should be asked for explicit consent before records are linked",
+                      "Parents should have a right to view the data held about their family",
+                      "Parents should have a right to opt out of data linkage"]
+
+
+def test_no_figure_draws_text_over_text_or_off_the_page():
+    """Every workflow figure at its printed size, from the example survey and from model tables
+    the size of the configured models (35 logistic terms; effects for seven variables)."""
+    raw = example_inputs()
+    inst = raw["instrument"]
+    models, effects = model_tables(inst)
+    inputs = {
+        "acceptability_type_purpose": raw["grid"],
+        "acceptability_by_type": raw["ratings_data_type"],
+        "acceptability_by_purpose": raw["ratings_purpose"],
+        "acceptability_by_group": raw["grid_groups"],
+        "trust": raw["trust"],
+        "rights": raw["rights"],
+        "models": models,
+        "effects": effects,
+        "margins": raw["margins"],
+    }
+    problems = {}
+    for name in F.FIGURE_TITLES:
+        plot = F.figure_from_inputs(name, inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+        problems[name] = text_collisions(plot)
+    groups = F.figure_groups(protect(raw["groups"], TH, inst), inst)
+    problems["groups, five variables"] = text_collisions(groups)
+    two = F.figure_forest(protect(models, TH, inst), inst, models=["acceptability_logit", "acceptability_ordinal"])
+    problems["two models"] = text_collisions(two)
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_workflow_model_figures_show_the_main_logistic_model():
+    raw = example_inputs()
+    inst = raw["instrument"]
+    models, effects = model_tables(inst)
+    inputs = {"models": models, "effects": effects}
+    forest = F.figure_from_inputs("model_forest", inputs, inst, TH)
+    assert set(forest.data["model"]) == {"acceptability_logit"}
+    both = F.figure_from_inputs("model_forest", inputs, inst, TH, {"forest_models": ["acceptability_logit", "acceptability_ordinal"]})
+    assert set(both.data["model"]) == {"acceptability_logit", "acceptability_ordinal"}
+    effect_plot = F.figure_from_inputs("model_effects", inputs, inst, TH)
+    assert set(effect_plot.data["model"]) == {"acceptability_logit"}
+    chosen = F.figure_from_inputs("model_effects", inputs, inst, TH, {"model": "licence_index_linear"})
+    assert set(chosen.data["model"]) == {"licence_index_linear"}

@@ -4,7 +4,12 @@ Every figure is a plain function of frames that have been through
 :func:`social_licence.disclosure.suppress` and returns a :class:`plotnine.ggplot`; a withheld
 cell is drawn as a labelled "[c]" placeholder, never as zero, and a figure with nothing left to
 draw raises :class:`~social_licence.errors.DisclosureError` so the brief can say what was
-withheld instead of printing an empty chart. Categories follow the instrument's order.
+withheld instead of printing an empty chart. Categories follow the instrument's order and
+read as its labels, never as codes. Dot plots (groups, model results, weighting margins) are
+laid out in blocks, each headed by its variable's label on a row of its own, so a long label has
+the width of the panel and never runs into a neighbour. Model figures show one scale: odds
+ratios of main effects (not intercepts, cut-points or interactions, which the caption
+explains), or marginal effects in percentage points.
 :func:`save_figure` writes PNG (300 dpi) and SVG that are identical byte for byte across runs.
 """
 
@@ -27,8 +32,7 @@ from plotnine import (
     element_blank,
     element_line,
     element_text,
-    facet_grid,
-    facet_wrap,
+    geom_label,
     geom_point,
     geom_rect,
     geom_segment,
@@ -47,7 +51,6 @@ from plotnine import (
     scale_x_continuous,
     scale_x_log10,
     scale_y_continuous,
-    scale_y_discrete,
     theme,
     theme_minimal,
 )
@@ -56,7 +59,21 @@ from .disclosure import SYMBOL_LOW_PRECISION, SYMBOL_SUPPRESSED, check_publishab
 from .errors import DisclosureError, OutputError
 from .io import atomic_write_bytes
 from .missing import DONT_KNOW_LABEL
-from .tables import OVERALL_GROUP, format_percent, term_label
+from .tables import (
+    OVERALL_GROUP,
+    TIMES,
+    factor_label,
+    format_percent,
+    interaction_note,
+    level_label,
+    level_order,
+    lower_first,
+    main_effects,
+    model_types,
+    reference_note,
+    split_term,
+    term_label,
+)
 
 #: Okabe & Ito (2008) "Color Universal Design" palette, safe for the common colour-vision types.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -149,7 +166,7 @@ def _sentence(text: str) -> str:
 
 
 def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
 def _check_values(values: pd.Series, allowed: Sequence[str], what: str, name: str) -> None:
@@ -303,6 +320,14 @@ def figure_trust(df: pd.DataFrame, instrument: Any, **kwargs: Any) -> ggplot:
     return figure_likert(df, instrument, grid="trust", by="organisation", **kwargs)
 
 
+def figure_rights(df: pd.DataFrame, instrument: Any, *, grid: str = "rights", **kwargs: Any) -> ggplot:
+    """Diverging bars of agreement with each statement on consent, access and opting out
+    (the ``rights`` grid: one bar per statement, its own wording as the label)."""
+    g = _grid(instrument, grid, "rights")
+    kwargs.setdefault("title", "Parents' views on consent, access to their data and opting out")
+    return figure_likert(df, instrument, grid=grid, by=g.row_name, **kwargs)
+
+
 # -- heatmap -------------------------------------------------------------------------------------
 def figure_heatmap(
     df: pd.DataFrame,
@@ -362,6 +387,118 @@ def figure_heatmap(
     return p
 
 
+# -- dot plots in blocks: one block per variable, its name as a heading row ----------------------
+#: Height of one row of a dot plot (cm): 7.5 pt labels with air between them.
+ROW_CM = 0.38
+#: Characters per line of a block heading: it runs across the panel of a 16 cm figure.
+HEADING_WIDTH = 62
+HEADING_SIZE = 7.5
+MODEL_SHAPES = ("o", "^", "s", "D")
+
+
+def _layout(
+    blocks: Sequence[tuple[str, Sequence[tuple[Any, str]]]],
+    *,
+    label_width: int = 32,
+    heading_width: int = HEADING_WIDTH,
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Rows of a dot plot, top to bottom: a heading row per block (its variable, wrapped to
+    ``heading_width``), then one row per item. Returns ``(rows, headings, bottom)``: ``rows``
+    with ``block``, ``key``, ``tick`` (the wrapped axis label) and ``y``; ``headings`` with ``y``
+    and ``label``; the y of the bottom edge (the top is 0). Long headings and labels get taller
+    rows, so no text overlaps another and none leaves its own row."""
+    y = 0.0
+    rows, heads = [], []
+    for b, (heading, items) in enumerate(blocks):
+        if b:
+            y -= 0.25
+        if heading:
+            text = _wrap(heading, heading_width)
+            h = 1.0 + 0.7 * text.count("\n")
+            heads.append({"y": y - h / 2, "label": text})
+            y -= h
+        for key, label in items:
+            tick = _wrap(str(label), label_width)
+            h = 1.0 + 0.6 * tick.count("\n")
+            rows.append({"block": b, "key": key, "tick": tick, "y": y - h / 2})
+            y -= h
+    return pd.DataFrame(rows, columns=["block", "key", "tick", "y"]), pd.DataFrame(heads, columns=["y", "label"]), y
+
+
+def _dot_plot_scales(rows: pd.DataFrame, heads: pd.DataFrame, bottom: float, x_left: float) -> list:
+    """The y axis of a block layout and its heading rows (bold, left-aligned at ``x_left``, on
+    white so a reference or grid line never runs through them)."""
+    parts: list = [
+        scale_y_continuous(breaks=list(rows["y"]), labels=list(rows["tick"]), limits=(bottom, 0.0), expand=(0, 0.1)),
+    ]
+    if len(heads):
+        parts.append(
+            geom_label(
+                aes(x="x", y="y", label="label"),
+                data=heads.assign(x=x_left),
+                ha="left",
+                va="center",
+                fontweight="bold",
+                size=HEADING_SIZE,
+                family=FONT,
+                fill="white",
+                label_size=0,
+                label_padding=0.1,
+                colour="#1a1a1a",
+                inherit_aes=False,
+            )
+        )
+    return parts
+
+
+def _dot_height(bottom: float, caption: str, *, legend_rows: int = 0, title: str | None = None) -> float:
+    """Figure height (cm) that gives every row ``ROW_CM``: title, rows, axis, legend, caption."""
+    title_lines = (title or "").count("\n") + 1 if title else 0
+    caption_lines = caption.count("\n") + 1 if caption else 0
+    legend = 0.35 + 0.45 * legend_rows if legend_rows else 0.0
+    height = 0.9 + 0.55 * title_lines + (-bottom) * ROW_CM + 1.1 + legend + 0.34 * caption_lines
+    return min(26.0, max(7.0, height))
+
+
+def _dot_theme(height_cm: float) -> theme:
+    return theme_social_licence() + theme(
+        panel_grid_major_y=element_blank(),
+        axis_title_y=element_blank(),
+        axis_text_y=element_text(size=7.5, colour="#222222"),
+        figure_size=(WIDTH_CM / 2.54, height_cm / 2.54),
+    )
+
+
+def _reference_note(refs: Sequence[tuple[str, str]]) -> str | None:
+    if not refs:
+        return None
+    return "Reference categories \u2013 " + "; ".join(f"{lower_first(v)}: {r}" for v, r in refs) + "."
+
+
+def model_display_name(name: str, kind: str) -> str:
+    """A model as a legend or caption names it: its kind in words and its configured name."""
+    words = {"logistic": "Logistic model", "ordinal": "Proportional-odds model"}.get(kind, "Model")
+    return f"{words} ({name})"
+
+
+def _model_series(data: pd.DataFrame, names: Sequence[str], types: Mapping[str, str]) -> tuple[pd.DataFrame, list]:
+    """Colour, shape and a small vertical offset per model when several are drawn together."""
+    if len(names) < 2:
+        return data.assign(dy=0.0), []
+    labels = {n: model_display_name(n, types.get(n, "other")) for n in names}
+    step = 0.5 / len(names)
+    offsets = {n: 0.25 - step / 2 - i * step for i, n in enumerate(names)}
+    out = data.assign(dy=[offsets[m] for m in data["model"].astype(str)])
+    out["series"] = pd.Categorical([labels[m] for m in data["model"].astype(str)], categories=[labels[n] for n in names])
+    colours = (OKABE_ITO[0], OKABE_ITO[5]) if len(names) == 2 else OKABE_ITO
+    scales = [
+        scale_color_manual(values=dict(zip(labels.values(), colours, strict=False))),
+        scale_shape_manual(values=dict(zip(labels.values(), MODEL_SHAPES, strict=False))),
+        guides(colour=guide_legend(ncol=1), shape=guide_legend(ncol=1)),  # long names, one per line
+    ]
+    return out, scales
+
+
 # -- dot plot by social group --------------------------------------------------------------------
 def figure_groups(
     df: pd.DataFrame,
@@ -374,14 +511,15 @@ def figure_groups(
     title: str | None = "Percentage of parents who find it acceptable, by group",
     caption: str | None = None,
 ) -> ggplot:
-    """Dot plot with 95% CIs of an estimate by social group, one panel per grouping variable.
+    """Dot plot with 95% CIs of an estimate by social group, one block per grouping variable.
 
     ``df``: a suppressed stacked group frame (``group_variable``, ``group``, ``level``,
     ``estimate``, ``ci_low``, ``ci_high``). ``where`` picks one cell of any other by columns
     (e.g. ``{"data_type": "police", "purpose": "early_help"}``). ``groups`` chooses and orders
-    the grouping variables; groups follow the instrument's category order. The whole-sample
-    rows (group ``"All"``) give the dashed reference line unless ``overall`` is given.
-    Low-precision estimates are hollow; withheld ones are labelled "[c]".
+    the grouping variables; groups follow the instrument's category order under a heading
+    naming the variable. The whole-sample rows (group ``"All"``) give the dashed reference line
+    unless ``overall`` is given. Low-precision estimates are hollow; withheld ones are
+    labelled "[c]".
     """
     name = "groups"
     _check(df, name, ["group_variable", "group", "level", "estimate", "ci_low", "ci_high"])
@@ -411,14 +549,16 @@ def figure_groups(
             f"figure {name}: group variable {unknown[0]!r} does not exist in the frame "
             f"(it has {', '.join(map(str, available))})"
         )
-    pieces = []
+    pieces, blocks = [], []
     for gv in wanted:
         part = sub[sub["group_variable"].astype(object) == gv].copy()
         order = instrument[gv].labels if gv in instrument else list(dict.fromkeys(part["group"].astype(object)))
         _check_values(part["group"], order, f"group of {gv}", name)
         part["__order"] = [order.index(v) for v in part["group"].astype(object)]
-        part["panel"] = instrument[gv].label if gv in instrument else gv
-        pieces.append(part.sort_values("__order"))
+        part = part.sort_values("__order")
+        part["block"] = len(blocks)
+        blocks.append((factor_label(instrument, gv), [(g, g) for g in part["group"].astype(object)]))
+        pieces.append(part)
     data = pd.concat(pieces, ignore_index=True)
     sup, low = _flags(data)
     est = data["estimate"].to_numpy(dtype=float)
@@ -426,8 +566,8 @@ def figure_groups(
         raise DisclosureError(
             f"figure {name}: every group of {', '.join(wanted)} is withheld, so there is nothing to draw"
         )
-    panels = list(dict.fromkeys(data["panel"]))
-    data["panel"] = pd.Categorical([_wrap(p, 20) for p in data["panel"]], categories=[_wrap(p, 20) for p in panels], ordered=True)
+    rows, heads, bottom = _layout(blocks)
+    data["y"] = rows["y"].to_numpy()  # rows are laid out in the order of the blocks' groups
     group_order = list(dict.fromkeys(data["group"].astype(str)))[::-1]
     data["group"] = pd.Categorical(data["group"].astype(str), categories=group_order, ordered=True)
     data["x"], data["lo"], data["hi"] = est * 100, data["ci_low"].astype(float) * 100, data["ci_high"].astype(float) * 100
@@ -437,24 +577,17 @@ def figure_groups(
     hi_all = float(np.nanmax(shown["hi"])) if len(shown) else 100.0
     upper = min(100.0, math.ceil((hi_all + 5) / 10) * 10)
     lower = max(0.0, math.floor((float(np.nanmin(shown["lo"])) - 5) / 10) * 10)
-    n_rows, n_panels = len(data), len(panels)
-    height_cm = min(24.0, max(HEIGHT_CM, 3.0 + 0.45 * n_rows + 0.35 * n_panels))
+    cap = _caption(caption, _groups_note(overall, bool(sup.any())))
+    height_cm = _dot_height(bottom, cap, title=title)
     p = (
-        ggplot(shown, aes(y="group"))
-        + geom_segment(aes(x="lo", xend="hi", yend="group"), colour=OKABE_ITO[0], size=0.7)
+        ggplot(shown, aes(y="y"))
+        + geom_segment(aes(x="lo", xend="hi", yend="y"), colour=OKABE_ITO[0], size=0.7)
         + geom_point(aes(x="x", shape="precision"), colour=OKABE_ITO[0], fill="white", size=2.2, stroke=0.8)
         + scale_shape_manual(values={"Estimate": "o", "Low precision [u]": "o"}, guide=None)
-        + facet_grid("panel ~ .", scales="free_y", space="free_y")
         + scale_x_continuous(limits=(lower, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs], oob=squish)
-        + scale_y_discrete(drop=True)
-        + labs(title=title, caption=_caption(caption, _groups_note(overall, bool(sup.any()))))
-        + theme_social_licence()
-        + theme(
-            strip_text_y=element_text(angle=0, ha="left", weight="bold", size=7.5),
-            panel_grid_major_y=element_blank(),
-            axis_title=element_blank(),
-            figure_size=(WIDTH_CM / 2.54, height_cm / 2.54),
-        )
+        + labs(title=title, caption=cap)
+        + _dot_theme(height_cm)
+        + theme(axis_title=element_blank())
     )
     solid = shown[shown["precision"] == "Estimate"]
     if len(solid):
@@ -465,6 +598,8 @@ def figure_groups(
         hidden["x"] = lower
         hidden["label"] = f"{SYMBOL_SUPPRESSED} withheld"
         p += geom_text(aes(x="x", label="label"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT, ha="left")
+    for part in _dot_plot_scales(rows, heads, bottom, lower):
+        p += part
     return p
 
 
@@ -482,21 +617,51 @@ def odds_ratio_columns(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.
     return orat, np.exp(table["ci_low"].to_numpy(dtype=float)), np.exp(table["ci_high"].to_numpy(dtype=float))
 
 
+def _log_breaks(lower: float, upper: float) -> list[float]:
+    """Breaks of an odds-ratio axis: 1-2-5 steps, finer (quarters) when the range is narrow."""
+    breaks = [b for b in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lower <= b <= upper]
+    if len(breaks) < 4:
+        breaks = [b for b in (0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10) if lower <= b <= upper]
+    return breaks
+
+
+def _select_models(data: pd.DataFrame, models: Sequence[str] | None, name: str) -> list[str]:
+    present = list(dict.fromkeys(data["model"].astype(str)))
+    if models is None:
+        return present
+    chosen = [str(m) for m in models]
+    unknown = [m for m in chosen if m not in present]
+    if unknown:
+        raise OutputError(f"figure {name}: model {unknown[0]!r} is not in the table (it has {', '.join(present)})")
+    return chosen
+
+
 def figure_forest(
     table: pd.DataFrame,
     instrument: Any | None = None,
     *,
     kind: str = "odds_ratio",
+    models: Sequence[str] | None = None,
     title: str | None = None,
     caption: str | None = None,
 ) -> ggplot:
-    """Forest plot of a model's odds ratios (log scale) or of marginal effects (percentage points).
+    """Forest plot of odds ratios (log scale) or of marginal effects (percentage points).
 
     ``kind="odds_ratio"``: a model table (``term``, ``estimate``, ``ci_low``, ``ci_high`` on the
-    log-odds scale, ``odds_ratio``); the intercept and cut-points (``kind`` other than
-    ``coefficient``) are left out. ``kind="marginal_effect"``: a marginal-effects frame; with a
-    ``statistic`` column only the ``difference`` rows are drawn, labelled "group vs reference",
-    one panel per ``group_variable``. A ``model`` column with several models gives a panel each.
+    log-odds scale, ``odds_ratio``). Only the main effects of logistic and ordinal models are
+    drawn: the intercept, cut-points and interaction terms are left out (the caption says
+    which interactions the model has and what that means for reading the rest), and a linear
+    model is refused, since it has no odds ratios. Terms are grouped in blocks by variable,
+    labelled from the instrument ("Police records", "Black" under "Ethnic group"), with the
+    reference categories in the caption.
+
+    ``kind="marginal_effect"``: a marginal-effects frame; only the ``difference`` rows are drawn,
+    in blocks by ``group_variable``. Effects on the probability scale are shown in percentage
+    points; models whose outcome is a mean (``level == "mean"``) are on their own scale and
+    cannot share an axis with them.
+
+    ``models`` picks the models to draw (default: every model the kind allows); several are
+    told apart by colour and shape.
     """
     if kind not in ("odds_ratio", "marginal_effect"):
         raise OutputError(f"figure forest: kind must be 'odds_ratio' or 'marginal_effect', not {kind!r}")
@@ -505,67 +670,179 @@ def figure_forest(
     need = [label_col, "estimate", "ci_low", "ci_high"] + (["odds_ratio"] if kind == "odds_ratio" else [])
     _check(table, name, need)
     data = table.copy().reset_index(drop=True)
-    panel = None
+    if "model" not in data.columns:
+        data["model"] = "model"
+    data["model"] = data["model"].astype(str)
+    notes: list[str | None] = []
+    ref_list: list[tuple[str, str]] = []
+    blocks: list[tuple[str, list[tuple[Any, str]]]] = []
     if kind == "odds_ratio":
-        if "kind" in data.columns:
-            data = data[data["kind"].astype(str) == "coefficient"]
-        data = data[~data["term"].astype(str).str.lower().isin(["intercept", "(intercept)", "const"])].reset_index(drop=True)
+        types = model_types(data)
+        chosen = _select_models(data, models, name)
+        if models is None:
+            chosen = [m for m in chosen if types[m] in ("logistic", "ordinal")]
+            if not chosen:
+                raise OutputError(
+                    f"figure {name}: no model in the table has odds ratios ({', '.join(f'{m}: {t}' for m, t in types.items())}); "
+                    "an odds-ratio plot shows logistic and ordinal models only"
+                )
+        for m in chosen:
+            if types[m] not in ("logistic", "ordinal"):
+                raise OutputError(
+                    f"figure {name}: model {m!r} has no odds ratios (a linear or count model); "
+                    "an odds-ratio plot shows logistic and ordinal models only"
+                )
+        full = data[data["model"].isin(chosen)]
+        data = main_effects(full).reset_index(drop=True)
         if data.empty:
             raise OutputError(f"figure {name}: the model table has no coefficients besides the intercept")
         data["x"], data["lo"], data["hi"] = odds_ratio_columns(data)
-        data["label"] = [_wrap(term_label(t, instrument), 40) for t in data["term"]]
+        parts = [split_term(t)[0] for t in data["term"]]
+        data["var"] = [v for v, _ in parts]
+        data["key"] = [lv for _, lv in parts]
+        data["label"] = [term_label(t, instrument) for t in data["term"]]
+        variables = list(dict.fromkeys(data["var"]))
+        for var in variables:
+            levels = [k for k in data.loc[data["var"] == var, "key"] if k is not None]
+            order = level_order(instrument, var, levels) if levels else [None]
+            ticks = [level_label(instrument, var, k) if k is not None else "Per unit" for k in order]
+            blocks.append((factor_label(instrument, var), list(zip(order, ticks, strict=True))))
         ref, xlab = 1.0, "Odds ratio (log scale), 95% CI"
-        if "model" in data.columns and data["model"].nunique() > 1:
-            panel = data["model"].astype(str)
+        source = f" from the survey-weighted {lower_first(model_display_name(chosen[0], types[chosen[0]]))}" if len(chosen) == 1 else ""
+        notes.append(
+            f"Points are odds ratios{source}; lines show 95% confidence intervals; 1 means no difference "
+            "from the reference category."
+        )
+        notes.append(reference_note(data, instrument))
+        for m in chosen:
+            subject = "The model" if len(chosen) == 1 else f"The {lower_first(model_display_name(m, types[m]))}"
+            notes.append(interaction_note(full[full["model"] == m], instrument, subject=subject))
     else:
         if "statistic" in data.columns:
             data = data[data["statistic"].astype(str) == "difference"].reset_index(drop=True)
             if data.empty:
                 raise OutputError(f"figure {name}: the frame has no 'difference' rows")
-        data["x"], data["lo"], data["hi"] = (data[c].astype(float) * 100 for c in ("estimate", "ci_low", "ci_high"))
-        labels = data[label_col].astype(str)
-        if "reference" in data.columns:
-            labels = labels + " vs " + data["reference"].astype(str).str.replace("|", ", ", regex=False)
-        data["label"] = [_wrap(v, 40) for v in labels]
-        ref, xlab = 0.0, "Difference in percentage points, 95% CI"
-        if "group_variable" in data.columns:
-            panel = pd.Series(
-                [instrument[v].label if instrument is not None and v in instrument else str(v) for v in data["group_variable"]]
+        chosen = _select_models(data, models, name)
+        data = data[data["model"].isin(chosen)].reset_index(drop=True)
+        scale = {
+            m: "mean" if "level" in data.columns and (part["level"].astype(str) == "mean").all() else "probability"
+            for m, part in data.groupby("model", sort=False)
+        }
+        if len(set(scale.values())) > 1:
+            raise OutputError(
+                f"figure {name}: the models are on different scales ({', '.join(f'{m}: {s}' for m, s in scale.items())}); "
+                "draw them in separate figures (models=[...])"
             )
+        types = {m: "other" for m in chosen}
+        on_mean = set(scale.values()) == {"mean"}
+        factor = 1.0 if on_mean else 100.0
+        data["x"], data["lo"], data["hi"] = (data[c].astype(float) * factor for c in ("estimate", "ci_low", "ci_high"))
+        gv = data["group_variable"].astype(str) if "group_variable" in data.columns else pd.Series("", index=data.index)
+        data["var"] = gv
+        data["key"] = data[label_col].astype(object)
+        refs_col = data["reference"].astype(object) if "reference" in data.columns else pd.Series(None, index=data.index)
+        data["label"] = [
+            f"{level_label(instrument, v, k)} vs {level_label(instrument, v, r)}" if r is not None and not pd.isna(r) else level_label(instrument, v, k)
+            for v, k, r in zip(data["var"], data["key"], refs_col, strict=True)
+        ]
+        dims = _grid_dimensions(instrument)
+        variables = list(dict.fromkeys(data["var"]))
+        variables = [v for v in variables if v in dims] + [v for v in variables if v not in dims]
+        for var in variables:
+            order = level_order(instrument, var, list(data.loc[data["var"] == var, "key"]))
+            blocks.append((factor_label(instrument, var) if var else "", [(k, level_label(instrument, var, k)) for k in order]))
+            rset = [r for r in refs_col[data["var"] == var] if r is not None and not pd.isna(r)]
+            if var and rset:
+                shown_ref = level_label(instrument, var, rset[0])
+                ref_list.append((factor_label(instrument, var), lower_first(shown_ref) if var in _grid_dimensions(instrument) else shown_ref))
+        ref = 0.0
+        if on_mean:
+            outcome = str(data["variable"].iloc[0]) if "variable" in data.columns else "the outcome"
+            xlab = f"Difference in mean {lower_first(factor_label(instrument, outcome)).replace('_', ' ')}, 95% CI"
+            what = "the difference in the predicted mean"
+        else:
+            xlab = "Difference in percentage points, 95% CI"
+            level = str(data["level"].iloc[0]) if "level" in data.columns else ""
+            what = "the difference in the predicted percentage " + (
+                "who find a use acceptable" if level == "acceptable" else (f"answering {level}" if level else "with the outcome")
+            )
+        described = f"model {chosen[0]!r}" if len(chosen) == 1 and chosen[0] != "model" else "each model"
+        notes.append(
+            f"Average marginal effects from {described}: {what} between each category and its reference, "
+            "with the other characteristics as observed; lines show 95% confidence intervals."
+        )
+        notes.append(_reference_note(ref_list))
     sup, _ = _flags(data)
     sup = sup | ~np.isfinite(data["x"].to_numpy(dtype=float))
     if sup.all():
         raise DisclosureError(f"figure {name}: every term is withheld, so there is nothing to draw")
-    if panel is not None:
-        data["panel"] = pd.Categorical([_wrap(v, 30) for v in panel], categories=list(dict.fromkeys(_wrap(v, 30) for v in panel)))
-        data["label"] = data["panel"].astype(str) + "\u0000" + data["label"]
-    order = list(dict.fromkeys(data["label"]))[::-1]
-    data["label"] = pd.Categorical(data["label"], categories=order, ordered=True)
-    shown, hidden = data[~sup], data[sup].copy()
-    p = (
-        ggplot(shown, aes(y="label"))
-        + geom_vline(xintercept=ref, colour="#555555", linetype="dashed", size=0.5)
-        + geom_segment(aes(x="lo", xend="hi", yend="label"), colour=OKABE_ITO[0], size=0.7)
-        + geom_point(aes(x="x"), colour=OKABE_ITO[0], size=2.2)
-        + scale_y_discrete(labels=lambda ls: [str(v).split("\u0000")[-1] for v in ls], drop=True)
-        + labs(x=xlab, title=title, caption=_caption(caption, "Lines show 95% confidence intervals."))
-        + theme_social_licence()
-        + theme(panel_grid_major_y=element_blank(), axis_title_y=element_blank())
-    )
+    rows, heads, bottom = _layout(blocks)
+    position = {(int(b), k): y for b, k, y in zip(rows["block"], rows["key"], rows["y"], strict=True)}
+    block_of = {v: i for i, v in enumerate(variables)}
+    data["y0"] = [position[(block_of[v], k)] for v, k in zip(data["var"], data["key"], strict=True)]
+    data, model_scales = _model_series(data, chosen, types)
+    data["y"] = data["y0"] + data["dy"]
+    data["label"] = pd.Categorical(data["label"], categories=list(dict.fromkeys(data["label"])))
+    shown, hidden = data[~sup].copy(), data[sup].copy()
+    finite = shown[["lo", "hi", "x"]].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
     if kind == "odds_ratio":
-        p += scale_x_log10()
-    if panel is not None:
-        p += facet_grid("panel ~ .", scales="free_y", space="free_y")
-        p += theme(strip_text_y=element_text(angle=0, ha="left", weight="bold", size=7.5))
+        lower, upper = min(float(finite.min()), 1.0) / 1.15, max(float(finite.max()), 1.0) * 1.15
+    else:
+        span = max(float(finite.max()), 0.0) - min(float(finite.min()), 0.0)
+        lower, upper = min(float(finite.min()), 0.0) - 0.06 * span, max(float(finite.max()), 0.0) + 0.06 * span
+    several = len(chosen) > 1
+    cap = _caption(caption, *notes, withheld_note() if len(hidden) else None)
+    height_cm = _dot_height(bottom, cap, legend_rows=len(chosen) if several else 0, title=title)
+    mapping = {"colour": "series", "shape": "series"} if several else {}
+    p = (
+        ggplot(shown, aes(y="y"))
+        + geom_vline(xintercept=ref, colour="#555555", linetype="dashed", size=0.5)
+        + geom_segment(aes(x="lo", xend="hi", yend="y", **({"colour": "series"} if several else {})), size=0.7, **({} if several else {"colour": OKABE_ITO[0]}))
+        + geom_point(aes(x="x", **mapping), size=2.2, **({} if several else {"colour": OKABE_ITO[0]}))
+        + labs(x=xlab, title=title, caption=cap)
+        + _dot_theme(height_cm)
+    )
+    for part in model_scales:
+        p += part
+    if kind == "odds_ratio":
+        breaks = _log_breaks(lower, upper)
+        p += scale_x_log10(limits=(lower, upper), breaks=breaks, labels=[f"{b:g}" for b in breaks])
+    else:
+        p += scale_x_continuous(limits=(lower, upper), breaks=_linear_breaks(lower, upper))
     if len(hidden):
         hidden["x"] = ref
         hidden["text"] = f"{SYMBOL_SUPPRESSED} withheld"
         p += geom_text(aes(x="x", label="text"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT)
+    for part in _dot_plot_scales(rows, heads, bottom, lower):
+        p += part
     return p
+
+
+def _linear_breaks(lower: float, upper: float) -> list[float]:
+    """Breaks every 5, 10, 20 or 50 units (about four to eight of them), always through zero."""
+    span = upper - lower
+    step = next((s for s in (1, 2, 5, 10, 20, 50, 100) if span / s <= 8), 100)
+    first = math.ceil(lower / step) * step
+    return [float(first + i * step) for i in range(int((upper - first) // step) + 1)]
+
+
+def _grid_dimensions(instrument: Any) -> set[str]:
+    if instrument is None:
+        return set()
+    return {n for g in instrument.grids.values() for n in (g.row_name, g.column_name) if n}
 
 
 # -- weighting diagnostics -----------------------------------------------------------------------
 MARGIN_SERIES = {"before": "Sample (unweighted)", "after": "Weighted", "target": "Population target"}
+
+
+def margin_label(instrument: Any | None, margin: str) -> str:
+    """A raking margin for readers: ``region`` -> ``UK region or nation``, a joint margin
+    ``sex x age_band`` -> ``Parent sex \\u00d7 parent age band``."""
+    names = [n.strip() for n in str(margin).split(" x ")]
+    labels = [factor_label(instrument, n) for n in names]
+    return labels[0] + "".join(TIMES + lower_first(lab) for lab in labels[1:])
 
 
 def figure_weighting(
@@ -578,40 +855,46 @@ def figure_weighting(
     """Dot plot of each raking margin's categories: unweighted sample, weighted and target shares.
 
     ``margins``: the weighting module's margin table (``margin`` or ``variable``, ``category``,
-    ``before``, ``after``, ``target`` as proportions). Categories of a margin named after an
-    instrument variable follow its order; others (joint margins) keep the table's order.
+    ``before``, ``after``, ``target`` as proportions). One block per margin, headed by its
+    instrument label; categories of a margin named after an instrument variable follow its
+    order, a joint margin's cells (``Female|18-29``) read ``Female, 18-29`` in table order.
     """
     var_col = "margin" if "margin" in margins.columns else "variable"
     cat_col = "category" if "category" in margins.columns else "level"
     _check(margins, "weighting", [var_col, cat_col, "before", "after", "target"])
     if margins.empty:
         raise OutputError("figure weighting: the margin table is empty")
-    rows = []
+    rows, blocks = [], []
     for var, part in margins.groupby(var_col, sort=False):
         cats = [str(c) for c in part[cat_col]]
-        known = instrument[var].labels if instrument is not None and var in instrument else []
-        order = [c for c in known if c in cats] + [c for c in cats if c not in known]
-        panel = instrument[var].label if instrument is not None and var in instrument else str(var)
-        for _, r in part.assign(__o=[order.index(c) for c in cats]).sort_values("__o").iterrows():
+        order = level_order(instrument, str(var), cats) if instrument is not None and var in instrument else cats
+        part = part.assign(__o=[order.index(c) for c in cats]).sort_values("__o")
+        blocks.append((margin_label(instrument, str(var)), [(str(c), str(c).replace("|", ", ")) for c in part[cat_col]]))
+        for _, r in part.iterrows():
             for key, series in MARGIN_SERIES.items():
-                rows.append({"panel": _wrap(panel, 30), "category": str(r[cat_col]), "series": series, "share": float(r[key]) * 100})
+                rows.append({"block": len(blocks) - 1, "key": str(r[cat_col]), "category": str(r[cat_col]).replace("|", ", "), "series": series, "share": float(r[key]) * 100})
     data = pd.DataFrame(rows)
+    layout, heads, bottom = _layout(blocks)
+    position = {(int(b), k): y for b, k, y in zip(layout["block"], layout["key"], layout["y"], strict=True)}
+    data["y"] = [position[(b, k)] for b, k in zip(data["block"], data["key"], strict=True)]
     cats = list(dict.fromkeys(data["category"]))[::-1]
     data["category"] = pd.Categorical(data["category"], categories=cats, ordered=True)
-    data["panel"] = pd.Categorical(data["panel"], categories=list(dict.fromkeys(data["panel"])), ordered=True)
     data["series"] = pd.Categorical(data["series"], categories=list(MARGIN_SERIES.values()), ordered=True)
-    return (
-        ggplot(data, aes(x="share", y="category", colour="series", shape="series"))
-        + geom_point(size=2.2, stroke=0.8, fill="none")
+    upper = min(100.0, math.ceil((float(data["share"].max()) + 2) / 10) * 10)
+    cap = _caption(caption, "Shares of parents in each category of the margins the weights were raked to.")
+    height_cm = _dot_height(bottom, cap, legend_rows=1, title=title)
+    p = (
+        ggplot(data, aes(x="share", y="y", colour="series", shape="series"))
+        + geom_point(size=2.0, stroke=0.8, fill="none")
         + scale_color_manual(values=dict(zip(MARGIN_SERIES.values(), (OKABE_ITO[1], OKABE_ITO[0], "#000000"), strict=True)))
         + scale_shape_manual(values=dict(zip(MARGIN_SERIES.values(), ("o", "s", "|"), strict=True)))
-        + facet_wrap("panel", scales="free_y")
-        + scale_x_continuous(labels=lambda xs: [f"{x:.0f}%" for x in xs])
-        + scale_y_discrete(drop=True)
-        + labs(x="Share of parents", title=title, caption=_caption(caption))
-        + theme_social_licence()
-        + theme(panel_grid_major_y=element_blank(), axis_title_y=element_blank())
+        + scale_x_continuous(limits=(0, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs])
+        + labs(x="Share of parents", title=title, caption=cap)
+        + _dot_theme(height_cm)
     )
+    for part in _dot_plot_scales(layout, heads, bottom, 0.0):
+        p += part
+    return p
 
 
 def figure_withheld(title: str, message: str) -> ggplot:
@@ -686,9 +969,10 @@ FIGURE_TITLES = {
     "acceptability_by_purpose": "How acceptable parents find linking records, by purpose",
     "acceptability_heatmap": "Percentage of parents who find each use acceptable",
     "acceptability_by_group": "Percentage of parents who find it acceptable, by group",
-    "model_forest": "Odds ratios from the acceptability models",
-    "model_effects": "Differences in predicted acceptability between groups",
+    "model_forest": "Odds of finding a use acceptable: odds ratios from the logistic model",
+    "model_effects": "Adjusted differences in the percentage who find a use acceptable",
     "trust": "How much parents trust organisations with data about families",
+    "rights": "Parents' views on consent, access to their data and opting out",
     "weights": "Sample and weighted profile against population targets",
 }
 
@@ -703,9 +987,15 @@ def figure_from_inputs(
     """One of the workflow's figures (:data:`FIGURE_TITLES`) from the named inputs the brief
     also reads (estimate frames, ``models``, ``effects``, ``margins``), each protected by
     :func:`social_licence.disclosure.protect` first. A figure with every cell withheld comes
-    back as :func:`figure_withheld`, saying so."""
+    back as :func:`figure_withheld`, saying so.
+
+    ``options``: ``groups`` (grouping variables of the group figure), ``headline`` (its cell),
+    ``model`` (the model whose odds ratios and marginal effects are drawn; by default the first
+    logistic model, :func:`social_licence.tables.main_model`), ``forest_models`` (several
+    models with odds ratios to draw together, e.g. the logistic and the ordinal model)."""
     from .brief import headline_cell
     from .disclosure import protect
+    from .tables import main_model
 
     if name not in FIGURE_TITLES:
         raise OutputError(f"figure {name!r} is not one of {', '.join(FIGURE_TITLES)}")
@@ -737,11 +1027,19 @@ def figure_from_inputs(
                 title = _wrap(f"Percentage of parents who find {what} acceptable, by group", 70)
             return figure_groups(by_group, instrument, where=where, groups=options.get("groups"), title=title)
         if name == "model_forest":
-            return figure_forest(frame("models"), instrument, title=title)
+            models = frame("models")
+            chosen = options.get("forest_models") or [main_model(models, None, options.get("model"))]
+            return figure_forest(models, instrument, models=chosen, title=_wrap(title, 70))
         if name == "model_effects":
-            return figure_forest(frame("effects"), instrument, kind="marginal_effect", title=title)
+            effects = frame("effects")
+            models = inputs.get("models")
+            models = pd.concat(list(models), ignore_index=True) if isinstance(models, (list, tuple)) else models
+            main = main_model(models if models is not None and len(models) else None, effects, options.get("model"))
+            return figure_forest(effects, instrument, kind="marginal_effect", models=[main] if main else None, title=_wrap(title, 70))
         if name == "trust":
             return figure_trust(frame("trust"), instrument, title=title)
+        if name == "rights":
+            return figure_rights(frame("rights"), instrument, title=title)
         margins = inputs.get("margins")
         if margins is None:
             raise OutputError("figure weights: input 'margins' is missing")
