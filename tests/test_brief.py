@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from test_brief_data import example_inputs
 from test_disclosure import attack_relations, rank_attack
+from test_figures import model_tables
 
 from social_licence.brief import BRIEF_INPUTS, build_brief, write_brief
 from social_licence.disclosure import Thresholds, check_publishable, protect
@@ -39,6 +40,7 @@ def brief_inputs(raw: dict) -> dict:
         "acceptability_by_purpose": raw["ratings_purpose"],
         "acceptability_by_group": raw["grid_groups"],
         "trust": raw["trust"],
+        "rights": raw["rights"],
         "models": raw["models"],
         "effects": raw["marginal_effects"],
         "qa_flow": raw["qa_flow"],
@@ -142,7 +144,7 @@ def test_brief_is_self_contained_and_print_ready(brief):
     text = brief[1]
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", text), "every resource must be inline"
     assert "@media print" in text and "size: A4" in text
-    assert len(re.findall(r"<img ", text)) == 8
+    assert len(re.findall(r"<img ", text)) == 9  # heatmap, 2 likert, groups, forest, effects, rights, trust, weights
     assert "<script" not in text
 
 
@@ -228,7 +230,7 @@ def test_brief_renders_in_headless_chromium(brief, tmp_path):
             page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
             page.goto(path.as_uri(), wait_until="load")
             images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
-            assert len(images) == 8
+            assert len(images) == 9
             assert all(done and width > 0 for _, done, width in images), images
             assert page.locator("h1").inner_text() == "Parents' social licence"
             assert page.locator(".key-messages li").count() >= 5
@@ -246,3 +248,132 @@ def test_brief_renders_in_headless_chromium(brief, tmp_path):
         shutil.copy(shot, Path(artefacts) / "brief.png")
         (Path(artefacts) / "brief.pdf").write_bytes(pdf)
     assert base64.b64encode(shot.read_bytes()[:3])  # the screenshot is a real file, kept above
+
+
+# -- messages about rights, adjusted differences and multiple comparisons -------------------------
+SMALL = ("instrument", "acceptability_type_purpose", "qa_flow", "weight_summary")
+
+
+def test_rights_message_quotes_the_share_agreeing_with_each_statement(raw, brief):
+    """Hand: weighted share answering 'Tend to agree' or 'Strongly agree' among those who
+    answered each rights statement (Don't know out of the base)."""
+    data = raw["respondents"]
+    w = data["weight"].to_numpy()
+    share = {}
+    for right in ("consent", "view", "opt_out"):
+        x = data[f"rights_{right}"]
+        ok = x.notna().to_numpy()
+        agree = ok & x.astype(object).isin(["Tend to agree", "Strongly agree"]).to_numpy()
+        share[right] = w[agree].sum() / w[ok].sum()
+    text = visible_text(brief[1])
+    assert (
+        f"{format_percent(share['consent'])}% of parents agree that parents should be asked for explicit consent before records "
+        f"are linked; {format_percent(share['view'])}% that parents should have a right to view the data held about their family; "
+        f"{format_percent(share['opt_out'])}% that parents should have a right to opt out of data linkage."
+    ) in text
+    assert "Consent, access and opting out" in text and 'alt="Parents&#x27; views on consent' in brief[1]
+
+
+def effects_frame() -> pd.DataFrame:
+    """Marginal effects typed in here: a logistic model (purpose, data type and ethnicity) and a
+    linear model of a 1-4 trust index whose differences are larger numbers on another scale."""
+    rows = [
+        ("acceptability_logit", "acceptable", "purpose", "risk_scoring", "planning", -0.26, -0.30, -0.22),
+        ("acceptability_logit", "acceptable", "purpose", "early_help", "planning", -0.12, -0.16, -0.08),
+        ("acceptability_logit", "acceptable", "data_type", "police", "health", -0.10, -0.13, -0.07),
+        ("acceptability_logit", "acceptable", "ethnicity", "Black", "White", -0.16, -0.27, -0.05),
+        ("acceptability_logit", "acceptable", "ethnicity", "Asian", "White", 0.30, -0.10, 0.70),  # interval spans 0
+        ("acceptability_logit", "acceptable", "lone_parent", "Yes", "No", -0.08, -0.13, -0.03),
+        ("trust_index_linear", "mean", "ethnicity", "Other", "White", 0.45, 0.20, 0.70),
+    ]
+    frame = pd.DataFrame(rows, columns=["model", "level", "group_variable", "group", "reference", "estimate", "ci_low", "ci_high"])
+    frame.insert(1, "variable", frame["level"])
+    frame.insert(4, "statistic", "difference")
+    frame["count_unweighted"] = 60
+    frame["n_unweighted"] = 1400
+    return frame
+
+
+def test_adjusted_differences_are_phrased_about_uses_and_about_parents(raw):
+    inputs = {k: brief_inputs(raw)[k] for k in SMALL}
+    inputs["effects"] = effects_frame()
+    text = visible_text(build_brief(inputs, TH))
+    assert (
+        "Other things equal, linking records for predictive risk scoring to flag children at risk is 26 percentage points "
+        "less likely to be found acceptable than linking them for service planning and research with de-identified data "
+        "(95% CI 22 to 30 points), and Black parents are 16 percentage points less likely than White parents to find a use "
+        "acceptable (95% CI 5 to 27 points)."
+    ) in text
+    assert "45 percentage points" not in text and "30 percentage points" not in text  # other scale; interval spanning 0
+    assert "group purpose" not in text and "risk_scoring" not in text
+
+
+def test_adjusted_difference_for_a_yes_no_group_names_the_question():
+    """Hand phrasing for the lone-parent row of effects_frame() (8 points, CI 3 to 13)."""
+    raw_ = example_inputs()
+    inputs = {k: brief_inputs(raw_)[k] for k in SMALL}
+    effects = effects_frame()
+    inputs["effects"] = effects[effects["group_variable"] == "lone_parent"]
+    text = visible_text(build_brief(inputs, TH))
+    assert (
+        "Other things equal, parents answering Yes to “Lone parent” are 8 percentage points less likely than those answering "
+        "No to find a use acceptable (95% CI 3 to 13 points)."
+    ) in text
+
+
+def comparisons_frame() -> pd.DataFrame:
+    """Pairwise group differences typed in here, as the estimation module lays them out: a
+    family of 4 Holm-adjusted comparisons; 'Other' has 5 parents, so its comparison is withheld
+    even though its adjusted p is the smallest."""
+    rows = [
+        ("police", "risk_scoring", "lone_parent", "Yes", "No", -0.22, 1e-4, 75, 596),
+        ("police", "risk_scoring", "ethnicity", "White", "Other", -0.39, 1e-9, 584, 5),
+        ("health", "planning", "ethnicity", "White", "Black", 0.09, 0.51, 584, 16),
+        ("health", "early_help", "services_contact", "Yes", "No", -0.23, 0.09, 83, 572),
+    ]
+    frame = pd.DataFrame(rows, columns=["data_type", "purpose", "group_variable", "group_a", "group_b", "difference", "p_adjusted",
+                                        "n_unweighted_a", "n_unweighted_b"])
+    frame["variable"], frame["level"] = "acceptability", "acceptable"
+    frame["ci_low"], frame["ci_high"] = frame["difference"] - 0.1, frame["difference"] + 0.1
+    frame["p_value"] = frame["p_adjusted"] / 4
+    frame["adjust_method"], frame["family"], frame["family_size"] = "Holm", "all", 4
+    return frame
+
+
+def test_multiple_comparison_message_counts_only_published_gaps_and_states_the_family(raw):
+    inputs = {k: brief_inputs(raw)[k] for k in SMALL}
+    inputs["group_comparisons"] = comparisons_frame()
+    text = visible_text(build_brief(inputs, TH))
+    assert (
+        "Allowing for multiple comparisons (Holm adjustment over all 4 pairwise comparisons between groups of parents, for 3 "
+        "characteristics and 3 uses), one published difference remains significant at the 5% level: parents answering Yes to "
+        "“Lone parent” are 22 percentage points less likely than those answering No to find linking police records for "
+        "predictive risk scoring to flag children at risk acceptable."
+    ) in text
+    assert "39 percentage points" not in text  # the comparison with 5 'Other' parents is withheld
+    none = comparisons_frame().assign(p_adjusted=0.2)
+    inputs["group_comparisons"] = none
+    assert "no published difference between groups of parents remains significant at the 5% level" in visible_text(build_brief(inputs, TH))
+    inputs["group_comparisons"] = none.assign(adjust_method="none")
+    assert "Allowing for multiple comparisons" not in visible_text(build_brief(inputs, TH))
+
+
+def test_model_section_shows_the_main_models_odds_ratios_without_interactions(raw, brief):
+    tables = pd.read_html(StringIO(brief[1]))
+    odds = next(t for t in tables if any("Odds ratios from the model" in str(c) for c in t.columns.get_level_values(0)))
+    odds.columns = odds.columns.get_level_values(-1)
+    black = odds[odds["Category"] == "Black"].iloc[0]
+    assert black["Odds ratio"] == "0.54"  # hand: exp(-0.62) = 0.5379
+    # models the size of the configured ones: a logistic model with interactions, an ordinal and a linear one
+    inputs = {k: brief_inputs(raw)[k] for k in SMALL}
+    inputs["models"], inputs["effects"] = model_tables(raw["instrument"])
+    page = build_brief(inputs, TH)
+    tables = pd.read_html(StringIO(page))
+    odds = next(t for t in tables if any("Odds ratios from the model" in str(c) for c in t.columns.get_level_values(0)))
+    odds.columns = odds.columns.get_level_values(-1)
+    shown = odds[odds["Odds ratio"].astype(str).str.match(r"^[\d.]+$")]
+    assert len(shown) == 20 and "Odds ratios from the model 'acceptability_logit'" in visible_text(page)  # the logit's main effects
+    assert "Police records" in set(shown["Category"]) and not shown["Category"].str.contains("\u00d7|:").any()
+    text = visible_text(page)
+    assert "The model also includes data type \u00d7 purpose interaction terms, not shown" in text
+    assert "licence_index_linear" not in text and "acceptability_ordinal" not in text

@@ -37,12 +37,19 @@ from .instrument import Instrument, load_instrument
 from .io import atomic_write_text
 from .tables import (
     OVERALL_GROUP,
+    RELATED,
     display_frame,
     footnotes,
     format_number,
     format_percent,
     html_table,
+    interaction_note,
+    lower_first,
+    main_effects,
+    main_model,
+    model_type,
     read_frame,
+    reference_note,
     variable_label,
 )
 
@@ -55,6 +62,9 @@ BRIEF_INPUTS = {
     "acceptability_by_group": "% acceptable by social group, stacked (group_variable, group), "
     "whole sample as 'All'; per data_type x purpose or pooled",
     "trust": "distribution of trust ratings by organisation",
+    "rights": "distribution of agreement with each rights statement (consent, view, opt out) by right",
+    "group_comparisons": "pairwise differences between groups per item (group_a, group_b, difference, "
+    "p_adjusted, adjust_method, family_size), stacked as acceptability_by_group",
     "models": "model table(s): term, estimate, ci_low, ci_high (log-odds), p_value, odds_ratio",
     "effects": "marginal effects by group (statistic predicted/difference, reference)",
     "qa_flow": "QA flow: step, rule, excluded, remaining (detail); required",
@@ -129,15 +139,27 @@ def _label(instrument: Instrument, grid: str, dim: str, code: Any) -> str:
 
 
 def group_phrase(instrument: Instrument, group_variable: str, group: Any) -> str:
-    """How a sentence names a group: 'Black parents', 'parents with lone parent: yes'."""
+    """How a sentence names a group: 'Black parents', 'parents answering Yes to “Lone
+    parent”', 'parents whose parent age band is 18-29'."""
     if group_variable == OVERALL_GROUP:
         return "all parents"
     if group_variable in instrument:
         var = instrument[group_variable]
-        if var.type == "categorical" and set(var.labels) - {"Yes", "No", "Not sure"}:
+        if set(var.labels) <= {"Yes", "No", "Not sure"}:
+            return f"parents answering {group} to \u201c{var.label}\u201d"
+        if var.type == "categorical":
             return f"{group} parents"
-        return f"parents with {var.label[:1].lower() + var.label[1:]}: {str(group).lower()}"
+        return f"parents whose {lower_first(var.label)} is {lower_first(str(group))}"
     return f"parents in group {group_variable} = {group}"
+
+
+def _pair_phrases(instrument: Instrument, group_variable: str, group: Any, other: Any) -> tuple[str, str]:
+    """Two groups of one variable as a sentence compares them: 'Black parents' and 'White
+    parents'; for a yes/no question the second is 'those answering No'."""
+    who = group_phrase(instrument, group_variable, group)
+    if group_variable in instrument and set(instrument[group_variable].labels) <= {"Yes", "No", "Not sure"}:
+        return who, f"those answering {other}"
+    return who, group_phrase(instrument, group_variable, other)
 
 
 def _use_phrase(instrument: Instrument, grid: str, row: Any, col: Any) -> str:
@@ -286,26 +308,154 @@ def _trust_message(frame: pd.DataFrame | None, inst: Instrument) -> str | None:
     )
 
 
-def _effect_message(effects: pd.DataFrame | None, inst: Instrument) -> str | None:
+def _magnitude(value: float) -> str:
+    return format_percent(abs(float(value)))
+
+
+def _ci_points(row: pd.Series, ci_level: float) -> str:
+    """'(95% CI 5 to 27 points)' for an effect whose interval lies on one side of zero."""
+    a, b = sorted((abs(float(row["ci_low"])), abs(float(row["ci_high"]))))
+    return f"({ci_level:.0%} CI {format_percent(a)} to {format_percent(b)} points)"
+
+
+def _clear_of_zero(frame: pd.DataFrame) -> pd.DataFrame:
+    lo, hi = frame["ci_low"].astype(float), frame["ci_high"].astype(float)
+    return frame[(lo > 0) | (hi < 0)]
+
+
+def _effect_message(
+    effects: pd.DataFrame | None,
+    inst: Instrument,
+    models: pd.DataFrame | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Adjusted differences from the main model (:func:`social_licence.tables.main_model`):
+    the largest difference between uses (data type or purpose), phrased about the use, and the
+    largest between groups of parents, phrased about the parents; each only when its interval
+    excludes zero. Other models (on other outcomes or scales) are never quoted here."""
     if effects is None or "statistic" not in effects.columns:
         return None
+    options = dict(options or {})
+    ci_level = float(dict(options.get("estimation") or {}).get("ci_level", 0.95))
+    main = main_model(models, effects, options.get("model"))
     diff = effects[(effects["statistic"].astype(str) == "difference") & ~effects["suppressed"].astype(bool)]
-    if "p_value" in diff.columns:
-        diff = diff[diff["p_value"].astype(float) < 0.05]
-    diff = diff[diff["estimate"].notna()]
+    if main is not None and "model" in diff.columns:
+        diff = diff[diff["model"].astype(str) == main]
+    diff = _clear_of_zero(diff[diff["estimate"].notna()])
     if diff.empty:
         return None
-    r = diff.loc[diff["estimate"].astype(float).abs().idxmax()]
-    gv = r.get(GROUP_VARIABLE, None)
-    who = group_phrase(inst, gv, r["group"]) if gv is not None else f"parents in group {r['group']}"
-    ref = group_phrase(inst, gv, r["reference"]) if gv is not None else f"group {r['reference']}"
-    points = format_percent(abs(float(r["estimate"])))
-    direction = "less" if float(r["estimate"]) < 0 else "more"
-    model = str(r["model"]).replace("_", " ") if "model" in r else "the model"
+    level = str(diff["level"].iloc[0]) if "level" in diff.columns else "acceptable"
+    if level == "mean":
+        return None  # the outcome is not a share: no percentage points to quote
+    outcome = "to find a use acceptable" if level == "acceptable" else f"to answer {level}"
+    g = inst.grids["acceptability"]
+    gv = diff[GROUP_VARIABLE].astype(str) if GROUP_VARIABLE in diff.columns else pd.Series("", index=diff.index)
+    uses = diff[gv.isin([g.row_name, g.column_name])]
+    groups = diff[~gv.isin([g.row_name, g.column_name])]
+    sentences = []
+    if len(uses):
+        r = uses.loc[uses["estimate"].astype(float).abs().idxmax()]
+        dim = r[GROUP_VARIABLE]
+        this, ref = (_label(inst, "acceptability", dim, r[c]) for c in ("group", "reference"))
+        subject, versus = (
+            (f"linking records for {this}", f"linking them for {ref}") if dim == g.column_name else (f"linking {this}", f"linking {ref}")
+        )
+        direction = "less" if float(r["estimate"]) < 0 else "more"
+        found = "to be found acceptable" if level == "acceptable" else outcome
+        sentences.append(
+            f"{_e(subject)} is {_num(_magnitude(r['estimate']) + ' percentage points')} {direction} likely {found} than "
+            f"{_e(versus)} {_e(_ci_points(r, ci_level))}"
+        )
+    if len(groups):
+        r = groups.loc[groups["estimate"].astype(float).abs().idxmax()]
+        gvar = r.get(GROUP_VARIABLE, None)
+        who, ref = (
+            _pair_phrases(inst, gvar, r["group"], r["reference"])
+            if gvar is not None
+            else (f"parents in group {r['group']}", f"group {r['reference']}")
+        )
+        direction = "less" if float(r["estimate"]) < 0 else "more"
+        sentences.append(
+            f"{_e(who)} are {_num(_magnitude(r['estimate']) + ' percentage points')} {direction} likely than {_e(ref)} "
+            f"{_e(outcome)} {_e(_ci_points(r, ci_level))}"
+        )
+    if not sentences:
+        return None
+    return "Other things equal, " + ", and ".join(sentences) + "."
+
+
+def _rights_message(frame: pd.DataFrame | None, inst: Instrument) -> str | None:
+    """'N% of parents agree that <statement>; M% that <statement> ...' for the rights grid."""
+    if frame is None or "rights" not in inst.grids:
+        return None
+    g = inst.grids["rights"]
+    if g.row_name not in frame.columns:
+        return None
+    share = acceptable_share(frame, inst, "rights", g.row_name)
+    share = share[~share["suppressed"] & share["estimate"].notna()]
+    if share.empty:
+        return None
+    scale = inst.scales[g.scale]
+    positive = [scale["codes"][c] for c in scale["positive"]]
+    verb = "agree" if all("agree" in p.lower() for p in positive) else "answer " + " or ".join(positive)
+    parts = []
+    for i, (_, r) in enumerate(share.iterrows()):
+        statement = _e(lower_first(g.rows[r[g.row_name]]))
+        pct = _num(_pct(r["estimate"]))
+        parts.append(f"{pct} of parents {verb} that {statement}" if i == 0 else f"{pct} that {statement}")
+    return "; ".join(parts) + "."
+
+
+def _comparisons_message(
+    comparisons: pd.DataFrame | None,
+    inst: Instrument,
+    options: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Which published differences between groups survive the multiple-comparison adjustment,
+    with the family it was made over (method and size from the frame); none when the frame
+    says no adjustment was made."""
+    need = {"group_a", "group_b", "difference", "p_adjusted", "adjust_method", "family_size"}
+    if comparisons is None or not need <= set(comparisons.columns) or comparisons.empty:
+        return None
+    methods = sorted(set(comparisons["adjust_method"].dropna().astype(str)))
+    if not methods or methods == ["none"] or len(methods) > 1:
+        return None
+    ci_level = float(dict(dict(options or {}).get("estimation") or {}).get("ci_level", 0.95))
+    alpha = 1 - ci_level
+    g = inst.grids["acceptability"]
+    sizes = comparisons["family_size"].dropna().astype(int)
+    families = comparisons["family"].nunique() if "family" in comparisons.columns else 1
+    n_vars = comparisons[GROUP_VARIABLE].nunique()
+    cells = [c for c in (g.row_name, g.column_name) if c in comparisons.columns]
+    n_uses = len(comparisons[cells].drop_duplicates()) if cells else 0
+    scope = f"{n_vars} characteristics" + (f" and {n_uses} uses" if n_uses > 1 else "")
+    family = (
+        f"{methods[0]} adjustment over all {int(sizes.iloc[0]):,} pairwise comparisons between groups of parents, for {scope}"
+        if families == 1 and len(sizes)
+        else f"{methods[0]} adjustment within each of {families} families of comparisons, for {scope}"
+    )
+    published = comparisons[~comparisons["suppressed"].astype(bool) & comparisons["p_adjusted"].notna()]
+    survive = published[published["p_adjusted"].astype(float) < alpha]
+    level = f"{alpha:.0%} level"
+    if survive.empty:
+        return (
+            f"Allowing for multiple comparisons ({_e(family)}), no published difference between groups of parents "
+            f"remains significant at the {level}: read the group differences for single uses as indicative."
+        )
+    r = survive.loc[survive["difference"].astype(float).abs().idxmax()]
+    where = (
+        "find " + _use_phrase(inst, "acceptability", r[g.row_name], r[g.column_name]) + " acceptable"
+        if len(cells) == 2
+        else "find it acceptable"
+    )
+    k = len(survive)
+    direction = "less" if float(r["difference"]) < 0 else "more"
+    who, ref = _pair_phrases(inst, r[GROUP_VARIABLE], r["group_a"], r["group_b"])
+    count = "one published difference remains" if k == 1 else f"{k} published differences remain"
     return (
-        f"Allowing for the other characteristics in the {_e(model)} model, {_e(who)} are {_num(points + ' percentage points')} "
-        f"{direction} likely than {_e(ref)} to find it acceptable (95% CI {_e(format_percent(r['ci_low']))} to "
-        f"{_e(format_percent(r['ci_high']))} points)."
+        f"Allowing for multiple comparisons ({_e(family)}), {count} significant at the {level}"
+        f"{':' if k == 1 else '; the largest:'} {_e(who)} are {_num(_magnitude(r['difference']) + ' percentage points')} "
+        f"{direction} likely than {_e(ref)} to {_e(where)}."
     )
 
 
@@ -328,12 +478,13 @@ def _figure(page: _Page, title: str, build: Callable[[], Any], caption: str) -> 
     )
 
 
-def _table(page: _Page, frame: pd.DataFrame, title: str, **options: Any) -> str:
+def _table(page: _Page, frame: pd.DataFrame, title: str, notes: Sequence[str] = (), **options: Any) -> str:
     shown = display_frame(frame, page.instrument, **options)
     page.tables += 1
-    notes = footnotes(frame, page.thresholds)
+    notes = footnotes(frame, page.thresholds, notes)
     fragment = html_table(shown, title=f"Table {page.tables}. {title}", notes=notes, table_id=f"table-{page.tables}")
-    return f'<div class="table-wrap">{fragment}</div>'
+    size = " long" if len(shown) > 14 else ""
+    return f'<div class="table-wrap{size}">{fragment}</div>'
 
 
 def _record_withheld(page: _Page, title: str, frame: pd.DataFrame | None) -> None:
@@ -473,7 +624,8 @@ def build_brief(
     for key in BRIEF_INPUTS:
         if key == "instrument" or raw.get(key) is None:
             continue
-        data[key] = protect(raw[key], thresholds, inst, name=key)
+        related = data.get(RELATED[key]) if key in RELATED else None
+        data[key] = protect(raw[key], thresholds, inst, estimates=related, name=key)
     g = inst.grids["acceptability"]
 
     messages = [
@@ -483,8 +635,10 @@ def build_brief(
             _range_message(data["acceptability_type_purpose"], inst),
             _dimension_message(data.get("acceptability_by_purpose"), inst, g.column_name),
             _dimension_message(data.get("acceptability_by_type"), inst, g.row_name),
+            _rights_message(data.get("rights"), inst),
             _trust_message(data.get("trust"), inst),
-            _effect_message(data.get("effects"), inst),
+            _effect_message(data.get("effects"), inst, data.get("models"), options),
+            _comparisons_message(data.get("group_comparisons"), inst, options),
         )
         if m
     ]
@@ -531,23 +685,46 @@ def build_brief(
         )
 
     model_parts = []
+    main = main_model(data.get("models"), data.get("effects"), options.get("model"))
     if "models" in data:
         models = data["models"]
-        _record_withheld(page, "Model", models)
-        first = models[models["model"] == models["model"].iloc[0]] if "model" in models.columns else models
-        if "odds_ratio" in first.columns:
-            name = str(first["model"].iloc[0]).replace("_", " ") if "model" in first.columns else "model"
-            model_parts.append(_figure(page, f"Odds ratios: {name}", lambda: F.figure_forest(first, inst),
-                                       f"Odds ratios with 95% confidence intervals from the survey-weighted model '{name}'; 1 means no difference."))
-        model_parts.append(_table(page, first, "Model coefficients"))
+        first = models[models["model"].astype(str) == main] if main is not None and "model" in models.columns else models
+        _record_withheld(page, "Model", first)
+        if model_type(first) in ("logistic", "ordinal") and not main_effects(first).empty:
+            name = str(first["model"].iloc[0]) if "model" in first.columns else "model"
+            notes = [n for n in (reference_note(first, inst), interaction_note(first, inst)) if n]
+            model_parts.append(
+                _figure(page, "Odds ratios from the logistic model", lambda: F.figure_forest(first, inst),
+                        f"Odds ratios with 95% confidence intervals from the survey-weighted model '{name}'; "
+                        "1 means no difference from the reference category.")
+            )
+            model_parts.append(
+                _table(page, first, f"Odds ratios from the model '{name}'", odds_ratios=True,
+                       notes=notes + ["The full coefficient table, with any interaction terms, is published with the model results."])
+            )
     if "effects" in data:
         effects = data["effects"]
+        if main is not None and "model" in effects.columns:
+            effects = effects[effects["model"].astype(str) == main]
         _record_withheld(page, "Marginal effects", effects)
-        model_parts.append(_figure(page, "Differences in predicted acceptability between groups",
-                                   lambda: F.figure_forest(effects, inst, kind="marginal_effect"),
-                                   "Differences from the reference group in percentage points, holding the model's other characteristics as observed."))
+        on_mean = "level" in effects.columns and (effects["level"].astype(str) == "mean").all()
+        if len(effects) and not on_mean:
+            model_parts.append(_figure(page, "Adjusted differences in the percentage who find a use acceptable",
+                                       lambda: F.figure_forest(effects, inst, kind="marginal_effect"),
+                                       "Average marginal effects in percentage points: the difference from the reference category, "
+                                       "holding the model's other characteristics as observed."))
     if model_parts:
-        sections.append("<section><h2>What goes with acceptability</h2>\n" + "\n".join(model_parts) + "\n</section>")
+        sections.append("<section><h2>What goes with acceptability, other things equal</h2>\n" + "\n".join(model_parts) + "\n</section>")
+
+    if "rights" in data and "rights" in inst.grids:
+        rights = data["rights"]
+        _record_withheld(page, "Rights", rights)
+        sections.append(
+            "<section><h2>Consent, access and opting out</h2>\n"
+            + _figure(page, "Parents' views on consent, access to their data and opting out", lambda: F.figure_rights(rights, inst),
+                      "Weighted distribution of agreement with each statement about parents' say over linked records.")
+            + "\n</section>"
+        )
 
     if "trust" in data:
         trust = data["trust"]
