@@ -498,3 +498,7 @@ def test_workflow_model_figures_show_the_main_logistic_model():
     assert set(effect_plot.data["model"]) == {"acceptability_logit"}
     chosen = F.figure_from_inputs("model_effects", inputs, inst, TH, {"model": "licence_index_linear"})
     assert set(chosen.data["model"]) == {"licence_index_linear"}
+    # a single model's table, without a model column, is drawn as it is
+    single = models[models["model"] == "acceptability_logit"].drop(columns="model")
+    plot = F.figure_from_inputs("model_forest", {"models": single}, inst, TH)
+    assert len(plot.data) == 20

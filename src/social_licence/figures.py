@@ -1028,7 +1028,8 @@ def figure_from_inputs(
             return figure_groups(by_group, instrument, where=where, groups=options.get("groups"), title=title)
         if name == "model_forest":
             models = frame("models")
-            chosen = options.get("forest_models") or [main_model(models, None, options.get("model"))]
+            main = main_model(models, None, options.get("model"))
+            chosen = options.get("forest_models") or ([main] if main is not None else None)
             return figure_forest(models, instrument, models=chosen, title=_wrap(title, 70))
         if name == "model_effects":
             effects = frame("effects")
