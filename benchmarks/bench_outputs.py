@@ -172,6 +172,7 @@ def frames(instrument, rng) -> dict:
         "acceptability_by_purpose": distribution({"purpose": list(grid.columns)}, grid.scale),
         "acceptability_by_group": by_group,
         "trust": distribution({"organisation": list(instrument.grids["trust"].rows)}, "trust4"),
+        "rights": distribution({"right": list(instrument.grids["rights"].rows)}, "agree5"),
         "models": models,
         "effects": effects,
         "qa_flow": pd.DataFrame({"step": [0, 1, 2], "rule": ["received", "speeders", "analysed"], "excluded": [0, 20, 0], "remaining": [1520, 1500, 1500]}),

@@ -21,6 +21,6 @@ if "snakemake" in globals():
         snakemake.input.thresholds,
         snakemake.output.png,
         snakemake.output.svg,
-        {"groups": snakemake.params.groups},
+        {k: v for k, v in snakemake.params.options.items() if v is not None},
         snakemake.log[0],
     )

@@ -165,7 +165,9 @@ def test_grid_comparisons_one_family_and_hand_se(instrument, frame):
     # per data type: 1 sex pair + 4 ethnic groups against White; 6 data types
     assert len(c) == 6 * (1 + 4)
     assert (c["family_size"] == len(c)).all()
-    assert c["family"].iloc[0].startswith(f"{len(c)} differences in acceptability")
+    assert c["family"].iloc[0].startswith(
+        f"{len(c)} differences in the share answering positively (acceptability grid)"
+    )
     # Holm by hand: sorted p times (m - rank + 1), running maximum, capped at 1
     p = c["p_value"].to_numpy()
     order = np.argsort(p)

@@ -500,11 +500,13 @@ def test_raked_weights_are_positive_and_meet_every_margin(problem):
 @given(problems())
 def test_raking_is_invariant_to_row_order_and_base_weight_scale(problem):
     data, targets, base, rng = problem
-    w = rake(data, targets, base)
+    # margins met to 1e-10 pin the weights only to about that over the conditioning of the
+    # problem; converge further so that equal solutions must agree to 1e-9
+    w = rake(data, targets, base, tol=1e-13)
     order = rng.permutation(len(data))
-    shuffled = rake(data.iloc[order], targets, base[order])
+    shuffled = rake(data.iloc[order], targets, base[order], tol=1e-13)
     pd.testing.assert_series_equal(shuffled.loc[w.index], w, check_exact=False, rtol=1e-9)
-    scaled = rake(data, targets, base * 1234.5)
+    scaled = rake(data, targets, base * 1234.5, tol=1e-13)
     np.testing.assert_allclose(scaled.to_numpy(), w.to_numpy(), rtol=1e-9)
 
 

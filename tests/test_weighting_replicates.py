@@ -44,3 +44,15 @@ def test_infeasible_replicate_is_an_error_by_default():
     rw(np.ones(10))
     with pytest.raises(WeightingError, match="A"):
         rw(np.array([0.25, 0.25] + [1.0] * 8))
+
+
+def test_margins_are_named_by_their_labels_for_readers():
+    from pathlib import Path
+
+    from social_licence.instrument import load_instrument
+    from social_licence.weighting import margin_label
+
+    inst = load_instrument(Path(__file__).resolve().parents[1] / "config" / "instrument.yaml")
+    assert margin_label("sex x age_band", inst) == "parent sex by parent age band"
+    assert margin_label("ethnicity", inst) == "ethnic group"
+    assert margin_label("sex x age_band") == "sex x age_band"

@@ -1092,7 +1092,7 @@ def grid_comparisons(
     out.insert(len(by), "variable", grid)
     n_cells = len(domain_codes(long, by)[1])
     family = (
-        f"{len(out)} differences in {grid} acceptability between groups of "
+        f"{len(out)} differences in the share answering positively ({grid} grid) between groups of "
         f"{', '.join(groups)} within {n_cells} {' x '.join(by) or 'whole-grid'} cells"
     )
     return adjust_pvalues(out, method=adjust, family=family)
@@ -1141,7 +1141,7 @@ def grid_association(
         out[b] = pd.Categorical(out[b], dtype=cell_frame[b].dtype)
     out.insert(len(by), "variable", grid)
     family = (
-        f"{int(out['p_value'].notna().sum())} Rao-Scott tests of {grid} acceptability by "
+        f"{int(out['p_value'].notna().sum())} Rao-Scott tests of positive answers ({grid} grid) by "
         f"{', '.join(groups)} within {len(cell_frame)} {' x '.join(by) or 'whole-grid'} cells"
     )
     return adjust_pvalues(out, method=adjust, family=family)

@@ -428,7 +428,7 @@ def run_brief(
     inputs["instrument"] = load_instrument(instrument_path)
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
-        "weighting_text": methods_note(weighting_diagnostics),
+        "weighting_text": methods_note(weighting_diagnostics, inputs["instrument"]),
         "groups": list(report_cfg.get("groups") or estimation_cfg.get("groups") or []),
     }
     if report_cfg.get("headline"):

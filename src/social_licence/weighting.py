@@ -1833,10 +1833,26 @@ def balance_table(
     )
 
 
-def methods_note(diagnostics: Mapping[str, pd.DataFrame]) -> str:
-    """One paragraph for the brief's methods box, from :func:`rake_from_config`'s diagnostics."""
+def margin_label(margin: str, instrument: Any = None) -> str:
+    """A margin's name for readers: 'sex x age_band' -> 'parent sex by parent age band'."""
+    if instrument is None:
+        return margin
+    names = []
+    for var in margin.split(" x "):
+        label = instrument.variables[var].label if var in instrument.variables else var
+        names.append(label[:1].lower() + label[1:])
+    return " by ".join(names)
+
+
+def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None) -> str:
+    """One paragraph for the brief's methods box, from :func:`rake_from_config`'s diagnostics.
+
+    With the instrument, margins are named by their variables' labels.
+    """
     conv = diagnostics["convergence"].iloc[0]
-    margins = ", ".join(dict.fromkeys(diagnostics["margins"]["margin"]))
+    margins = ", ".join(
+        margin_label(m, instrument) for m in dict.fromkeys(diagnostics["margins"]["margin"])
+    )
     final = diagnostics["summary"].set_index("weights").loc["final"]
     text = (
         f"Weights were raked to {int(conv['margins'])} population margins ({margins}) in "

@@ -94,6 +94,7 @@ FIGURES = [
     "model_forest",
     "model_effects",
     "trust",
+    "rights",
     "weights",
 ]
 

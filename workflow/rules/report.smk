@@ -46,7 +46,10 @@ rule figure:
     conda:
         CONDA_ENV
     params:
-        groups=config["report"].get("groups") or config["estimation"]["groups"],
+        options={
+            "groups": config["report"].get("groups") or config["estimation"]["groups"],
+            "headline": config["report"].get("headline"),
+        },
     script:
         "../../scripts/figure.py"
 
