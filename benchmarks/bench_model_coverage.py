@@ -39,7 +39,6 @@ import pandas as pd  # noqa: E402
 from social_licence import synthetic  # noqa: E402
 from social_licence.errors import ModelError  # noqa: E402
 from social_licence.instrument import load_instrument  # noqa: E402
-from social_licence.missing import REASON_DTYPE, reason_column  # noqa: E402
 from social_licence.models import ModelSpec, fit_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,22 +51,7 @@ EFFECTS = TRUTH["census"]["average_marginal_effects"]["effects"]
 
 
 def coded_to_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Raw coded export -> analysis frame by the instrument alone (no QA exclusions needed:
-    the samples are drawn with ``qa=False``)."""
-    frame = pd.DataFrame(index=pd.Index(raw["respondent_id"].astype(str), name="respondent"))
-    for name, var in INSTRUMENT.variables.items():
-        if name not in raw.columns or var.type in ("id", "identifier"):
-            continue
-        codes = raw[name].to_numpy()
-        if var.is_labelled:
-            labels = pd.Series(codes).map(var.codes).to_numpy()
-            frame[name] = pd.Categorical(labels, categories=var.labels, ordered=var.ordered)
-            why = pd.Series(codes).map(var.missing).to_numpy()
-            frame[reason_column(name)] = pd.Categorical(why, dtype=REASON_DTYPE)
-        else:
-            frame[name] = codes
-    frame["weight"] = frame["design_weight"].astype(float)
-    return frame
+    return synthetic.analysis_frame(raw, INSTRUMENT)
 
 
 def raked(frame: pd.DataFrame) -> pd.Series:

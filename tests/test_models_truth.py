@@ -19,7 +19,6 @@ from scipy import stats
 
 from social_licence import synthetic
 from social_licence.instrument import load_instrument
-from social_licence.missing import REASON_DTYPE, reason_column
 from social_licence.models import ModelSpec, fit_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,22 +28,7 @@ SEED = 424242
 
 
 def coded_to_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Raw coded export -> analysis frame (labels as Categoricals, reasons beside), by the
-    instrument alone: enough for the model tests without the ingest stage's QA."""
-    frame = pd.DataFrame(index=pd.Index(raw["respondent_id"].astype(str), name="respondent"))
-    for name, var in INSTRUMENT.variables.items():
-        if name not in raw.columns or var.type in ("id", "identifier"):
-            continue
-        codes = raw[name].to_numpy()
-        if var.is_labelled:
-            labels = pd.Series(codes).map(var.codes).to_numpy()
-            frame[name] = pd.Categorical(labels, categories=var.labels, ordered=var.ordered)
-            why = pd.Series(codes).map(var.missing).to_numpy()
-            frame[reason_column(name)] = pd.Categorical(why, dtype=REASON_DTYPE)
-        else:
-            frame[name] = codes
-    frame["weight"] = frame["design_weight"].astype(float)
-    return frame
+    return synthetic.analysis_frame(raw, INSTRUMENT)
 
 
 @pytest.fixture(scope="module")

@@ -588,3 +588,20 @@ def test_group_effects_point_the_way_uk_studies_report(truth, example):
     assert fit.params["lone_parent[T.No]"] > 0
     assert fit.params["services_contact[T.No]"] > 0
     assert fit.params["purpose[T.risk_scoring]"] < 0 < fit.params["purpose[T.planning]"]
+
+
+def test_analysis_frame_codes_labels_and_reasons_as_ingest_does(instrument):
+    from social_licence.grid import long_format
+    from social_licence.synthetic import analysis_frame, generate
+
+    INSTRUMENT = instrument  # noqa: N806 (read as the module constant of the other tests)
+    raw = generate(300, seed=7, sample="srs", qa=False)
+    frame = analysis_frame(raw, INSTRUMENT)
+    assert "email" not in frame and "postcode" not in frame and frame.index.name == "respondent"
+    # hand count: every -1 in the raw grid is a by-design cell, every 8 a Don't know
+    grid_vars = INSTRUMENT.grids["acceptability"].variables
+    by_design = sum(int((raw[v] == -1).sum()) for v in grid_vars)
+    assert sum(int((frame[v + "__reason"] == "by_design").sum()) for v in grid_vars) == by_design
+    assert by_design == 300 * 12  # two of four purposes rated by every parent
+    asked_answered = sum(int(raw[v].between(1, 5).sum()) for v in grid_vars)
+    assert len(long_format(frame, INSTRUMENT)) == asked_answered

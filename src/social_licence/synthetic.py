@@ -1317,6 +1317,32 @@ def _measure(var) -> str:
     return "nominal"
 
 
+def analysis_frame(raw: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """A generated coded export as an analysis frame, by the instrument alone.
+
+    Labels become Categoricals with ``v__reason`` columns beside them, the respondent ID the
+    index and the design weight the ``weight`` column; identifiers are left out. No QA rule is
+    applied, so this suits samples drawn with ``qa=False`` (benchmarks, model tests) without the
+    export round trip that ingest makes.
+    """
+    from .missing import REASON_DTYPE, reason_column
+
+    frame = pd.DataFrame(index=pd.Index(raw["respondent_id"].astype(str), name="respondent"))
+    for name, var in instrument.variables.items():
+        if name not in raw.columns or var.type in ("id", "identifier"):
+            continue
+        codes = raw[name].to_numpy()
+        if var.is_labelled:
+            labels = pd.Series(codes).map(var.codes).to_numpy()
+            frame[name] = pd.Categorical(labels, categories=var.labels, ordered=var.ordered)
+            why = pd.Series(codes).map(var.missing).to_numpy()
+            frame[reason_column(name)] = pd.Categorical(why, dtype=REASON_DTYPE)
+        else:
+            frame[name] = codes
+    frame["weight"] = frame["design_weight"].astype(float)
+    return frame
+
+
 def write_sav(frame: pd.DataFrame, path: str | Path, instrument: Instrument) -> None:
     """Write the export as SPSS .sav with labels and user-missing codes, byte-stable."""
     import pyreadstat
