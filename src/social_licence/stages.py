@@ -53,9 +53,19 @@ def run_ingest(
     write_csv(flow, flow_out)
 
 
-def design_options(instrument_path: str | Path, estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
+RAKE_KEYS = ("bounds", "trim_deff", "tol", "max_iter", "missing")
+
+
+def rake_options(weighting_cfg: Mapping[str, Any], instrument) -> dict[str, Any]:
+    """How the full sample is raked, so replicates are raked exactly the same way."""
+    options = {key: weighting_cfg[key] for key in RAKE_KEYS if key in weighting_cfg}
+    options["base_weight"] = instrument.design.get("weight")
+    return options
+
+
+def design_options(instrument, estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The design columns of the instrument and the lonely-PSU rule, as estimators take them."""
-    design = load_instrument(instrument_path).design
+    design = instrument.design
     return {
         "weights": WEIGHT_COLUMN,
         "strata": design.get("strata"),
@@ -86,12 +96,9 @@ def run_weight(
     targets = load_targets(
         targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
     )
-    options = {
-        key: weighting_cfg[key]
-        for key in ("bounds", "trim_deff", "tol", "max_iter", "missing", "covariates")
-        if key in weighting_cfg
-    }
-    options["base_weight"] = instrument.design.get("weight")
+    options = rake_options(weighting_cfg, instrument)
+    if "covariates" in weighting_cfg:
+        options["covariates"] = weighting_cfg["covariates"]
     weights, diagnostics = rake_from_config(survey.data, targets, options)
     convergence = diagnostics.get("convergence")
     if convergence is not None:
@@ -254,25 +261,19 @@ def replicate_reweighter(
     from .weighting import load_targets, make_reweighter
 
     targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
-    rake_options = {
-        key: weighting_cfg[key]
-        for key in ("bounds", "trim_deff", "tol", "max_iter", "missing")
-        if key in weighting_cfg
-    }
-    rake_options["base_weight"] = instrument.design.get("weight")
     reweighter = make_reweighter(
         data,
         targets,
         empty=estimation_cfg.get("replicate_empty", "partial"),
         infeasible=estimation_cfg.get("replicate_bounds", "unbounded"),
-        **rake_options,
+        **rake_options(weighting_cfg, instrument),
     )
     log.info("variance: %s, every replicate re-raked to %r", variance, weighting_cfg["targets"])
     return reweighter, instrument.design.get("weight")
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
-    """A frame as Parquet, atomically, without writer metadata that would vary between runs."""
+    """A frame as Parquet, written atomically (pyarrow's output is the same for the same frame)."""
     from .io import atomic_write
 
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
@@ -304,7 +305,7 @@ def run_model(
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
     data = read_interim(survey_in).data
-    options = design_options(instrument_path, estimation_cfg)
+    options = design_options(instrument, estimation_cfg)
     reweighter, base_weights = replicate_reweighter(
         data, instrument, targets_path, weighting_cfg, estimation_cfg
     )
