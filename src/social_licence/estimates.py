@@ -1171,15 +1171,25 @@ ESTIMATION_OPTIONS: dict[str, Any] = {
     "groups": [],
     "adjust": "holm",
     "weights": "weight",
+    "calibration": None,
 }
 """Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults."""
 
 VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 
 
-def survey_design(data: pd.DataFrame, instrument: Instrument, *, weights="weight", lonely_psu: str = "fail"):
+def survey_design(
+    data: pd.DataFrame,
+    instrument: Instrument,
+    *,
+    weights="weight",
+    lonely_psu: str = "fail",
+    calibration=None,
+):
     """The respondent design of an analysis frame: the final ``weight`` column and the strata,
-    PSU and FPC columns the instrument's ``design`` section names (each must be in the frame)."""
+    PSU and FPC columns the instrument's ``design`` section names (each must be in the frame);
+    ``calibration`` (:func:`social_licence.weighting.calibration`): the margins the weight was
+    raked to, so that linearised standard errors reflect the raking."""
     from .design import SurveyDesign
 
     spec = {k: instrument.design.get(k) for k in ("strata", "psu", "fpc")}
@@ -1188,7 +1198,7 @@ def survey_design(data: pd.DataFrame, instrument: Instrument, *, weights="weight
         raise EstimationError(
             f"the instrument's design names {', '.join(absent)}, which the analysis frame lacks"
         )
-    return SurveyDesign(data, weights=weights, lonely_psu=lonely_psu, **spec)
+    return SurveyDesign(data, weights=weights, lonely_psu=lonely_psu, calibration=calibration, **spec)
 
 
 def estimate_from_config(
@@ -1205,8 +1215,10 @@ def estimate_from_config(
     ``linearisation``, ``jk1`` (unstratified designs), ``jkn`` or ``bootstrap`` (``replicates``,
     ``seed``); replicate variances re-rake every replicate, so they need ``reweighter``
     (``social_licence.weighting.make_reweighter``) and ``base_weights`` (the column it starts
-    from, e.g. ``design_weight``). ``groups``, ``dk``, ``ci_level``, ``adjust``, ``lonely_psu``
-    and ``weights`` (the final weight column) apply to every frame. The ``trust`` and ``rights``
+    from, e.g. ``design_weight``); linearisation takes ``calibration``
+    (:func:`social_licence.weighting.calibration`) so that it too reflects the raking.
+    ``groups``, ``dk``, ``ci_level``, ``adjust``, ``lonely_psu`` and ``weights`` (the final
+    weight column) apply to every frame. The ``trust`` and ``rights``
     frames are empty when the instrument has no such grid.
     """
     opts = dict(ESTIMATION_OPTIONS)
@@ -1222,7 +1234,13 @@ def estimate_from_config(
     missing = [g for g in groups if g not in data.columns]
     if missing:
         raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
-    design = survey_design(data, instrument, weights=opts["weights"], lonely_psu=opts["lonely_psu"])
+    design = survey_design(
+        data,
+        instrument,
+        weights=opts["weights"],
+        lonely_psu=opts["lonely_psu"],
+        calibration=opts["calibration"] if opts["variance"] == "linearisation" else None,
+    )
     if opts["variance"] != "linearisation":
         if reweighter is None:
             raise ConfigError(

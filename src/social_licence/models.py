@@ -1394,6 +1394,7 @@ DESIGN_OPTION_KEYS = (
     "reweighter",
     "base_weights",
     "mse",
+    "calibration",
 )
 VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 
@@ -1417,6 +1418,7 @@ def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -
         "reweighter": None,
         "base_weights": None,
         "mse": False,
+        "calibration": None,
     }
     out.update(opts)
     if out["variance"] not in VARIANCE_METHODS:
@@ -1435,6 +1437,7 @@ def _base_design(frame: pd.DataFrame, opts: Mapping[str, Any]):
         psu=opts["psu"],
         fpc=opts["fpc"],
         lonely_psu=opts["lonely_psu"],
+        calibration=opts["calibration"] if opts["variance"] == "linearisation" else None,
     )
     if opts["variance"] == "linearisation":
         return design
@@ -1486,7 +1489,8 @@ def fit_model(
     """Fit one configured model on the analysis frame (respondent rows, ``respondent`` index).
 
     ``design_options``: ``weights`` (default ``weight``), ``strata``/``psu``/``fpc`` (default the
-    instrument's design columns), ``lonely_psu``; ``variance`` ``linearisation`` (default) or
+    instrument's design columns), ``lonely_psu``; ``variance`` ``linearisation`` (default; with
+    ``calibration``, :func:`social_licence.weighting.calibration`, it reflects the raking) or
     ``jk1``/``jkn``/``bootstrap`` replicate weights (``replicates``, ``seed``, and a
     ``reweighter`` with its ``base_weights`` to re-rake every replicate, so the variance includes
     the weighting), each model then refitted per replicate. Long models get the long design

@@ -212,8 +212,9 @@ def run_estimate(
 ) -> None:
     """Every design-based estimate of the analysis plan, full precision, as interim Parquet.
 
-    With replicate variance (``jk1``, ``jkn``, ``bootstrap``) every replicate is re-raked to the
-    same targets with the same options, so the standard errors include the weighting step.
+    The standard errors include the weighting step: linearisation takes the residuals from the
+    raking margins, replicate variance (``jk1``, ``jkn``, ``bootstrap``) re-rakes every
+    replicate to the same targets with the same options.
     """
     from .estimates import estimate_from_config
 
@@ -221,11 +222,11 @@ def run_estimate(
     data = read_interim(survey_in).data
     options = {k: v for k, v in estimation_cfg.items() if k not in REPLICATE_OPTIONS}
     options["weights"] = WEIGHT_COLUMN
-    reweighter, base_weights = replicate_reweighter(
-        data, instrument, targets_path, weighting_cfg, estimation_cfg
-    )
+    variance = weighting_variance(data, instrument, targets_path, weighting_cfg, estimation_cfg)
+    options["calibration"] = variance.get("calibration")
+    reweighter = variance.get("reweighter")
     frames = estimate_from_config(
-        data, instrument, options, reweighter=reweighter, base_weights=base_weights
+        data, instrument, options, reweighter=reweighter, base_weights=variance.get("base_weights")
     )
     if reweighter is not None:
         log.info(
@@ -243,33 +244,37 @@ def run_estimate(
 REPLICATE_OPTIONS = ("replicate_empty", "replicate_bounds")
 
 
-def replicate_reweighter(
+def weighting_variance(
     data: pd.DataFrame,
     instrument,
     targets_path: str | Path,
     weighting_cfg: Mapping[str, Any],
     estimation_cfg: Mapping[str, Any],
-):
-    """For replicate variance, the raker every replicate goes through and its base weight.
+) -> dict[str, Any]:
+    """What the variance needs to reflect the raking, as options of the estimators.
 
-    Returns ``(None, None)`` under linearisation. Replicates are raked to the same targets with
-    the same options as the full sample, so the standard errors include the weighting step.
+    Linearisation: ``calibration``, the raking margins as coded on the data (the influence
+    values become residuals from them). Replicate variance: the ``reweighter`` every replicate
+    goes through and its ``base_weights``; replicates are raked to the same targets with the
+    same options as the full sample.
     """
-    variance = estimation_cfg.get("variance", "linearisation")
-    if variance == "linearisation":
-        return None, None
-    from .weighting import load_targets, make_reweighter
+    from .weighting import calibration, load_targets, make_reweighter
 
+    variance = estimation_cfg.get("variance", "linearisation")
     targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
+    options = rake_options(weighting_cfg, instrument)
+    if variance == "linearisation":
+        log.info("variance: linearisation, calibrated to the margins of %r", weighting_cfg["targets"])
+        return {"calibration": calibration(data, targets, **options)}
     reweighter = make_reweighter(
         data,
         targets,
         empty=estimation_cfg.get("replicate_empty", "partial"),
         infeasible=estimation_cfg.get("replicate_bounds", "unbounded"),
-        **rake_options(weighting_cfg, instrument),
+        **options,
     )
     log.info("variance: %s, every replicate re-raked to %r", variance, weighting_cfg["targets"])
-    return reweighter, instrument.design.get("weight")
+    return {"reweighter": reweighter, "base_weights": instrument.design.get("weight")}
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
@@ -306,10 +311,8 @@ def run_model(
     spec = get_model(load_models(models_path), name)
     data = read_interim(survey_in).data
     options = design_options(instrument, estimation_cfg)
-    reweighter, base_weights = replicate_reweighter(
-        data, instrument, targets_path, weighting_cfg, estimation_cfg
-    )
-    if reweighter is not None:
+    options.update(weighting_variance(data, instrument, targets_path, weighting_cfg, estimation_cfg))
+    if "reweighter" in options:
         options.update(
             variance=estimation_cfg["variance"],
             replicates=(
@@ -318,8 +321,6 @@ def run_model(
                 else None
             ),
             seed=estimation_cfg.get("seed"),
-            reweighter=reweighter,
-            base_weights=base_weights,
         )
     result = fit_model(spec, data, instrument, options)
     tables = model_tables(result, spec, ci_level=estimation_cfg.get("ci_level", 0.95))

@@ -1391,6 +1391,36 @@ def make_reweighter(
     return Reweighter(prep, t, opts["tol"], opts["max_iter"], bnds, empty, infeasible)
 
 
+def calibration(data: pd.DataFrame, targets: Targets, **options: Any):
+    """The raking margins coded on ``data``, for linearisation that reflects the weighting.
+
+    ``options`` are those of :func:`rake_from_config` that decide the margins' categories
+    (``base_weight``, ``missing``, ``missing_label``, ``collapse``; the rest are accepted and
+    ignored). Returns a :class:`social_licence.design.Calibration`: pass it as
+    ``SurveyDesign(..., calibration=)`` on the raked weights, and the design's standard errors
+    use the residuals from the margins (a raked share has a standard error of zero). Categories
+    are those raking used, after collapse rules and any missing category.
+    """
+    from .design import Calibration
+
+    opts = _options(options, allow_diagnostics=False)
+    margins = as_margins(targets)
+    base = _base_weights(data, opts["base_weight"])
+    prep = _prepare(data, margins, base, opts["missing"], opts["missing_label"], opts["collapse"])
+    codes = (
+        np.column_stack([c.codes for c in prep.codings])
+        if prep.codings
+        else np.zeros((len(data), 0), dtype=np.intp)
+    )
+    return Calibration(
+        codes=codes,
+        sizes=tuple(prep.sizes),
+        base=base,
+        index=data.index,
+        names=tuple(m.name for m in prep.margins),
+    )
+
+
 # -- configuration -----------------------------------------------------------------------------
 RAKE_OPTIONS: dict[str, Any] = {
     "base_weight": "design_weight",
