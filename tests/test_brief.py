@@ -128,7 +128,10 @@ def test_methods_box_reports_sample_exclusions_weighting_and_rules(raw, brief):
     assert "failed the attention check: 14" in text and "withdrew consent: 3" in text
     assert f"Kish's design effect from the weights is {kish:.2f}" in text
     assert f"as much information as {len(w) / kish:,.0f} from a simple random sample" in text
-    assert "95% confidence interval computed from the survey design (Taylor linearisation)" in text
+    assert (
+        "95% confidence interval computed from the survey design (Taylor linearisation, "
+        "allowing for the raking to population margins)" in text
+    )
     assert "'Don't know' answers are left out of the base" in text
     assert TH.rule_text() in text
 

@@ -545,8 +545,9 @@ def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -
     est = dict(options.get("estimation") or {})
     ci_level = float(est.get("ci_level", 0.95))
     variance = {
-        "linearisation": "Taylor linearisation",
-        "jk1": "jackknife replicate weights",
+        "linearisation": "Taylor linearisation, allowing for the raking to population margins",
+        "jk1": "jackknife replicate weights re-raked in each replicate",
+        "jkn": "stratified jackknife replicate weights re-raked in each replicate",
         "bootstrap": "bootstrap replicate weights re-raked in each replicate",
     }.get(str(est.get("variance", "linearisation")), str(est.get("variance")))
     dk = est.get("dk", "exclude")
