@@ -145,6 +145,31 @@ def test_published_tables_withhold_small_bases(run1):
     assert checked >= 3
 
 
+def test_illustrative_uk_targets_rake_within_bounds_and_withhold_small_merged_counts(tmp_path):
+    threshold = yaml.safe_load((ROOT / "config/thresholds.yaml").read_text())["disclosure"]["min_base"]
+    workdir = copy_project(tmp_path / "uk")
+    snakemake(
+        workdir,
+        "results/weighting/collapsed.csv",
+        "--config",
+        "weighting={targets: uk_parents_illustrative}",
+    )
+    weighting = workdir / "results/weighting"
+    convergence = pd.read_csv(weighting / "convergence.csv").iloc[0]
+    assert convergence["bound_low"] == 0.3 and convergence["bound_high"] == 3.0
+    margins = pd.read_csv(weighting / "margins.csv")
+    assert set(margins["margin"]) == {"sex x lone_parent", "lone_parent x ethnicity", "region"}
+    assert margins["abs_diff_after"].max() <= 1e-9
+    collapsed = pd.read_csv(weighting / "collapsed.csv")
+    # The example has 10 male lone parents and 2-5 lone parents of each minority group: merged,
+    # and no count from 1 to the threshold is published, in either table.
+    assert "Male|Yes" in set(collapsed["category"])
+    for frame in (collapsed, margins):
+        counts = frame["count_unweighted"].dropna()
+        assert not ((counts >= 1) & (counts < threshold)).any()
+    assert collapsed["count_unweighted"].isna().sum() >= 4
+
+
 def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path):
     workdir = copy_project(tmp_path / "bad")
     cfg_path = workdir / "config/config.yaml"

@@ -110,11 +110,15 @@ def run_weight(
     }
     write_interim(survey, survey_out)
     write_csv(diagnostics["summary"], summary_out)
-    margins = withhold_margin_counts(diagnostics["margins"], load_thresholds(thresholds_path).min_base)
+    min_base = load_thresholds(thresholds_path).min_base
+    margins = withhold_margin_counts(diagnostics["margins"], min_base)
     write_csv(margins, margins_out)
     write_csv(diagnostics["balance"], balance_out)
     write_csv(diagnostics["convergence"], convergence_out)
-    write_csv(diagnostics["collapsed"], collapsed_out)
+    collapsed = withhold_margin_counts(
+        diagnostics["collapsed"], min_base, by=["margin", "collapsed_into"]
+    )
+    write_csv(collapsed, collapsed_out)
 
 
 def run_codebook(
@@ -185,17 +189,21 @@ def withhold_small_counts(table: pd.DataFrame, min_base: int) -> pd.DataFrame:
     return out
 
 
-def withhold_margin_counts(margins: pd.DataFrame, min_base: int) -> pd.DataFrame:
+def withhold_margin_counts(
+    margins: pd.DataFrame, min_base: int, by: str | list[str] = "margin"
+) -> pd.DataFrame:
     """Blank the unweighted respondent counts of raking categories below the threshold.
 
-    The counts of one margin add up to the sample size, so secondary suppression applies as in
-    the codebook; shares (weighted) are kept, as they are what the weighting diagnostics show.
+    The counts within each ``by`` group add up to a published total (those of one margin to the
+    sample size; the categories merged by a collapse rule, ``by=["margin", "collapsed_into"]``,
+    to the merged category's count in the margins table), so secondary suppression applies as
+    in the codebook; shares (weighted) are kept, as they are what the diagnostics show.
     """
     out = margins.copy()
-    if "count_unweighted" not in out.columns:
+    if "count_unweighted" not in out.columns or out.empty:
         return out
     out["count_unweighted"] = out["count_unweighted"].astype(float)
-    for _, rows in out.groupby("margin", sort=False).groups.items():
+    for _, rows in out.groupby(by, sort=False).groups.items():
         counts = dict(zip(rows, out.loc[rows, "count_unweighted"], strict=True))
         hide = sorted(_withhold_in_relation(counts, min_base))
         out.loc[hide, "count_unweighted"] = float("nan")
