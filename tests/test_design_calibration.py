@@ -52,6 +52,23 @@ TARGETS = {
 }
 
 
+@pytest.fixture
+def raked(frame) -> pd.DataFrame:
+    """The frame with its design weight ``d`` raked to TARGETS, as column ``w``."""
+    return frame.assign(w=rake(frame, TARGETS, base_weight="d"))
+
+
+def _calibrated(df: pd.DataFrame) -> SurveyDesign:
+    """The stratified cluster design of a raked frame, calibrated to the TARGETS margins."""
+    return SurveyDesign(
+        df,
+        weights="w",
+        strata="stratum",
+        psu="psu",
+        calibration=calibration(df, TARGETS, base_weight="d"),
+    )
+
+
 def _dense_variance(df: pd.DataFrame, w: np.ndarray, u: np.ndarray, margins) -> float:
     """sum_h n_h/(n_h-1) sum_c (t_hc - mean_h t)^2 with t_hc the PSU totals of w_i e_i, where e
     are the residuals of u from the d-weighted least-squares fit on the margins' indicators."""
@@ -118,17 +135,10 @@ def test_two_margins_match_a_dense_regression_on_strata_and_psus(frame):
     assert got.loc[("old", 1.0), "se"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_a_raked_share_has_no_sampling_error(frame):
-    df = frame.copy()
-    df["w"] = rake(df, TARGETS, base_weight="d")
+def test_a_raked_share_has_no_sampling_error(raked):
+    df = raked
     fixed = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
-    calibrated = SurveyDesign(
-        df,
-        weights="w",
-        strata="stratum",
-        psu="psu",
-        calibration=calibration(df, TARGETS, base_weight="d"),
-    )
+    calibrated = _calibrated(df)
     for variable in TARGETS:
         est = calibrated.proportion(variable)
         assert est["estimate"].to_numpy() == pytest.approx(
@@ -139,16 +149,9 @@ def test_a_raked_share_has_no_sampling_error(frame):
         assert fixed.proportion(variable)["se"].min() > 0.01
 
 
-def test_a_long_frame_gives_each_rating_its_respondents_calibration(frame):
-    df = frame.copy()
-    df["w"] = rake(df, TARGETS, base_weight="d")
-    design = SurveyDesign(
-        df,
-        weights="w",
-        strata="stratum",
-        psu="psu",
-        calibration=calibration(df, TARGETS, base_weight="d"),
-    )
+def test_a_long_frame_gives_each_rating_its_respondents_calibration(raked):
+    df = raked
+    design = _calibrated(df)
     long = pd.concat(
         [
             pd.DataFrame({"respondent": df.index, "item": "y", "value": df["y"].to_numpy()}),
@@ -163,16 +166,9 @@ def test_a_long_frame_gives_each_rating_its_respondents_calibration(frame):
         assert by_item.loc[item, "se"] == pytest.approx(wide["se"].iloc[0], rel=1e-9)
 
 
-def test_a_model_uses_the_calibration_residuals(frame):
-    df = frame.copy()
-    df["w"] = rake(df, TARGETS, base_weight="d")
-    design = SurveyDesign(
-        df,
-        weights="w",
-        strata="stratum",
-        psu="psu",
-        calibration=calibration(df, TARGETS, base_weight="d"),
-    )
+def test_a_model_uses_the_calibration_residuals(raked):
+    df = raked
+    design = _calibrated(df)
     # An intercept-only gaussian model is the weighted mean: the same sandwich, the same SE.
     fit = design.glm("y ~ 1", family="gaussian")
     assert fit.bse.iloc[0] == pytest.approx(design.mean("y")["se"].iloc[0], rel=1e-9)
@@ -190,9 +186,8 @@ def test_a_model_uses_the_calibration_residuals(frame):
     assert fit.bse.iloc[1] == pytest.approx(expected, rel=1e-8)
 
 
-def test_calibration_for_other_respondents_is_an_error(frame):
-    df = frame.copy()
-    df["w"] = rake(df, TARGETS, base_weight="d")
+def test_calibration_for_other_respondents_is_an_error(raked):
+    df = raked
     cal = calibration(df, TARGETS, base_weight="d")
     with pytest.raises(EstimationError, match="q299 are not in the calibration"):
         SurveyDesign(df.rename(index={"r299": "q299"}), weights="w", calibration=cal)

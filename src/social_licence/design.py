@@ -66,7 +66,6 @@ class Calibration:
     sizes: tuple[int, ...]
     base: np.ndarray
     index: pd.Index
-    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         codes = np.asarray(self.codes)
@@ -110,6 +109,10 @@ class _Calibrated:
             out[self.offsets[m] : self.offsets[m] + size] = block.reshape(size, n_cols)
         return out
 
+    def indicator(self) -> sparse.csr_matrix:
+        """``(n, K)`` indicators of the margins' categories, one block of columns per margin."""
+        return _indicators(self.codes, self.offsets, self.k)
+
     def adjustment(self, xdu: np.ndarray) -> np.ndarray:
         """``(C, p)`` PSU totals of ``w_i x_i' B`` for the regression coefficients of ``xdu``."""
         return self.psu_x @ (self.solve @ xdu)
@@ -117,6 +120,14 @@ class _Calibrated:
     def rows(self, pos: np.ndarray) -> _Calibrated:
         """The same calibration for rows that copy respondents ``pos`` (a long frame)."""
         return replace(self, codes=self.codes[pos], d=self.d[pos])
+
+
+def _indicators(codes: np.ndarray, offsets: np.ndarray, k: int) -> sparse.csr_matrix:
+    """``(n, k)`` 0/1 matrix: row i has a 1 in column ``offsets[m] + codes[i, m]`` for each
+    margin m where it has a category (code >= 0)."""
+    rows, margin = np.nonzero(codes >= 0)
+    cols = codes[rows, margin] + offsets[margin]
+    return sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(codes), k))
 
 
 def _align_calibration(
@@ -139,17 +150,8 @@ def _align_calibration(
     d = np.asarray(cal.base, dtype=float)[pos]
     sizes = tuple(int(s) for s in cal.sizes)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    k = int(sum(sizes))
-    cols = [codes[:, m] + offsets[m] for m in range(len(sizes))]
-    rows = [np.flatnonzero(codes[:, m] >= 0) for m in range(len(sizes))]
     n = len(data)
-    x = sparse.csr_matrix(
-        (
-            np.ones(sum(len(r) for r in rows)),
-            (np.concatenate(rows), np.concatenate([c[r] for c, r in zip(cols, rows, strict=True)])),
-        ),
-        shape=(n, k),
-    )
+    x = _indicators(codes, offsets, int(sum(sizes)))
     xdx = np.asarray((x.T @ x.multiply(d[:, None])).todense())
     solve = np.linalg.pinv(xdx, rcond=1e-12, hermitian=True)
     psu_x = np.asarray(
@@ -245,7 +247,6 @@ class SurveyDesign(Estimators):
                 f"{bad_rows(data, bad)} (values {w[bad][:5].tolist()})"
             )
         self.weights = w
-        self.calibration = calibration
         self._cal = (
             None
             if calibration is None
@@ -268,7 +269,6 @@ class SurveyDesign(Estimators):
         obj._strata_spec = obj._psu_spec = obj._fpc_spec = None
         obj._structure = structure
         obj.weights = weights
-        obj.calibration = None
         obj._cal = cal
         return obj
 
@@ -369,19 +369,9 @@ class SurveyDesign(Estimators):
             raise EstimationError(f"influence values have {z.shape[0]} rows, design has {self.n}")
         totals = group_sum(self._structure.psu, z * self.weights[:, None], self.n_psu)
         if self._cal is not None:
-            xdu = np.asarray(self._calibration_matrix().T @ (self._cal.d[:, None] * z))
+            xdu = np.asarray(self._cal.indicator().T @ (self._cal.d[:, None] * z))
             totals = totals - self._cal.adjustment(xdu)
         return self.vcov_psu_totals(totals)
-
-    def _calibration_matrix(self) -> sparse.csr_matrix:
-        """``(n, K)`` indicators of the calibration margins' categories, one block per margin."""
-        cal = self._cal
-        assert cal is not None
-        n = len(cal.codes)
-        ok = cal.codes >= 0
-        rows = np.nonzero(ok)
-        cols = (cal.codes + cal.offsets[None, :])[ok]
-        return sparse.csr_matrix((np.ones(len(cols)), (rows[0], cols)), shape=(n, cal.k))
 
     def vcov_psu_totals(self, totals: np.ndarray, *, diagonal: bool = False) -> np.ndarray:
         """The variance engine: covariance of totals from their per-PSU weighted totals.

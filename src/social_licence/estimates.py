@@ -1239,7 +1239,7 @@ def estimate_from_config(
         instrument,
         weights=opts["weights"],
         lonely_psu=opts["lonely_psu"],
-        calibration=opts["calibration"] if opts["variance"] == "linearisation" else None,
+        calibration=opts["calibration"],
     )
     if opts["variance"] != "linearisation":
         if reweighter is None:

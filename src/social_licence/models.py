@@ -1437,7 +1437,7 @@ def _base_design(frame: pd.DataFrame, opts: Mapping[str, Any]):
         psu=opts["psu"],
         fpc=opts["fpc"],
         lonely_psu=opts["lonely_psu"],
-        calibration=opts["calibration"] if opts["variance"] == "linearisation" else None,
+        calibration=opts["calibration"],
     )
     if opts["variance"] == "linearisation":
         return design

@@ -629,6 +629,21 @@ def _prepare(
     return _Prepared(data.index, codings, cell, cell_codes, sizes)
 
 
+def _base_and_margins(
+    data: pd.DataFrame,
+    targets: Targets,
+    base_weight: Any,
+    missing: str,
+    missing_label: str,
+    collapse: Mapping[str, Any] | None,
+) -> tuple[np.ndarray, _Prepared]:
+    """The base weights and the target margins coded on the data (collapsed, missing handled):
+    what raking, re-raking replicates and calibrated linearisation all start from."""
+    margins = as_margins(targets)
+    base = _base_weights(data, base_weight)
+    return base, _prepare(data, margins, base, missing, missing_label, collapse)
+
+
 def _base_weights(data: pd.DataFrame, base_weight: Any) -> np.ndarray:
     if base_weight is None:
         return np.ones(len(data))
@@ -1170,10 +1185,8 @@ def _rake(
         raise WeightingError(f"tol must be a positive number, not {tol!r}")
     if not (isinstance(max_iter, int) and max_iter >= 1):
         raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
-    margins = as_margins(targets)
-    base = _base_weights(data, base_weight)
     bnds = _check_bounds(bounds)
-    prep = _prepare(data, margins, base, missing, missing_label, collapse)
+    base, prep = _base_and_margins(data, targets, base_weight, missing, missing_label, collapse)
     t = _resolve_total(prep.margins, total, int((base > 0).sum()), float(base.sum()))
     if trim_deff is not None:
         bnds = _trim_bounds(prep, base, t, tol, max_iter, bnds, float(trim_deff))
@@ -1188,7 +1201,7 @@ def _rake(
     logger.info(
         "raked %d rows to %d margins in %d iterations (max margin error %.3g)",
         len(data),
-        len(margins),
+        len(prep.margins),
         fit.iterations,
         achieved,
     )
@@ -1379,10 +1392,10 @@ def make_reweighter(
     replicate whose margins cannot be met within the bounds does (see :class:`Reweighter`).
     """
     opts = _options(options, allow_diagnostics=False)
-    margins = as_margins(targets)
-    base = _base_weights(data, opts["base_weight"])
     bnds = _check_bounds(opts["bounds"])
-    prep = _prepare(data, margins, base, opts["missing"], opts["missing_label"], opts["collapse"])
+    base, prep = _base_and_margins(
+        data, targets, opts["base_weight"], opts["missing"], opts["missing_label"], opts["collapse"]
+    )
     t = _resolve_total(prep.margins, opts["total"], int((base > 0).sum()), float(base.sum()))
     if opts["trim_deff"] is not None:
         bnds = _trim_bounds(
@@ -1404,9 +1417,9 @@ def calibration(data: pd.DataFrame, targets: Targets, **options: Any):
     from .design import Calibration
 
     opts = _options(options, allow_diagnostics=False)
-    margins = as_margins(targets)
-    base = _base_weights(data, opts["base_weight"])
-    prep = _prepare(data, margins, base, opts["missing"], opts["missing_label"], opts["collapse"])
+    base, prep = _base_and_margins(
+        data, targets, opts["base_weight"], opts["missing"], opts["missing_label"], opts["collapse"]
+    )
     codes = (
         np.column_stack([c.codes for c in prep.codings])
         if prep.codings
@@ -1417,7 +1430,6 @@ def calibration(data: pd.DataFrame, targets: Targets, **options: Any):
         sizes=tuple(prep.sizes),
         base=base,
         index=data.index,
-        names=tuple(m.name for m in prep.margins),
     )
 
 
