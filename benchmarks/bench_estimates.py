@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_licence.design import SurveyDesign
-from social_licence.estimates import acceptability
-from social_licence.instrument import load_instrument
+from social_licence.design.design import SurveyDesign
+from social_licence.design.grids import acceptability
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = [
@@ -117,8 +117,8 @@ def main() -> None:
         f"in {ours:.2f} s wall, {ours_cpu:.2f} s CPU (target <= 3 s)"
     )
 
-    from social_licence.estimates import grid_rows
-    from social_licence.grid import long_format
+    from social_licence.design.grids import grid_rows
+    from social_licence.survey.grid import long_format
 
     t0, c0 = time.perf_counter(), time.process_time()
     long, _ = grid_rows(data, instrument, "acceptability", keep=[*GROUPS, "weight"])
@@ -144,7 +144,7 @@ def main() -> None:
         "age_band": np.array([0.15, 0.35, 0.35, 0.15]),
     }
     try:
-        from social_licence.weighting import make_reweighter  # noqa: F401
+        from social_licence.weighting.solver import make_reweighter
 
         raker_name = "social_licence.weighting.make_reweighter"
         targets = {
@@ -176,7 +176,7 @@ def main() -> None:
         f"ratio build/raker = {build / rake_only:.2f}"
     )
     if raker_name.startswith("social_licence"):
-        from social_licence.weighting import calibration
+        from social_licence.weighting.solver import calibration
 
         data = data.assign(raked=raked)
         cal = calibration(data, targets, base_weight="weight")

@@ -30,7 +30,7 @@ SETUP = textwrap.dedent(
     """
     import json, resource, sys, time
     import pyarrow.parquet, pyreadstat
-    from social_licence.instrument import parse_instrument
+    from social_licence.survey.instrument import parse_instrument
     path, columns = sys.argv[1], int(sys.argv[2])
     pyreadstat.read_sav(path, row_limit=1)  # untimed: pyreadstat's first call imports lazily
 
@@ -69,9 +69,9 @@ PEER = SETUP + textwrap.dedent(
 )
 OURS = SETUP + textwrap.dedent(
     """
-    from social_licence.ingest import read_survey
-    from social_licence.interim import write_interim
-    from social_licence.privacy import pseudonymise_survey
+    from social_licence.ingest.formats import read_survey
+    from social_licence.ingest.interim import write_interim
+    from social_licence.ingest.privacy import pseudonymise_survey
     inst = instrument()
     cpu0, t = cpu_now(), time.perf_counter()
     survey = read_survey(path, inst)
@@ -82,8 +82,8 @@ OURS = SETUP + textwrap.dedent(
 )
 OURS_NO_INSTRUMENT = SETUP + textwrap.dedent(
     """
-    from social_licence.ingest import read_survey
-    from social_licence.interim import write_interim
+    from social_licence.ingest.formats import read_survey
+    from social_licence.ingest.interim import write_interim
     cpu0, t = cpu_now(), time.perf_counter()
     survey = read_survey(path)
     write_interim(survey, sys.argv[3])

@@ -36,10 +36,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from social_licence import synthetic  # noqa: E402
 from social_licence.errors import ModelError  # noqa: E402
-from social_licence.instrument import load_instrument  # noqa: E402
-from social_licence.models import ModelSpec, fit_model  # noqa: E402
+from social_licence.models.fit import ModelSpec, fit_model  # noqa: E402
+from social_licence.survey.instrument import load_instrument  # noqa: E402
+from social_licence.synthetic import parents as synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = json.loads((ROOT / "data" / "raw" / "example" / "truth.json").read_text(encoding="utf-8"))
@@ -57,7 +57,7 @@ def coded_to_frame(raw: pd.DataFrame) -> pd.DataFrame:
 def raked(frame: pd.DataFrame) -> pd.Series:
     """Design weights raked to the census margins of the weighting variables (truth.json), as
     the workflow's weighting stage does."""
-    from social_licence.weighting import rake
+    from social_licence.weighting.solver import rake
 
     shares = TRUTH["population"]["shares"]
     targets = {v: shares[v] for v in TRUTH["population"]["weighting_variables"]}
@@ -147,12 +147,12 @@ def peer_comparison(seed: int, n: int, sample: str, repeat: int = 3) -> str:
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import SpecificationWarning
 
-    from social_licence.design import SurveyDesign
-    from social_licence.models import svyglm
+    from social_licence.design.design import SurveyDesign
+    from social_licence.models.fit import svyglm
 
     frame = coded_to_frame(synthetic.generate(n, seed=seed, sample=sample, qa=False))
     base = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    from social_licence.grid import long_format
+    from social_licence.survey.grid import long_format
 
     long = long_format(
         frame,

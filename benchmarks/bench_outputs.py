@@ -29,15 +29,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from social_licence import figures as F  # noqa: E402
-from social_licence.brief import build_brief  # noqa: E402
-from social_licence.disclosure import (  # noqa: E402
+from social_licence.report import figures as F  # noqa: E402
+from social_licence.report.brief import build_brief  # noqa: E402
+from social_licence.report.disclosure import (  # noqa: E402
     Thresholds,
     derivable_cells,
     linear_relations,
     suppress,
 )
-from social_licence.instrument import load_instrument  # noqa: E402
+from social_licence.survey.instrument import load_instrument  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ["sex", "age_band", "region", "ethnicity", "qualification", "occupation", "income_band", "lone_parent", "services_contact", "disability"]

@@ -205,7 +205,7 @@ def run_peer(python: Path, name: str, data_path: Path, repeat: int) -> dict:
 def ours(codes: np.ndarray, targets: list[np.ndarray], repeat: int) -> dict:
     import pandas as pd
 
-    from social_licence.weighting import rake
+    from social_licence.weighting.solver import rake
 
     frame = pd.DataFrame(
         {
@@ -243,7 +243,7 @@ def replicates(
 ) -> dict:
     import pandas as pd
 
-    from social_licence.weighting import make_reweighter
+    from social_licence.weighting.solver import make_reweighter
 
     sub = codes[:n]
     frame = pd.DataFrame(

@@ -1,8 +1,8 @@
 """Write the policy brief: one self-contained HTML page from the published numbers."""
 
 from social_licence.io import configure_logging
+from social_licence.report.tables import read_frame
 from social_licence.stages import report_inputs, run_brief
-from social_licence.tables import read_frame
 
 
 def main(paths, report_cfg, estimation_cfg, html_out, log=None):

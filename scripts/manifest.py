@@ -1,7 +1,7 @@
 """Write results/MANIFEST.sha256: the checksum of every input and every output of the run."""
 
 from social_licence.io import configure_logging
-from social_licence.manifest import write_manifest
+from social_licence.report.manifest import write_manifest
 
 
 def main(inputs, outputs, manifest_path, log_path=None):

@@ -22,10 +22,10 @@ from test_brief_data import example_inputs
 from test_disclosure import attack_relations, rank_attack
 from test_figures import model_tables
 
-from social_licence.brief import BRIEF_INPUTS, build_brief, write_brief
-from social_licence.disclosure import Thresholds, check_publishable, protect
 from social_licence.errors import OutputError
-from social_licence.tables import format_percent, write_table
+from social_licence.report.brief import BRIEF_INPUTS, build_brief, write_brief
+from social_licence.report.disclosure import Thresholds, check_publishable, protect
+from social_licence.report.tables import format_percent, write_table
 
 TH = Thresholds()
 HEADLINE = {"data_type": "police", "purpose": "early_help", "group_variable": "ethnicity", "group": "Black"}

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
-from social_licence.design import SurveyDesign
-from social_licence.instrument import load_instrument
+from social_licence.design.design import SurveyDesign
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = ROOT / "config" / "instrument.yaml"

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from test_ingest_support import BALLOTS, INSTRUMENT, KEY, ROOT, coded_export, write_sav
 
-from social_licence.cleaning import clean, read_withdrawals, resolve_rules
 from social_licence.errors import ConfigError, InputError
-from social_licence.ingest import read_survey
-from social_licence.privacy import pseudonymise
+from social_licence.ingest.cleaning import clean, read_withdrawals, resolve_rules
+from social_licence.ingest.formats import read_survey
+from social_licence.ingest.privacy import pseudonymise
 
 ACC = INSTRUMENT.grids["acceptability"]
 

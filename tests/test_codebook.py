@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from test_ingest_support import BALLOTS, INSTRUMENT, REFERENCE_SPSS, coded_export, write_sav
 
-from social_licence.codebook import CODEBOOK_COLUMNS, codebook_table, write_codebook
 from social_licence.errors import InputError
-from social_licence.ingest import Survey, read_survey
+from social_licence.ingest.codebook import CODEBOOK_COLUMNS, codebook_table, write_codebook
+from social_licence.ingest.formats import read_survey
+from social_licence.survey.survey import Survey
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 
 REF = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "api"
 if not REF.is_dir():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ConfigError, EstimationError
 
 

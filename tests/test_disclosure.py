@@ -25,7 +25,8 @@ from test_brief_data import (
     instrument,
 )
 
-from social_licence.disclosure import (
+from social_licence.errors import DisclosureError
+from social_licence.report.disclosure import (
     Thresholds,
     audit,
     check_publishable,
@@ -37,7 +38,6 @@ from social_licence.disclosure import (
     suppress_effects,
     suppress_model_table,
 )
-from social_licence.errors import DisclosureError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "thresholds.yaml"

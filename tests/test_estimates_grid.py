@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_licence.design import SurveyDesign
-from social_licence.errors import ConfigError
-from social_licence.estimates import (
+from social_licence.design.design import SurveyDesign
+from social_licence.design.estimators import adjust_pvalues
+from social_licence.design.grids import (
     acceptability,
     acceptability_table,
-    adjust_pvalues,
     grid_comparisons,
     grid_rows,
 )
-from social_licence.grid import long_format
-from social_licence.instrument import load_instrument
+from social_licence.errors import ConfigError
+from social_licence.survey.grid import long_format
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIVE = {"Somewhat acceptable", "Very acceptable"}  # acceptability5 positive codes 4, 5
@@ -231,7 +231,7 @@ def test_grid_association_by_hand_for_equal_weights(instrument, frame):
     X^2 from scipy on the cell's unweighted acceptable x group table."""
     from scipy import stats
 
-    from social_licence.estimates import grid_association
+    from social_licence.design.grids import grid_association
 
     design = SurveyDesign(frame)
     t = grid_association(design, instrument, ["sex", "ethnicity"], by=["data_type", "purpose"])
@@ -262,7 +262,7 @@ def test_grid_helpers_run_on_replicate_designs(instrument, frame):
 def test_grid_responses_are_rating_distributions_by_hand(instrument, frame):
     """Share of answers "Very acceptable" (and "Don't know" when included) among the police
     items a parent was asked, pooled over purposes, clustered by PSU as in _hand_ratio."""
-    from social_licence.estimates import grid_responses
+    from social_licence.design.grids import grid_responses
 
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     items = [f"acc_police__{c}" for c in instrument.grids["acceptability"].columns]
@@ -283,8 +283,8 @@ def test_grid_responses_are_rating_distributions_by_hand(instrument, frame):
 
 
 def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
+    from social_licence.design.grids import ESTIMATES, estimate_from_config
     from social_licence.errors import EstimationError
-    from social_licence.estimates import ESTIMATES, estimate_from_config
 
     rng = np.random.default_rng(5)
     data = frame.copy()

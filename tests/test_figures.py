@@ -15,15 +15,15 @@ import pytest
 from PIL import Image
 from test_brief_data import example_inputs
 
-from social_licence import figures as F
-from social_licence.disclosure import (
+from social_licence.errors import DisclosureError, OutputError
+from social_licence.report import figures as F
+from social_licence.report.disclosure import (
     Thresholds,
     default_partitions,
     item_columns_of,
     protect,
     suppress,
 )
-from social_licence.errors import DisclosureError, OutputError
 
 TH = Thresholds()
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from social_licence.errors import ConfigError
-from social_licence.grid import long_format
-from social_licence.instrument import load_instrument
-from social_licence.missing import reason_column
+from social_licence.survey.grid import long_format
+from social_licence.survey.instrument import load_instrument
+from social_licence.survey.missing import reason_column
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ import pytest
 from test_ingest_support import BALLOTS, INSTRUMENT, coded_export, label_frame, write_sav
 
 from social_licence.errors import InputError
-from social_licence.ingest import read_survey, reason_from_label
+from social_licence.ingest.formats import read_survey, reason_from_label
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 from test_ingest_support import INSTRUMENT, KEY, REFERENCE_SPSS, coded_export, write_sav
 
-from social_licence.cleaning import clean
 from social_licence.errors import InputError
-from social_licence.ingest import Survey, read_survey
-from social_licence.interim import read_interim, write_interim
-from social_licence.missing import REASON_DTYPE
+from social_licence.ingest.cleaning import clean
+from social_licence.ingest.formats import read_survey
+from social_licence.ingest.interim import read_interim, write_interim
+from social_licence.survey.missing import REASON_DTYPE
+from social_licence.survey.survey import Survey
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from test_ingest_support import INSTRUMENT, KEY, coded_export, write_sav
 
-from social_licence.cleaning import clean
 from social_licence.errors import ConfigError, DisclosureError, InputError
-from social_licence.ingest import read_survey
-from social_licence.interim import write_interim
-from social_licence.privacy import (
+from social_licence.ingest.cleaning import clean
+from social_licence.ingest.formats import read_survey
+from social_licence.ingest.interim import write_interim
+from social_licence.ingest.privacy import (
     assert_no_identifiers,
     load_key,
     pseudonymise,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from test_ingest_support import INSTRUMENT, REFERENCE_SPSS, ROOT
 
-from social_licence.ingest import read_survey
+from social_licence.ingest.formats import read_survey
 
 needs_reference = pytest.mark.skipif(
     not REFERENCE_SPSS.is_dir(), reason=f"third-party reference files not found at {REFERENCE_SPSS}"

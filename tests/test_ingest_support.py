@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from social_licence.instrument import load_instrument
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

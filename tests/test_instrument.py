@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from social_licence.errors import ConfigError
-from social_licence.instrument import load_instrument, parse_instrument
+from social_licence.survey.instrument import load_instrument, parse_instrument
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTRUMENT = ROOT / "config" / "instrument.yaml"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from social_licence.io import atomic_write, write_csv
-from social_licence.manifest import write_manifest
+from social_licence.report.manifest import write_manifest
 
 
 def test_failed_write_leaves_no_file(tmp_path):

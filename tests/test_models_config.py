@@ -15,11 +15,9 @@ import yaml
 from scipy import stats
 from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ConfigError, ModelError
-from social_licence.indices import add_indices, cronbach_alpha, licence_index, trust_index
-from social_licence.instrument import load_instrument
-from social_licence.models import (
+from social_licence.models.fit import (
     ModelSpec,
     fit_model,
     get_model,
@@ -29,6 +27,8 @@ from social_licence.models import (
     parse_models,
     svyglm,
 )
+from social_licence.models.indices import add_indices, cronbach_alpha, licence_index, trust_index
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = load_instrument(ROOT / "config" / "instrument.yaml")

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ModelError
+from social_licence.models.fit import svyglm, svyolr
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
 needs_ref = pytest.mark.skipif(
@@ -43,7 +44,7 @@ DESIGNS = {
 def test_predicted_means_of_saturated_model_equal_r_svyby(design_name):
     ref = pd.read_csv(REF / "r_reference" / "svyby.csv")
     ref = ref[ref["design"] == design_name].set_index("stype")
-    fit = DESIGNS[design_name]().glm("api00 ~ stype", family="gaussian")
+    fit = svyglm(DESIGNS[design_name](), "api00 ~ stype", family="gaussian")
     me = fit.marginal_effects("stype")
     pred = me[me["statistic"] == "predicted"].set_index("stype")
     np.testing.assert_allclose(
@@ -65,7 +66,7 @@ def _cluster_se(d, psu, w, z):
 @needs_ref
 def test_predicted_probabilities_and_gaps_of_saturated_logit_are_domain_proportions():
     d = _load("apiclus1.csv")
-    fit = SurveyDesign(d, weights="pw", psu="dnum").glm("awards ~ stype")
+    fit = svyglm(SurveyDesign(d, weights="pw", psu="dnum"), "awards ~ stype")
     me = fit.marginal_effects("stype")
     w, y = d["pw"].to_numpy(), (d["awards"] == "Yes").to_numpy(float)
     infl = {}
@@ -89,7 +90,7 @@ def test_predicted_probabilities_and_gaps_of_saturated_logit_are_domain_proporti
 def test_within_gives_domain_predictions_of_saturated_model():
     d = _load("apistrat.csv")
     d["yr_rnd"] = pd.Categorical(d["yr.rnd"], categories=["No", "Yes"])
-    fit = SurveyDesign(d, weights="pw", strata="stype").glm(
+    fit = svyglm(SurveyDesign(d, weights="pw", strata="stype"),
         "api00 ~ stype * yr_rnd", family="gaussian"
     )
     me = fit.marginal_effects("yr_rnd", within="stype")
@@ -140,10 +141,10 @@ def test_marginal_effect_ses_agree_with_refitting_jackknife():
     d = _clustered_toy()
 
     def stat(design):
-        me = design.glm("y ~ x + g").marginal_effects("g")
+        me = svyglm(design, "y ~ x + g").marginal_effects("g")
         return me["estimate"].to_numpy()
 
-    fit = SurveyDesign(d, weights="w", psu="psu").glm("y ~ x + g")
+    fit = svyglm(SurveyDesign(d, weights="w", psu="psu"), "y ~ x + g")
     me = fit.marginal_effects("g")
     jk = _jk1(d, stat)
     # Linearisation and jackknife agree to O(1/n_psu); 40 PSUs -> within 10%.
@@ -152,14 +153,14 @@ def test_marginal_effect_ses_agree_with_refitting_jackknife():
 
 def test_ordinal_predictions_agree_with_jackknife_and_sum_to_one():
     d = _clustered_toy(seed=5)
-    fit = SurveyDesign(d, weights="w", psu="psu").ordinal("ord ~ x + g")
+    fit = svyolr(SurveyDesign(d, weights="w", psu="psu"), "ord ~ x + g")
     every = fit.marginal_effects("g")
     pred = every[every["statistic"] == "predicted"]
     total = pred.groupby("g", observed=True)["estimate"].sum()
     np.testing.assert_allclose(total, 1.0, rtol=1e-12)
 
     def stat(design):
-        me = design.ordinal("ord ~ x + g").marginal_effects("g", outcome_levels=["high", "top"])
+        me = svyolr(design, "ord ~ x + g").marginal_effects("g", outcome_levels=["high", "top"])
         return me["estimate"].to_numpy()
 
     me = fit.marginal_effects("g", outcome_levels=["high", "top"])
@@ -175,7 +176,7 @@ def test_ordinal_predictions_agree_with_jackknife_and_sum_to_one():
 def test_stacked_effects_use_group_variable_and_group_columns():
     d = _clustered_toy()
     d["h"] = pd.Categorical(np.where(d["x"] > 0, "pos", "neg"), categories=["neg", "pos"])
-    fit = SurveyDesign(d, weights="w", psu="psu").glm("y ~ h + g")
+    fit = svyglm(SurveyDesign(d, weights="w", psu="psu"), "y ~ h + g")
     out = fit.marginal_effects_stacked(["g", "h"])
     assert {"group_variable", "group"} <= set(out.columns)
     assert list(out.drop_duplicates("group_variable")["group_variable"]) == ["g", "h"]
@@ -184,7 +185,7 @@ def test_stacked_effects_use_group_variable_and_group_columns():
 
 def test_marginal_effects_by_variable_not_in_model_is_an_error():
     d = _clustered_toy()
-    fit = SurveyDesign(d, weights="w", psu="psu").glm("y ~ x")
+    fit = svyglm(SurveyDesign(d, weights="w", psu="psu"), "y ~ x")
     with pytest.raises(ModelError, match="'g'.*not in the formula"):
         fit.marginal_effects("g")
 
@@ -193,7 +194,7 @@ def test_proportional_odds_check_accepts_po_data_and_rejects_non_po_data():
     # Data made by a proportional-odds mechanism (_clustered_toy's latent logistic) vs data whose
     # effect of x reverses across the scale: the first must not be rejected, the second must.
     d = _clustered_toy(n_psu=80, per=15, seed=2)
-    fit = SurveyDesign(d, weights="w", psu="psu").ordinal("ord ~ x + g")
+    fit = svyolr(SurveyDesign(d, weights="w", psu="psu"), "ord ~ x + g")
     ok = fit.proportional_odds_check().set_index("term")
     assert ok.loc["(all)", "p_value"] > 0.05
     rng = np.random.default_rng(4)
@@ -204,7 +205,7 @@ def test_proportional_odds_check_accepts_po_data_and_rejects_non_po_data():
         top, "top", np.where(bottom, "lo", np.where(rng.random(len(d)) < 0.5, "mid", "high"))
     )
     d["ord"] = pd.Categorical(lev, categories=["lo", "mid", "high", "top"], ordered=True)
-    bad = SurveyDesign(d, weights="w", psu="psu").ordinal("ord ~ x + g").proportional_odds_check()
+    bad = svyolr(SurveyDesign(d, weights="w", psu="psu"), "ord ~ x + g").proportional_odds_check()
     bad = bad.set_index("term")
     assert bad.loc["x", "p_value"] < 1e-6
     assert bad.loc["x", "split lo|mid"] < 0 < bad.loc["x", "split high|top"]

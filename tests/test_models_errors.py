@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ModelError
-from social_licence.models import svyglm, svyolr
+from social_licence.models.fit import svyglm, svyolr
 
 
 def _frame(n=300, seed=1):

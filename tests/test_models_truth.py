@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from social_licence import synthetic
-from social_licence.instrument import load_instrument
-from social_licence.models import ModelSpec, fit_model
+from social_licence.models.fit import ModelSpec, fit_model
+from social_licence.survey.instrument import load_instrument
+from social_licence.synthetic import parents as synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = json.loads((ROOT / "data" / "raw" / "example" / "truth.json").read_text(encoding="utf-8"))

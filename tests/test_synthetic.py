@@ -27,10 +27,10 @@ import statsmodels.formula.api as smf
 import yaml
 from scipy import integrate, stats
 
-from social_licence import synthetic as syn
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ConfigError
-from social_licence.instrument import load_instrument, parse_instrument
+from social_licence.survey.instrument import load_instrument, parse_instrument
+from social_licence.synthetic import parents as syn
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "raw" / "example"
@@ -591,8 +591,8 @@ def test_group_effects_point_the_way_uk_studies_report(truth, example):
 
 
 def test_analysis_frame_codes_labels_and_reasons_as_ingest_does(instrument):
-    from social_licence.grid import long_format
-    from social_licence.synthetic import analysis_frame, generate
+    from social_licence.survey.grid import long_format
+    from social_licence.synthetic.parents import analysis_frame, generate
 
     INSTRUMENT = instrument  # noqa: N806 (read as the module constant of the other tests)
     raw = generate(300, seed=7, sample="srs", qa=False)

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from test_brief_data import example_design, example_respondents, grid_table, instrument
 
-from social_licence.disclosure import Thresholds, suppress, suppress_comparisons
 from social_licence.errors import DisclosureError, OutputError
-from social_licence.tables import (
+from social_licence.report.disclosure import Thresholds, suppress, suppress_comparisons
+from social_licence.report.tables import (
     display_frame,
     format_p,
     format_percent,
@@ -186,8 +186,8 @@ def test_bad_tables_are_refused_with_a_clear_message(tmp_path):
 def test_publishes_the_estimation_modules_own_frames(tmp_path):
     """The estimation module's frames (not hand-built ones) go through protect() and out as
     tables; a comparison with a group withheld in the estimates is withheld whole."""
-    from social_licence import estimates as E
-    from social_licence.tables import publish_table
+    from social_licence.design import grids as E
+    from social_licence.report.tables import publish_table
 
     data = example_respondents()
     inst = instrument()
@@ -294,6 +294,6 @@ def test_odds_ratio_table_groups_main_effects_in_instrument_order_and_names_refe
 
 
 def suppress_model_table_for_test(frame: pd.DataFrame) -> pd.DataFrame:
-    from social_licence.disclosure import protect
+    from social_licence.report.disclosure import protect
 
     return protect(frame, Thresholds(), instrument())

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize, minimize_scalar
 
 from social_licence.errors import ConfigError, WeightingError
-from social_licence.weighting import (
+from social_licence.weighting.solver import (
     Margin,
     balance_table,
     collapse_margin,
@@ -27,12 +27,10 @@ from social_licence.weighting import (
     make_margin,
     make_reweighter,
     margin_table,
-    margins_figure,
     methods_note,
     rake,
     rake_from_config,
     weight_summary,
-    weights_figure,
 )
 
 
@@ -330,7 +328,7 @@ def test_collapse_rule_from_config_rakes_the_merged_category():
 
 
 def _rule(min_count, merge):
-    from social_licence.weighting import CollapseRule
+    from social_licence.weighting.solver import CollapseRule
 
     return CollapseRule(min_count=min_count, merge=merge)
 
@@ -437,16 +435,6 @@ def test_rake_from_config_returns_every_diagnostic_and_refuses_unknown_options()
         rake_from_config(d, targets, {"bound": [0.3, 3]})
     with pytest.raises(ConfigError, match="covariates .* are weighting variables"):
         rake_from_config(d, targets, {"covariates": ["a"]})
-
-
-def test_figures_are_built_from_the_weights_and_the_margin_table():
-    d = frame(sex=["F", "F", "M", "M"])
-    w = np.array([1.0, 1.0, 3.0, 3.0])
-    plot = weights_figure(w, base=np.array([1.0, 1.0, 1.0, 1.0]))
-    np.testing.assert_allclose(plot.data["value"], [0.5, 0.5, 1.5, 1.5])
-    table = margin_table(d, w, np.ones(4), {"sex": {"F": 0.25, "M": 0.75}})
-    fig = margins_figure(table)
-    assert len(fig.data) == 6 and set(fig.data["weights"]) == {"before", "after", "target"}
 
 
 # -- properties ---------------------------------------------------------------------------------

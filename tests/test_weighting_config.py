@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from social_licence.errors import ConfigError, WeightingError
-from social_licence.instrument import load_instrument
-from social_licence.weighting import load_targets, rake_from_config
+from social_licence.survey.instrument import load_instrument
+from social_licence.weighting.solver import load_targets, rake_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "config" / "targets.yaml"
@@ -37,7 +37,7 @@ def instrument():
 
 @pytest.fixture(scope="module")
 def example(instrument):
-    from social_licence.ingest import read_survey
+    from social_licence.ingest.formats import read_survey
 
     return read_survey(ROOT / "data" / "raw" / "example" / "parents.sav", instrument).data
 

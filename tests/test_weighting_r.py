@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_licence.weighting import make_reweighter, rake
+from social_licence.weighting.solver import make_reweighter, rake
 
 REF = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "api"
 if not REF.is_dir():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from social_licence.errors import WeightingError
-from social_licence.weighting import make_reweighter
+from social_licence.weighting.solver import make_reweighter
 
 
 def _data():
@@ -49,8 +49,8 @@ def test_infeasible_replicate_is_an_error_by_default():
 def test_margins_are_named_by_their_labels_for_readers():
     from pathlib import Path
 
-    from social_licence.instrument import load_instrument
-    from social_licence.weighting import margin_label
+    from social_licence.survey.instrument import load_instrument
+    from social_licence.weighting.solver import margin_label
 
     inst = load_instrument(Path(__file__).resolve().parents[1] / "config" / "instrument.yaml")
     assert margin_label("sex x age_band", inst) == "parent sex by parent age band"

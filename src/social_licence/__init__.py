@@ -9,45 +9,45 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Public names and the module that defines each; imported on first use so that a light task
 # (reading the instrument) does not pay for plotting or model libraries.
 _EXPORTS = {
     # ingest
-    "read_survey": "ingest",
-    "Survey": "ingest",
-    "clean": "cleaning",
-    "write_interim": "interim",
-    "read_interim": "interim",
-    "codebook_table": "codebook",
-    "load_instrument": "instrument",
-    "Instrument": "instrument",
-    "long_format": "grid",
+    "read_survey": "ingest.formats",
+    "Survey": "survey.survey",
+    "clean": "ingest.cleaning",
+    "write_interim": "ingest.interim",
+    "read_interim": "ingest.interim",
+    "codebook_table": "ingest.codebook",
+    "load_instrument": "survey.instrument",
+    "Instrument": "survey.instrument",
+    "long_format": "survey.grid",
     # weighting
-    "rake": "weighting",
-    "load_targets": "weighting",
-    "make_reweighter": "weighting",
-    "rake_from_config": "weighting",
+    "rake": "weighting.solver",
+    "load_targets": "weighting.solver",
+    "make_reweighter": "weighting.solver",
+    "rake_from_config": "weighting.solver",
     # estimation
-    "SurveyDesign": "design",
-    "ReplicateDesign": "replicates",
-    "acceptability": "estimates",
-    "acceptability_table": "estimates",
-    "estimate_from_config": "estimates",
-    "adjust_pvalues": "estimates",
+    "SurveyDesign": "design.design",
+    "ReplicateDesign": "design.replicates",
+    "acceptability": "design.grids",
+    "acceptability_table": "design.grids",
+    "estimate_from_config": "design.grids",
+    "adjust_pvalues": "design.estimators",
     # models
-    "svyglm": "models",
-    "svyolr": "models",
-    "fit_model": "models",
-    "load_models": "models",
+    "svyglm": "models.fit",
+    "svyolr": "models.fit",
+    "fit_model": "models.fit",
+    "load_models": "models.fit",
     # outputs
-    "suppress": "disclosure",
-    "protect": "disclosure",
-    "load_thresholds": "disclosure",
-    "write_table": "tables",
-    "build_brief": "brief",
-    "write_brief": "brief",
+    "suppress": "report.disclosure",
+    "protect": "report.disclosure",
+    "load_thresholds": "report.disclosure",
+    "write_table": "report.tables",
+    "build_brief": "report.brief",
+    "write_brief": "report.brief",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -14,13 +14,25 @@ from typing import Any
 
 import pandas as pd
 
-from .cleaning import clean
-from .codebook import codebook_table, write_codebook
-from .disclosure import load_thresholds
-from .ingest import read_survey
-from .instrument import load_instrument
-from .interim import read_interim, write_interim
-from .io import write_csv
+from .design.grids import estimate_from_config
+from .ingest.cleaning import clean
+from .ingest.codebook import codebook_table, write_codebook
+from .ingest.formats import read_survey
+from .ingest.interim import read_interim, write_interim
+from .io import atomic_write, write_csv
+from .models.fit import fit_model, get_model, load_models, model_tables
+from .report.brief import BRIEF_INPUTS, write_brief
+from .report.disclosure import load_thresholds, suppress_effects, suppress_model_table
+from .report.figures import publish_figure
+from .report.tables import publish_table, read_frame
+from .survey.instrument import load_instrument
+from .weighting.solver import (
+    calibration,
+    load_targets,
+    make_reweighter,
+    methods_note,
+    rake_from_config,
+)
 
 log = logging.getLogger("social_licence.stages")
 
@@ -89,8 +101,6 @@ def run_weight(
     collapsed_out: str | Path,
 ) -> None:
     """Rake the design weight to the configured target set and write the diagnostics."""
-    from .weighting import load_targets, rake_from_config
-
     instrument = load_instrument(instrument_path)
     survey = read_interim(survey_in)
     targets = load_targets(
@@ -224,8 +234,6 @@ def run_estimate(
     raking margins, replicate variance (``jk1``, ``jkn``, ``bootstrap``) re-rakes every
     replicate to the same targets with the same options.
     """
-    from .estimates import estimate_from_config
-
     instrument = load_instrument(instrument_path)
     data = read_interim(survey_in).data
     options = {k: v for k, v in estimation_cfg.items() if k not in REPLICATE_OPTIONS}
@@ -266,8 +274,6 @@ def weighting_variance(
     goes through and its ``base_weights``; replicates are raked to the same targets with the
     same options as the full sample.
     """
-    from .weighting import calibration, load_targets, make_reweighter
-
     variance = estimation_cfg.get("variance", "linearisation")
     targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
     options = rake_options(weighting_cfg, instrument)
@@ -287,8 +293,6 @@ def weighting_variance(
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     """A frame as Parquet, written atomically (pyarrow's output is the same for the same frame)."""
-    from .io import atomic_write
-
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
@@ -311,9 +315,6 @@ def run_model(
     unweighted base below the threshold is withheld). ``checks`` holds the proportional-odds
     check of an ordinal model or the reliability of an index, when the model has one.
     """
-    from .disclosure import suppress_effects, suppress_model_table
-    from .models import fit_model, get_model, load_models, model_tables
-
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
@@ -360,8 +361,6 @@ def report_inputs(
     coefficient and effect tables are stacked over models; ``named`` paths (``qa_flow``,
     ``weight_summary``, ``margins``, ...) are read as they are.
     """
-    from .tables import read_frame
-
     inputs: dict[str, Any] = {Path(p).stem: read_frame(p) for p in estimates}
     stacked = {"models": models, "effects": effects}
     for key, paths in stacked.items():
@@ -384,8 +383,6 @@ def run_table(
     docx_out: str | Path,
 ) -> None:
     """One published table: disclosure control, then CSV, HTML and Word."""
-    from .tables import publish_table
-
     frames = report_inputs(estimates)
     publish_table(
         name,
@@ -408,8 +405,6 @@ def run_figure(
     options: Mapping[str, Any] | None = None,
 ) -> None:
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
-    from .figures import publish_figure
-
     publish_figure(
         name,
         inputs,
@@ -431,9 +426,6 @@ def run_brief(
     html_out: str | Path,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box."""
-    from .brief import BRIEF_INPUTS, write_brief
-    from .weighting import methods_note
-
     inputs = {key: value for key, value in inputs.items() if key in BRIEF_INPUTS}
     inputs["instrument"] = load_instrument(instrument_path)
     options: dict[str, Any] = {

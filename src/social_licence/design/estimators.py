@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ConfigError, EstimationError
-from .missing import DONT_KNOW_LABEL, reason_column, reasons
+from ..errors import ConfigError, EstimationError
+from ..survey.grid import DK_OPTIONS
+from ..survey.missing import DONT_KNOW_LABEL, reason_column, reasons
 
 if TYPE_CHECKING:
-    from .instrument import Instrument
+    pass
 
 TABLE_COLUMNS = (
     "variable",
@@ -68,7 +69,6 @@ COMPARE_COLUMNS = (
     "family",
     "family_size",
 )
-DK_OPTIONS = ("exclude", "include")
 CI_OPTIONS = ("t", "normal")
 CI_METHODS = ("logit", "wald")
 DEFF_OPTIONS = ("replace", "srswor", None)
@@ -129,7 +129,7 @@ class Cells:
 
 
 # -- helpers over the analysis frame ---------------------------------------------------------
-def _as_list(x) -> list:
+def as_list(x) -> list:
     if x is None:
         return []
     if isinstance(x, str):
@@ -329,12 +329,12 @@ class Estimators:
         if ci_method not in CI_METHODS:
             raise ConfigError(f"ci_method must be one of {', '.join(CI_METHODS)}, not {ci_method!r}")
         _check_options(ci_level, ci, deff)
-        by = _as_list(by)
+        by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
         q = quantile(ci_level, ci, self.df if df is None else df)
         w = self.weights
         pieces = []
-        for var in _as_list(variable):
+        for var in as_list(variable):
             lvl, labels = level_codes(self.data, var, dk)
             ok = (dom_all >= 0) & (lvl >= 0)
             dom, present = _keep_domains(dom_all, ok, len(dom_frame_all))
@@ -372,12 +372,12 @@ class Estimators:
     ) -> pd.DataFrame:
         """Mean of numeric ``variable`` (several stack) per ``by`` domain; ``level`` is "mean"."""
         _check_options(ci_level, ci, deff)
-        by = _as_list(by)
+        by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
         q = quantile(ci_level, ci, self.df if df is None else df)
         w = self.weights
         pieces = []
-        for var in _as_list(variable):
+        for var in as_list(variable):
             y = numeric_values(self.data, var)
             ok = (dom_all >= 0) & ~np.isnan(y)
             dom, present = _keep_domains(dom_all, ok, len(dom_frame_all))
@@ -414,12 +414,12 @@ class Estimators:
         """Estimated population total of a numeric variable (``level`` "total"), or the number in
         each level of a categorical one, per ``by`` domain, as ``svytotal``."""
         _check_options(ci_level, ci, deff)
-        by = _as_list(by)
+        by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
         q = quantile(ci_level, ci, self.df if df is None else df)
         w = self.weights
         pieces = []
-        for var in _as_list(variable):
+        for var in as_list(variable):
             s = _column(self.data, var, "variable")
             categorical = isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s)
             if categorical:
@@ -480,7 +480,7 @@ class Estimators:
             t.insert(0, "group", OVERALL)
             t.insert(0, "group_variable", OVERALL)
             pieces.append(t)
-        for g in _as_list(groups):
+        for g in as_list(groups):
             t = estimator(variables, by=g, **options)
             t.insert(0, "group", t.pop(g).astype(object))
             t.insert(0, "group_variable", g)
@@ -843,442 +843,3 @@ def adjust_pvalues(
     out["family"] = family if family is not None else f"all {int(finite.sum())} tests in this table"
     out["family_size"] = int(finite.sum())
     return out
-
-
-# -- question grids ------------------------------------------------------------------------------
-def grid_rows(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    grid: str = "acceptability",
-    *,
-    dk: str = "exclude",
-    keep: Sequence[str] = (),
-    by: Sequence[str] = (),
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows of :func:`social_licence.grid.long_format` (same rules, same order), built from
-    category codes so that it takes milliseconds at N = 100,000, and each row's respondent
-    position in ``data``.
-
-    Columns: ``respondent``, ``item``, the grid's row and column names, ``rating`` (NaN for
-    "Don't know"), ``response`` (ratings plus "Don't know" when included), ``acceptable`` and
-    the ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names.
-    Its equality with ``long_format`` is a test (``tests/test_estimates_grid.py``).
-    """
-    if dk not in DK_OPTIONS:
-        raise ConfigError(f"dk must be one of {', '.join(DK_OPTIONS)}, not {dk!r}")
-    g = instrument.grids.get(grid)
-    if g is None:
-        raise ConfigError(f"grid {grid!r} is not in the instrument (has {', '.join(instrument.grids)})")
-    allowed = [g.row_name] + ([g.column_name] if g.column_name else [])
-    wrong = [b for b in by if b not in allowed]
-    if wrong:
-        raise ConfigError(f"grid {grid} can be broken down by {allowed}, not {wrong}")
-    missing_keep = [k for k in keep if k not in data.columns]
-    if missing_keep:
-        raise ConfigError(f"grouping columns {missing_keep} are not in the data")
-    scale = instrument.scales[g.scale]
-    labels = [scale["codes"][c] for c in sorted(scale["codes"])]
-    rating_dtype = pd.CategoricalDtype(labels, ordered=True)
-    positive = np.array([labels.index(scale["codes"][c]) for c in scale["positive"]])
-    rows_, cols_ = list(g.rows), list(g.columns)
-    pos_parts, item_parts, acc_parts, r_parts, c_parts, rating_parts = [], [], [], [], [], []
-    items = []
-    for var, row, col in g.cells():
-        if var not in data.columns:
-            raise ConfigError(f"grid {grid} item {var!r} is not in the data")
-        s = data[var]
-        if not (isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == labels):
-            s = s.astype(rating_dtype)
-        codes = s.cat.codes.to_numpy()
-        answered = codes >= 0
-        use = answered
-        if dk == "include":
-            use = answered | (reasons(data, var) == "dont_know").to_numpy()
-        idx = np.flatnonzero(use)
-        if not len(idx):
-            continue
-        items.append(var)
-        pos_parts.append(idx)
-        item_parts.append(np.full(len(idx), len(items) - 1))
-        acc_parts.append(np.isin(codes[idx], positive).astype(float))
-        rating_parts.append(codes[idx])
-        r_parts.append(np.full(len(idx), rows_.index(row)))
-        c_parts.append(np.full(len(idx), cols_.index(col) if col is not None else -1))
-    if not items:
-        raise ConfigError(f"grid {grid} has no answered items in the data")
-    pos = np.concatenate(pos_parts)
-    out = {
-        "respondent": data.index.take(pos).to_series(index=pd.RangeIndex(len(pos))),
-        "item": pd.Categorical.from_codes(np.concatenate(item_parts), categories=items),
-        g.row_name: pd.Categorical.from_codes(np.concatenate(r_parts), categories=rows_, ordered=True),
-    }
-    if g.column_name:
-        out[g.column_name] = pd.Categorical.from_codes(np.concatenate(c_parts), categories=cols_, ordered=True)
-    rating = np.concatenate(rating_parts)
-    out["rating"] = pd.Categorical.from_codes(rating, dtype=rating_dtype)
-    response_labels = labels + ([DONT_KNOW_LABEL] if dk == "include" else [])
-    out["response"] = pd.Categorical.from_codes(
-        np.where(rating >= 0, rating, len(labels)), categories=response_labels
-    )
-    out["acceptable"] = np.concatenate(acc_parts)
-    frame = pd.DataFrame(out)
-    for k in keep:
-        col = data[k]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            frame[k] = pd.Categorical.from_codes(col.cat.codes.to_numpy()[pos], dtype=col.dtype)
-        else:
-            frame[k] = col.to_numpy()[pos]
-    return frame, pos
-
-
-def acceptability(
-    design,
-    instrument: Instrument,
-    *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
-    groups: Sequence[str] = (),
-    dk: str = "exclude",
-    overall: bool = True,
-    ci_level: float = 0.95,
-    ci: str = "t",
-    df: float | None = None,
-    deff: str | None = "replace",
-) -> pd.DataFrame:
-    """Share of grid answers that are "acceptable", by grid row and/or column, and by group.
-
-    Built on :func:`social_licence.grid.long_format`: cells missing by design are never rows,
-    so never in a base; "Don't know" is left out of the base (``dk="exclude"``) or counted as
-    not acceptable (``"include"``). ``by`` is any of the grid's row and column names (both:
-    per item; one: pooled over the other; none: over all items). The long frame's design
-    clusters the rows of a respondent on their PSU (or on the respondent). With ``groups``
-    the table is stacked over each grouping variable (``group_variable``, ``group``), the
-    whole sample first (``"All"``) when ``overall``. ``level`` is "acceptable".
-    """
-    by = _as_list(by)
-    groups = _as_list(groups)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
-    acceptable = long["acceptable"].to_numpy(dtype=float)
-    options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
-    pieces = []
-    if overall or not groups:
-        dom, frame = domain_codes(long, by)
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        if groups:
-            t.insert(len(by), "group", OVERALL)
-            t.insert(len(by), "group_variable", OVERALL)
-        pieces.append(t)
-    for gv in groups:
-        dom, frame = domain_codes(long, [*by, gv])
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t.insert(len(by), "group", t.pop(gv).astype(object))
-        t.insert(len(by), "group_variable", gv)
-        pieces.append(t)
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    if groups:
-        out["group"] = out["group"].astype(object)
-    return out
-
-
-def acceptability_table(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    *,
-    weights="weight",
-    strata=None,
-    psu=None,
-    fpc=None,
-    lonely_psu: str = "fail",
-    **options: Any,
-) -> pd.DataFrame:
-    """:func:`acceptability` from an analysis frame: builds the respondent design first."""
-    from .design import SurveyDesign
-
-    design = SurveyDesign(data, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)
-    return acceptability(design, instrument, **options)
-
-
-def grid_responses(
-    design,
-    instrument: Instrument,
-    grid: str = "acceptability",
-    *,
-    by: Sequence[str] | None = None,
-    groups: Sequence[str] = (),
-    dk: str = "exclude",
-    overall: bool = True,
-    ci_level: float = 0.95,
-    ci: str = "t",
-    df: float | None = None,
-    deff: str | None = "replace",
-) -> pd.DataFrame:
-    """Distribution of a grid's ratings (``level`` = scale labels, plus "Don't know" when
-    ``dk="include"``) per ``by`` cell, pooled over the items of a cell, optionally by group.
-
-    ``by`` defaults to all the grid's dimensions (one distribution per item, e.g. trust by
-    organisation). Rows of a parent are clustered as in :func:`acceptability`; by-design cells
-    are never in a base. ``variable`` is the grid's name.
-    """
-    g = instrument.grids.get(grid)
-    if g is None:
-        raise ConfigError(f"grid {grid!r} is not in the instrument")
-    by = [g.row_name] + ([g.column_name] if g.column_name else []) if by is None else _as_list(by)
-    groups = _as_list(groups)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
-    options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
-    pieces = []
-    if overall or not groups:
-        t = ld.proportion("response", by=by, **options)
-        if groups:
-            t.insert(len(by), "group", OVERALL)
-            t.insert(len(by), "group_variable", OVERALL)
-        pieces.append(t)
-    for gv in groups:
-        t = ld.proportion("response", by=[*by, gv], **options)
-        t.insert(len(by), "group", t.pop(gv).astype(object))
-        t.insert(len(by), "group_variable", gv)
-        pieces.append(t)
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    if groups:
-        out["group"] = out["group"].astype(object)
-    out["variable"] = grid
-    return out
-
-
-def grid_comparisons(
-    design,
-    instrument: Instrument,
-    groups: str | Sequence[str],
-    *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
-    dk: str = "exclude",
-    reference: dict[str, Any] | None = None,
-    ci_level: float = 0.95,
-    ci: str = "t",
-    df: float | None = None,
-    adjust: str = "holm",
-) -> pd.DataFrame:
-    """Differences in acceptability between the groups of each grouping variable, in every
-    ``by`` cell of the grid, with p-values adjusted across the whole set as one family.
-
-    ``reference`` maps a grouping variable to its reference group (others: all pairs). The
-    ``family`` column states the family: every comparison in the returned table.
-    """
-    groups = _as_list(groups)
-    if not groups:
-        raise ConfigError("grid_comparisons needs at least one grouping variable")
-    by = _as_list(by)
-    reference = reference or {}
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
-    y = long["acceptable"].to_numpy(dtype=float)
-    ok = ~np.isnan(y)
-    deg = design.df if df is None else df
-    pieces = []
-    for gv in groups:
-        dom, frame = domain_codes(long, [*by, gv])
-        pieces.append(ld._differences(y, ok, dom, frame, by, gv, reference.get(gv), ci_level, ci, deg))
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    out.insert(len(by), "level", "acceptable")
-    out.insert(len(by), "variable", grid)
-    n_cells = len(domain_codes(long, by)[1])
-    family = (
-        f"{len(out)} differences in the share answering positively ({grid} grid) between groups of "
-        f"{', '.join(groups)} within {n_cells} {' x '.join(by) or 'whole-grid'} cells"
-    )
-    return adjust_pvalues(out, method=adjust, family=family)
-
-
-def grid_association(
-    design,
-    instrument: Instrument,
-    groups: str | Sequence[str],
-    *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
-    dk: str = "exclude",
-    statistic: str = "F",
-    adjust: str = "holm",
-) -> pd.DataFrame:
-    """Rao-Scott test of acceptable x group in every ``by`` cell of the grid, for each grouping
-    variable, p-values adjusted across all of them as one family (stated in ``family``).
-
-    Each test is :meth:`Estimators.chisq` on the cell as a domain of the long design (the
-    whole design's degrees of freedom; R's ``svychisq`` on ``subset()`` counts only the PSUs
-    left in the subset). A cell where either variable has one observed level gets NaN and a
-    ``note``.
-    """
-    groups = _as_list(groups)
-    if not groups:
-        raise ConfigError("grid_association needs at least one grouping variable")
-    by = _as_list(by)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
-    cell_dom, cell_frame = domain_codes(long, by)
-    records = []
-    for gv in groups:
-        for d in range(len(cell_frame)):
-            record = {b: cell_frame[b].iloc[d] for b in by}
-            record["group_variable"] = gv
-            try:
-                test = ld.chisq("acceptable", gv, statistic=statistic, where=cell_dom == d)
-                record.update(test.table().drop(columns=["row_variable", "col_variable"]).iloc[0].to_dict())
-                record["note"] = ""
-            except EstimationError as exc:
-                record.update(test=statistic, statistic=np.nan, p_value=np.nan, note=str(exc))
-            records.append(record)
-    out = pd.DataFrame(records)
-    for b in by:
-        out[b] = pd.Categorical(out[b], dtype=cell_frame[b].dtype)
-    out.insert(len(by), "variable", grid)
-    family = (
-        f"{int(out['p_value'].notna().sum())} Rao-Scott tests of positive answers ({grid} grid) by "
-        f"{', '.join(groups)} within {len(cell_frame)} {' x '.join(by) or 'whole-grid'} cells"
-    )
-    return adjust_pvalues(out, method=adjust, family=family)
-
-
-# -- the estimation stage, from config ----------------------------------------------------------
-ESTIMATES = (
-    "acceptability_type_purpose",
-    "acceptability_by_type",
-    "acceptability_by_purpose",
-    "acceptability_by_group",
-    "acceptability_responses",
-    "group_comparisons",
-    "association_tests",
-    "trust",
-    "rights",
-)
-"""The frames :func:`estimate_from_config` returns, by name (``results/interim/estimates/``)."""
-
-ESTIMATION_OPTIONS: dict[str, Any] = {
-    "variance": "linearisation",
-    "replicates": 200,
-    "seed": None,
-    "lonely_psu": "fail",
-    "dk": "exclude",
-    "ci_level": 0.95,
-    "groups": [],
-    "adjust": "holm",
-    "weights": "weight",
-    "calibration": None,
-}
-"""Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults."""
-
-VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
-
-
-def survey_design(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    *,
-    weights="weight",
-    lonely_psu: str = "fail",
-    calibration=None,
-):
-    """The respondent design of an analysis frame: the final ``weight`` column and the strata,
-    PSU and FPC columns the instrument's ``design`` section names (each must be in the frame);
-    ``calibration`` (:func:`social_licence.weighting.calibration`): the margins the weight was
-    raked to, so that linearised standard errors reflect the raking."""
-    from .design import SurveyDesign
-
-    spec = {k: instrument.design.get(k) for k in ("strata", "psu", "fpc")}
-    absent = [f"{k} {c!r}" for k, c in spec.items() if c is not None and c not in data.columns]
-    if absent:
-        raise EstimationError(
-            f"the instrument's design names {', '.join(absent)}, which the analysis frame lacks"
-        )
-    return SurveyDesign(data, weights=weights, lonely_psu=lonely_psu, calibration=calibration, **spec)
-
-
-def estimate_from_config(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    options: dict[str, Any] | None = None,
-    *,
-    reweighter=None,
-    base_weights=None,
-) -> dict[str, pd.DataFrame]:
-    """Every estimate of the workflow's estimation stage (:data:`ESTIMATES`), as configured.
-
-    ``options`` is the ``estimation`` config section (:data:`ESTIMATION_OPTIONS`): ``variance``
-    ``linearisation``, ``jk1`` (unstratified designs), ``jkn`` or ``bootstrap`` (``replicates``,
-    ``seed``); replicate variances re-rake every replicate, so they need ``reweighter``
-    (``social_licence.weighting.make_reweighter``) and ``base_weights`` (the column it starts
-    from, e.g. ``design_weight``); linearisation takes ``calibration``
-    (:func:`social_licence.weighting.calibration`) so that it too reflects the raking.
-    ``groups``, ``dk``, ``ci_level``, ``adjust``, ``lonely_psu`` and ``weights`` (the final
-    weight column) apply to every frame. The ``trust`` and ``rights``
-    frames are empty when the instrument has no such grid.
-    """
-    opts = dict(ESTIMATION_OPTIONS)
-    unknown = sorted(set(options or {}) - set(opts))
-    if unknown:
-        raise ConfigError(f"estimation options {unknown} are not known; known: {sorted(opts)}")
-    opts.update(options or {})
-    if opts["variance"] not in VARIANCE_METHODS:
-        raise ConfigError(
-            f"estimation variance must be one of {', '.join(VARIANCE_METHODS)}, not {opts['variance']!r}"
-        )
-    groups = _as_list(opts["groups"])
-    missing = [g for g in groups if g not in data.columns]
-    if missing:
-        raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
-    design = survey_design(
-        data,
-        instrument,
-        weights=opts["weights"],
-        lonely_psu=opts["lonely_psu"],
-        calibration=opts["calibration"],
-    )
-    if opts["variance"] != "linearisation":
-        if reweighter is None:
-            raise ConfigError(
-                f"variance: {opts['variance']} re-rakes every replicate; pass reweighter= "
-                "(social_licence.weighting.make_reweighter) and base_weights="
-            )
-        design = design.with_replicates(
-            opts["variance"],
-            opts["replicates"] if opts["variance"] == "bootstrap" else None,
-            seed=opts["seed"],
-            reweighter=reweighter,
-            base_weights=base_weights,
-        )
-    grid = instrument.grids.get("acceptability")
-    if grid is None:
-        raise ConfigError("the instrument has no acceptability grid")
-    row, col = grid.row_name, grid.column_name
-    both = [row, col] if col else [row]
-    common = dict(dk=opts["dk"], ci_level=opts["ci_level"])
-    out = {
-        "acceptability_type_purpose": acceptability(design, instrument, by=both, **common),
-        "acceptability_by_type": grid_responses(design, instrument, by=[row], **common),
-        "acceptability_by_purpose": (
-            grid_responses(design, instrument, by=[col], **common) if col else pd.DataFrame()
-        ),
-        "acceptability_by_group": acceptability(design, instrument, by=both, groups=groups, **common),
-        "acceptability_responses": grid_responses(design, instrument, by=both, **common),
-    }
-    if groups:
-        out["group_comparisons"] = grid_comparisons(
-            design, instrument, groups, by=both, dk=opts["dk"], ci_level=opts["ci_level"], adjust=opts["adjust"]
-        )
-        out["association_tests"] = grid_association(
-            design, instrument, groups, by=both, dk=opts["dk"], adjust=opts["adjust"]
-        )
-    else:
-        out["group_comparisons"] = pd.DataFrame(columns=list(COMPARE_COLUMNS))
-        out["association_tests"] = pd.DataFrame()
-    for name in ("trust", "rights"):
-        out[name] = grid_responses(design, instrument, name, **common) if name in instrument.grids else pd.DataFrame()
-    return {name: out[name] for name in ESTIMATES}

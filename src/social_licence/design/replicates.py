@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .errors import ConfigError, EstimationError, InputError
-from .estimates import Cells, Estimators
+from ..errors import ConfigError, EstimationError, InputError
+from .estimators import Cells, Estimators
+from .structure import as_array, respondent_positions
 
 REPLICATE_KINDS = ("jk1", "jkn", "bootstrap")
 _MAX_WEIGHTS = 300_000_000  # replicate weights held in memory at once (2.4 GB of float64)
@@ -96,8 +97,6 @@ class ReplicateDesign(Estimators):
     # -- derived designs ---------------------------------------------------------------------
     def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> ReplicateDesign:
         """The design of a long frame with several rows per respondent (see SurveyDesign.long)."""
-        from .design import respondent_positions
-
         return self._rows(frame, respondent_positions(self.data, frame, respondent))
 
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray) -> ReplicateDesign:
@@ -191,8 +190,6 @@ class ReplicateDesign(Estimators):
         ``bootstrap`` scale 1/(R-1); ``jk1`` scale (R-1)/R (warned, as R does); ``brr`` 1/R;
         ``fay`` 1/(R (1-rho)^2); ``jkn`` needs ``rscales`` and ``other`` needs ``scale``.
         """
-        from .design import _as_array
-
         kind = str(type).lower()
         if kind not in EXPORT_TYPES:
             raise ConfigError(f"replicate type must be one of {', '.join(EXPORT_TYPES)}, not {type!r}")
@@ -219,7 +216,7 @@ class ReplicateDesign(Estimators):
                 variable=col,
                 rows=[str(x) for x in data.index[rows]],
             )
-        w = _as_array(data, weights, "weights")
+        w = as_array(data, weights, "weights")
         if w is None:
             raise ConfigError("from_replicate_weights needs the full-sample weights")
         w = np.asarray(w, dtype=float)
@@ -290,12 +287,10 @@ def make_replicates(
     design's weights, which is checked. The Rao-Wu bootstrap has no finite population
     correction, so a design with one is refused unless ``ignore_fpc``.
     """
-    from .design import _as_array
-
     kind = str(kind).lower()
     if kind not in REPLICATE_KINDS:
         raise ConfigError(f"replicate kind must be one of {', '.join(REPLICATE_KINDS)}, not {kind!r}")
-    st = design._structure
+    st = design.structure
     if kind == "jk1":
         if design.n_strata > 1:
             raise EstimationError("JK1 is for unstratified designs; use kind='jkn' for a stratified one")
@@ -331,7 +326,7 @@ def make_replicates(
     if reweighter is None:
         repweights = w[:, None] * per_unit
     else:
-        base = w if base_weights is None else np.asarray(_as_array(design.data, base_weights, "base_weights"), dtype=float)
+        base = w if base_weights is None else np.asarray(as_array(design.data, base_weights, "base_weights"), dtype=float)
         full = np.asarray(reweighter(base.copy()), dtype=float)
         scale_w = np.abs(w).mean()
         if full.shape != w.shape or not np.allclose(full, w, rtol=1e-6, atol=1e-6 * scale_w):

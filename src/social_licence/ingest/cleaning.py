@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, InputError
-from .ingest import Survey
-from .instrument import Instrument
+from ..errors import ConfigError, InputError
+from ..survey.instrument import Instrument
+from ..survey.survey import Survey
 from .privacy import load_key, pseudonymise_survey
 
 __all__ = ["DEFAULT_RULES", "RULE_ORDER", "clean", "read_withdrawals", "resolve_rules"]

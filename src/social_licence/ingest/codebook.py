@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .ingest import Survey
-from .instrument import MISSING_REASONS, Instrument
-from .io import atomic_write_text
-from .missing import reason_column
+from ..errors import InputError
+from ..io import atomic_write_text
+from ..survey.instrument import MISSING_REASONS, Instrument
+from ..survey.missing import reason_column
+from ..survey.survey import Survey
 
 __all__ = ["CODEBOOK_COLUMNS", "codebook_table", "write_codebook"]
 

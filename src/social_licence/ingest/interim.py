@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import DisclosureError, InputError
-from .ingest import Survey
-from .io import atomic_path
+from ..errors import DisclosureError, InputError
+from ..io import atomic_path
+from ..survey.survey import Survey
 
 __all__ = ["META_KEY", "write_interim", "read_interim", "meta_to_json", "meta_from_json"]
 

@@ -18,11 +18,11 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DisclosureError, InputError
-from .instrument import Instrument
+from ..errors import ConfigError, DisclosureError, InputError
+from ..survey.instrument import Instrument
+from ..survey.survey import Survey
 
 __all__ = [
     "KEY_ENV",
@@ -112,10 +112,8 @@ def pseudonymise(ids: Iterable[object], key: bytes, *, length: int = PSEUDONYM_L
     return pd.Series(out, index=index, dtype="str", name="respondent")
 
 
-def pseudonymise_survey(survey, key: bytes, *, length: int = PSEUDONYM_LENGTH):
+def pseudonymise_survey(survey: Survey, key: bytes, *, length: int = PSEUDONYM_LENGTH) -> Survey:
     """A copy of ``survey`` whose index holds pseudonyms instead of the raw respondent IDs."""
-    from .ingest import Survey
-
     if survey.meta.get("index") != "raw_id":
         raise InputError(
             f"the survey index is {survey.meta.get('index')!r}, not raw respondent IDs: "
@@ -135,7 +133,6 @@ def pseudonymise_survey(survey, key: bytes, *, length: int = PSEUDONYM_LENGTH):
     return Survey(data=data, meta=meta, log=log, rows=survey.rows)
 
 
-_HEX = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 def assert_no_identifiers(
@@ -191,8 +188,3 @@ def _is_text(series: pd.Series) -> bool:
         return True
     return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
 
-
-def looks_pseudonymised(index: pd.Index) -> bool:
-    """True when every entry of ``index`` looks like one of our pseudonyms (lower-case hex)."""
-    values = np.asarray(index.astype(str))
-    return bool(len(values)) and all(_HEX.match(v) for v in values)

@@ -37,10 +37,11 @@ import patsy
 import yaml
 from scipy import linalg, optimize, special, stats
 
-from .design import SurveyDesign
-from .errors import ConfigError, ModelError
-from .grid import DK_OPTIONS, long_format
-from .instrument import Instrument
+from ..design.design import SurveyDesign
+from ..errors import ConfigError, ModelError
+from ..survey.grid import DK_OPTIONS, long_format
+from ..survey.instrument import Instrument
+from .indices import INDEX_COLUMNS, add_indices, cronbach_alpha
 
 FAMILIES = ("binomial", "gaussian", "poisson")
 MODEL_FAMILIES = (*FAMILIES, "ordinal")
@@ -1514,8 +1515,6 @@ def fit_model(
         design = base.long(_apply_reference(long, spec))
         unit = RESPONDENT
     else:
-        from .indices import INDEX_COLUMNS, add_indices
-
         frame = data
         if any(v in INDEX_COLUMNS and v not in data.columns for v in needed):
             frame = add_indices(data, instrument, dk=spec.dk)
@@ -1529,8 +1528,6 @@ def fit_model(
         result = svyglm(design, formula, spec.family, subset=spec.subset, name=spec.name, unit=unit)
     result.level_order = orders
     if spec.data == "respondent" and "trust_index" in needed:
-        from .indices import cronbach_alpha
-
         alpha = cronbach_alpha(data, instrument, ci=0.95)
         result.notes["reliability"] = pd.DataFrame([{"model": spec.name, **alpha}])
     return result

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .errors import ConfigError
-from .grid import long_format
-from .instrument import Instrument
+from ..errors import ConfigError
+from ..survey.grid import long_format
+from ..survey.instrument import Instrument
 
 LICENCE_INDEX = "licence_index"
 TRUST_INDEX = "trust_index"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,7 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from .._version import __version__
+from ..errors import DisclosureError, OutputError
+from ..io import atomic_write_text
+from ..survey.instrument import Instrument, load_instrument
+from . import figures as F
 from .disclosure import (
     GROUP_VARIABLE,
     SYMBOL_LOW_PRECISION,
@@ -32,9 +35,7 @@ from .disclosure import (
     key_columns,
     protect,
 )
-from .errors import DisclosureError, OutputError
-from .instrument import Instrument, load_instrument
-from .io import atomic_write_text
+from .figures import render_figure
 from .tables import (
     OVERALL_GROUP,
     RELATED,
@@ -42,8 +43,10 @@ from .tables import (
     footnotes,
     format_number,
     format_percent,
+    headline_cell,
     html_table,
     interaction_note,
+    is_published,
     lower_first,
     main_effects,
     main_model,
@@ -166,10 +169,6 @@ def _use_phrase(instrument: Instrument, grid: str, row: Any, col: Any) -> str:
     return f"linking {_label(instrument, grid, instrument.grids[grid].row_name, row)} for {_label(instrument, grid, instrument.grids[grid].column_name, col)}"
 
 
-def _published(row: pd.Series) -> bool:
-    return not bool(row.get("suppressed", False)) and np.isfinite(float(row["estimate"]))
-
-
 def _low(row: pd.Series) -> str:
     return f' <span class="low">(low precision {SYMBOL_LOW_PRECISION})</span>' if bool(row.get("low_precision", False)) else ""
 
@@ -231,8 +230,8 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
             return None
         r = groups.iloc[0]
     else:
-        ok = groups[[_published(x) and not bool(x.get("low_precision", False)) for _, x in groups.iterrows()]]
-        if ok.empty or not _published(o):
+        ok = groups[[is_published(x) and not bool(x.get("low_precision", False)) for _, x in groups.iterrows()]]
+        if ok.empty or not is_published(o):
             return None
         r = ok.loc[(ok["estimate"].astype(float) - float(o["estimate"])).abs().idxmax()]
     what = (
@@ -242,13 +241,13 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
     )
     lead = (
         f"{_num(_pct(o['estimate']))} of parents find {_e(what)} acceptable{_low(o)}"
-        if _published(o)
+        if is_published(o)
         else f"The share of parents who find {_e(what)} acceptable is withheld"
     )
     who = _e(group_phrase(inst, r[GROUP_VARIABLE], r["group"]))
     tail = (
         f"; among {who}, {_num(_pct(r['estimate']))}{_low(r)}."
-        if _published(r)
+        if is_published(r)
         else f"; among {who} the figure is withheld {SYMBOL_SUPPRESSED} (see what was withheld)."
     )
     return lead + tail
@@ -256,7 +255,7 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
 
 def _range_message(grid: pd.DataFrame, inst: Instrument) -> str | None:
     g = inst.grids["acceptability"]
-    ok = grid[[_published(r) for _, r in grid.iterrows()]]
+    ok = grid[[is_published(r) for _, r in grid.iterrows()]]
     ok = ok[ok["level"].astype(object) == "acceptable"]
     if len(ok) < 2:
         return None
@@ -461,8 +460,6 @@ def _comparisons_message(
 
 # -- figures and tables --------------------------------------------------------------------------
 def _figure(page: _Page, title: str, build: Callable[[], Any], caption: str) -> str:
-    from .figures import render_figure
-
     try:
         plot = build()
     except DisclosureError as exc:
@@ -590,7 +587,7 @@ def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -
 
 # -- the page ------------------------------------------------------------------------------------
 def _template(name: str) -> str:
-    return resources.files("social_licence").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("social_licence.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def build_brief(
@@ -610,8 +607,6 @@ def build_brief(
     (a sentence on the weighting, e.g. ``weighting.methods_note``), ``figure_format``
     (``svg`` or ``png``), ``dpi`` (for PNG).
     """
-    from . import figures as F
-
     if not isinstance(thresholds, Thresholds):
         raise OutputError(f"the brief needs Thresholds, not {type(thresholds).__name__}")
     options = dict(options or {})
@@ -767,34 +762,6 @@ def build_brief(
         ),
     )
     return page_html
-
-
-def headline_cell(by_group: pd.DataFrame, options: Mapping[str, Any], inst: Instrument) -> dict[str, Any]:
-    """The item (data type, purpose) the group section shows: the headline's, else the first."""
-    g = inst.grids["acceptability"]
-    item_cols = [c for c in (g.row_name, g.column_name) if c in by_group.columns]
-    if not item_cols:
-        return {}
-    wanted = dict(options.get("headline") or {})
-    if all(c in wanted for c in item_cols):
-        return {c: wanted[c] for c in item_cols}
-    # the item of the automatic headline: widest published gap from all parents
-    best, best_gap = None, -math.inf
-    sub = by_group[by_group["level"].astype(object) == "acceptable"]
-    for key, part in sub.groupby(item_cols, sort=False, observed=True):
-        key = key if isinstance(key, tuple) else (key,)
-        overall = part[part[GROUP_VARIABLE].astype(object) == OVERALL_GROUP]
-        if overall.empty or not _published(overall.iloc[0]):
-            continue
-        o = float(overall.iloc[0]["estimate"])
-        ok = part[(part[GROUP_VARIABLE].astype(object) != OVERALL_GROUP) & ~part["suppressed"].astype(bool) & ~part["low_precision"].astype(bool)]
-        gap = float((ok["estimate"].astype(float) - o).abs().max()) if len(ok) else -1.0
-        if gap > best_gap:
-            best, best_gap = dict(zip(item_cols, key, strict=True)), gap
-    if best is None:
-        first = sub.iloc[0]
-        best = {c: first[c] for c in item_cols}
-    return best
 
 
 def write_brief(

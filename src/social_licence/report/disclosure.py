@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import DisclosureError
+from ..errors import DisclosureError
 
 #: Contract columns of a tidy estimate frame that hold numbers (withheld for suppressed cells).
 VALUE_COLUMNS = (

@@ -55,20 +55,28 @@ from plotnine import (
     theme_minimal,
 )
 
-from .disclosure import SYMBOL_LOW_PRECISION, SYMBOL_SUPPRESSED, check_publishable, key_columns
-from .errors import DisclosureError, OutputError
-from .io import atomic_write_bytes
-from .missing import DONT_KNOW_LABEL
+from ..errors import DisclosureError, OutputError
+from ..io import atomic_write_bytes
+from ..survey.missing import DONT_KNOW_LABEL
+from .disclosure import (
+    SYMBOL_LOW_PRECISION,
+    SYMBOL_SUPPRESSED,
+    check_publishable,
+    key_columns,
+    protect,
+)
 from .tables import (
     OVERALL_GROUP,
     TIMES,
     factor_label,
     format_percent,
+    headline_cell,
     interaction_note,
     level_label,
     level_order,
     lower_first,
     main_effects,
+    main_model,
     model_types,
     reference_note,
     split_term,
@@ -993,10 +1001,6 @@ def figure_from_inputs(
     ``model`` (the model whose odds ratios and marginal effects are drawn; by default the first
     logistic model, :func:`social_licence.tables.main_model`), ``forest_models`` (several
     models with odds ratios to draw together, e.g. the logistic and the ordinal model)."""
-    from .brief import headline_cell
-    from .disclosure import protect
-    from .tables import main_model
-
     if name not in FIGURE_TITLES:
         raise OutputError(f"figure {name!r} is not one of {', '.join(FIGURE_TITLES)}")
     options = dict(options or {})

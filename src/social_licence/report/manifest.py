@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from .io import atomic_write_text
+from ..io import atomic_write_text
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

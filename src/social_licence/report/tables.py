@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import OutputError
+from ..io import atomic_write_bytes, atomic_write_text
+from ..survey.instrument import Instrument
 from .disclosure import (
     GROUP_VARIABLE,
     SYMBOL_LOW_PRECISION,
@@ -30,9 +35,8 @@ from .disclosure import (
     Thresholds,
     check_publishable,
     key_columns,
+    protect,
 )
-from .errors import OutputError
-from .io import atomic_write_bytes, atomic_write_text
 
 #: Rows of a stacked group frame that describe the whole sample (as ``estimates.OVERALL``).
 OVERALL_GROUP = "All"
@@ -604,6 +608,39 @@ def footnotes(df: pd.DataFrame, thresholds: Thresholds | None, notes: Sequence[s
 
 
 # -- writers -------------------------------------------------------------------------------------
+def is_published(row: pd.Series) -> bool:
+    """True when an estimate row is neither withheld nor empty."""
+    return not bool(row.get("suppressed", False)) and np.isfinite(float(row["estimate"]))
+
+
+def headline_cell(by_group: pd.DataFrame, options: Mapping[str, Any], inst: Instrument) -> dict[str, Any]:
+    """The item (data type, purpose) the group section shows: the headline's, else the first."""
+    g = inst.grids["acceptability"]
+    item_cols = [c for c in (g.row_name, g.column_name) if c in by_group.columns]
+    if not item_cols:
+        return {}
+    wanted = dict(options.get("headline") or {})
+    if all(c in wanted for c in item_cols):
+        return {c: wanted[c] for c in item_cols}
+    # the item of the automatic headline: widest published gap from all parents
+    best, best_gap = None, -math.inf
+    sub = by_group[by_group["level"].astype(object) == "acceptable"]
+    for key, part in sub.groupby(item_cols, sort=False, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
+        overall = part[part[GROUP_VARIABLE].astype(object) == OVERALL_GROUP]
+        if overall.empty or not is_published(overall.iloc[0]):
+            continue
+        o = float(overall.iloc[0]["estimate"])
+        ok = part[(part[GROUP_VARIABLE].astype(object) != OVERALL_GROUP) & ~part["suppressed"].astype(bool) & ~part["low_precision"].astype(bool)]
+        gap = float((ok["estimate"].astype(float) - o).abs().max()) if len(ok) else -1.0
+        if gap > best_gap:
+            best, best_gap = dict(zip(item_cols, key, strict=True)), gap
+    if best is None:
+        first = sub.iloc[0]
+        best = {c: first[c] for c in item_cols}
+    return best
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "table"
 
@@ -656,8 +693,6 @@ def _looks_numeric(s: pd.Series) -> bool:
 
 
 def html_page(fragment: str, title: str) -> str:
-    from html import escape
-
     return (
         "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{escape(title)}</title>\n</head>\n<body>\n{fragment}\n</body>\n</html>\n"
@@ -839,8 +874,6 @@ def publish_table(
     comparisons against the protected ``acceptability_by_group``, so a group withheld there
     is withheld here too). Returns the formatted frame.
     """
-    from .disclosure import protect
-
     if name not in frames:
         raise OutputError(f"table {name!r} is not among the estimates ({', '.join(frames)})")
     frame = frames[name]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .instrument import Instrument
 from .missing import DONT_KNOW_LABEL, reasons
 

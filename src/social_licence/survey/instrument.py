@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MISSING_REASONS = ("dont_know", "refused", "not_asked", "by_design", "system")
 VARIABLE_TYPES = (

@@ -36,7 +36,3 @@ def reasons(data: pd.DataFrame, variable: str) -> pd.Series:
         out[unexplained] = "system"
     return out
 
-
-def is_by_design(data: pd.DataFrame, variable: str) -> pd.Series:
-    """True where the item was never put to the respondent (split ballot, routing)."""
-    return reasons(data, variable).isin(["by_design", "not_asked"])

@@ -74,8 +74,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .instrument import Instrument, load_instrument
+from ..errors import ConfigError
+from ..io import atomic_path, atomic_write_bytes, atomic_write_text
+from ..survey.instrument import Instrument, load_instrument
+from ..survey.missing import REASON_DTYPE, reason_column
 
 SEED = 20250303
 POPULATION_SIZE = 14_200_000  # parents of dependent children in the UK, rounded assumption
@@ -1325,8 +1327,6 @@ def analysis_frame(raw: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     applied, so this suits samples drawn with ``qa=False`` (benchmarks, model tests) without the
     export round trip that ingest makes.
     """
-    from .missing import REASON_DTYPE, reason_column
-
     frame = pd.DataFrame(index=pd.Index(raw["respondent_id"].astype(str), name="respondent"))
     for name, var in instrument.variables.items():
         if name not in raw.columns or var.type in ("id", "identifier"):
@@ -1345,9 +1345,7 @@ def analysis_frame(raw: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
 
 def write_sav(frame: pd.DataFrame, path: str | Path, instrument: Instrument) -> None:
     """Write the export as SPSS .sav with labels and user-missing codes, byte-stable."""
-    import pyreadstat
-
-    from .io import atomic_path
+    import pyreadstat  # heavy (reads SPSS/Stata): only when the example export is written
 
     columns = list(instrument.variables)
     out = frame[columns].copy()
@@ -1574,8 +1572,6 @@ def write_example(
     instrument: str | Path | Instrument = "config/instrument.yaml",
 ) -> list[Path]:
     """Write parents.sav, parents_qualtrics.csv, truth.json and withdrawals.csv into ``out``."""
-    from .io import atomic_write_bytes, atomic_write_text
-
     inst = instrument if isinstance(instrument, Instrument) else load_instrument(instrument)
     frame = generate(n, seed)
     check_against_instrument(frame, inst)

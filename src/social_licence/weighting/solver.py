@@ -48,8 +48,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
 
-from .errors import ConfigError, WeightingError, format_rows
+from ..errors import ConfigError, WeightingError, format_rows
+from .calibration import Calibration
 
 logger = logging.getLogger(__name__)
 
@@ -948,9 +951,6 @@ def _jointly_feasible(
     solver (HiGHS, through scipy) first turns "bounds that cannot be met" into an immediate
     error instead of a long run of iterations that cannot converge.
     """
-    from scipy.optimize import linprog
-    from scipy.sparse import csr_matrix
-
     low, high = bounds
     rows, cols, vals, rhs = [], [], [], []
     offset = 0
@@ -1414,8 +1414,6 @@ def calibration(data: pd.DataFrame, targets: Targets, **options: Any):
     use the residuals from the margins (a raked share has a standard error of zero). Categories
     are those raking used, after collapse rules and any missing category.
     """
-    from .design import Calibration
-
     opts = _options(options, allow_diagnostics=False)
     base, prep = _base_and_margins(
         data, targets, opts["base_weight"], opts["missing"], opts["missing_label"], opts["collapse"]
@@ -1916,62 +1914,6 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None
     return text
 
 
-def weights_figure(
-    weights: pd.Series | np.ndarray, base: pd.Series | np.ndarray | None = None, bins: int = 40
-):
-    """Histogram of the weights relative to their mean (or of the raking adjustment to ``base``).
-
-    Returns a plotnine ``ggplot``; it only builds the plot.
-    """
-    from plotnine import aes, geom_histogram, geom_vline, ggplot, labs, theme_minimal
-
-    w = np.asarray(weights, dtype=float)
-    if base is not None:
-        b = np.asarray(base, dtype=float)
-        pos = b > 0
-        values = w[pos] / (b[pos] * (w.sum() / b.sum()))
-        xlab = "Final weight / base weight (rescaled to the same total)"
-    else:
-        pos = w > 0
-        values = w[pos] / w[pos].mean()
-        xlab = "Weight / mean weight"
-    frame = pd.DataFrame({"value": values})
-    return (
-        ggplot(frame, aes("value"))
-        + geom_histogram(bins=bins, fill="#4c72b0", color="white")
-        + geom_vline(xintercept=1.0, linetype="dashed")
-        + labs(x=xlab, y="Respondents", title="Distribution of the raked weights")
-        + theme_minimal()
-    )
-
-
-def margins_figure(table: pd.DataFrame):
-    """Dot plot of each margin category's share before and after raking against its target.
-
-    ``table`` is :func:`margin_table`'s output; returns a plotnine ``ggplot``.
-    """
-    from plotnine import aes, coord_flip, facet_wrap, geom_point, ggplot, labs, theme_minimal
-
-    long = table.melt(
-        id_vars=["margin", "category"],
-        value_vars=["before", "after", "target"],
-        var_name="weights",
-        value_name="share",
-    )
-    long["weights"] = pd.Categorical(long["weights"], ["before", "after", "target"])
-    long["category"] = pd.Categorical(
-        long["category"], list(dict.fromkeys(table["category"]))[::-1]
-    )
-    return (
-        ggplot(long, aes("category", "share", color="weights", shape="weights"))
-        + geom_point(size=2.5)
-        + coord_flip()
-        + facet_wrap("~margin", scales="free_y")
-        + labs(x="", y="Share", color="", shape="", title="Margins before and after raking")
-        + theme_minimal()
-    )
-
-
 __all__ = [
     "SEPARATOR",
     "MISSING_LABEL",
@@ -1991,10 +1933,8 @@ __all__ = [
     "make_margin",
     "make_reweighter",
     "margin_table",
-    "margins_figure",
     "methods_note",
     "rake",
     "rake_from_config",
     "weight_summary",
-    "weights_figure",
 ]

@@ -1,0 +1,1 @@
+"""Regression models of a survey design: spec, fit (design sandwich), ordinal model, results."""

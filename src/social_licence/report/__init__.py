@@ -1,0 +1,1 @@
+"""What users read: disclosure control (one suppression engine), tables, figures, the brief."""

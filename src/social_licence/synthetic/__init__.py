@@ -1,0 +1,1 @@
+"""Generators of example surveys with their known truth."""

@@ -1,0 +1,1 @@
+"""Weights: targets, the raking solver (bounds, trimming), calibration information and diagnostics."""

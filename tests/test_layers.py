@@ -1,0 +1,132 @@
+"""The package reads top to bottom: no module imports a higher layer, and imports form no cycle.
+
+The layer order is declared here (STYLE.md section 5); a module may import its own layer's
+modules (without a cycle) and any lower layer, never a higher one. Imports inside functions are
+allowed only for optional heavy dependencies outside the package, each with a comment.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import social_licence
+
+PACKAGE = Path(social_licence.__file__).parent
+
+# Lowest first. Each entry is a module or subpackage of social_licence.
+LAYERS = [
+    {"_version", "errors", "io"},
+    {"config"},
+    {"survey"},
+    {"ingest"},
+    {"weighting"},
+    {"design"},
+    {"models"},
+    {"report"},
+    {"synthetic"},
+    {"stages"},
+    {"cli", "__init__"},
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"module {module!r} is in no declared layer: add it to LAYERS")
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
+    """Package-internal modules an ``ImportFrom`` names, as dotted names below the package."""
+    if node.level == 0:
+        if not (node.module or "").startswith("social_licence"):
+            return []
+        base = (node.module or "").split(".")[1:]
+    else:
+        parts = module.split(".") if module != "__init__" else []
+        here = parts if is_package else parts[:-1]
+        base = here[: len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+    targets = []
+    for alias in node.names:
+        candidate = base + [alias.name]
+        if _exists(candidate):
+            targets.append(".".join(candidate))
+        elif base:
+            targets.append(".".join(base))
+    return targets
+
+
+def _exists(parts: list[str]) -> bool:
+    path = PACKAGE.joinpath(*parts)
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def _graph() -> tuple[dict[str, set[str]], list[str]]:
+    graph: dict[str, set[str]] = {}
+    local_imports: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        deps: set[str] = set()
+        top_level = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                found = _resolve(module, path.name == "__init__.py", node)
+                deps.update(found)
+                if id(node) not in top_level and found:
+                    local_imports.append(f"{module}:{node.lineno} imports {found} inside a function")
+        graph[module] = {d for d in deps if d != module and d != "__init__"}
+    return graph, local_imports
+
+
+def test_no_module_imports_a_higher_layer():
+    graph, _ = _graph()
+    upward = [
+        f"{module} (layer {_layer(module)}) imports {dep} (layer {_layer(dep)})"
+        for module, deps in graph.items()
+        if module != "__init__"
+        for dep in sorted(deps)
+        if _layer(dep) > _layer(module)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_package_imports_form_no_cycle():
+    graph, _ = _graph()
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, stack + [dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_package_import_inside_a_function():
+    _, local_imports = _graph()
+    assert not local_imports, "\n".join(local_imports)
+
+
+def test_the_walk_sees_imports():
+    """The graph is not empty by accident: stages reads the ingest and report layers."""
+    graph, _ = _graph()
+    assert "ingest.formats" in graph["stages"]
+    assert any(dep.startswith("report.") for dep in graph["stages"])
