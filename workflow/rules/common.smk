@@ -1,7 +1,7 @@
 # Helpers shared by the rules: configuration checks and target lists. No rule lives here.
 import os
+import sys
 
-import yaml
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
@@ -19,25 +19,18 @@ os.environ.update(
 os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def _checked_yaml(path, schema):
-    """Read a config file and check it against its schema before any job runs."""
-    with open(path, encoding="utf-8") as handle:
-        content = yaml.safe_load(handle)
-    # defaults are documentation here: the library applies them when it reads the file
-    validate(content, schema, set_default=False)
-    return content
+# The library's one loader checks every config file against its schema before any job runs.
+sys.path.insert(0, _SRC)
+from social_licence.config import load as load_config_file
 
-
-INSTRUMENT = _checked_yaml(
-    config["survey"]["instrument"], "../schemas/instrument.schema.yaml"
+INSTRUMENT = load_config_file(
+    config["survey"]["instrument"], "instrument", fill_defaults=False
 )
-TARGETS = _checked_yaml(
-    config["weighting"]["targets_file"], "../schemas/targets.schema.yaml"
+TARGETS = load_config_file(
+    config["weighting"]["targets_file"], "targets", fill_defaults=False
 )
-MODELS = _checked_yaml(config["models"]["file"], "../schemas/models.schema.yaml")
-THRESHOLDS = _checked_yaml(
-    config["report"]["thresholds"], "../schemas/thresholds.schema.yaml"
-)
+MODELS = load_config_file(config["models"]["file"], "models", fill_defaults=False)
+THRESHOLDS = load_config_file(config["report"]["thresholds"], "thresholds")
 
 if config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import defaults
 from ..errors import ConfigError, EstimationError
 from ..survey.grid import DK_OPTIONS
 from ..survey.instrument import Instrument
@@ -333,18 +334,17 @@ ESTIMATES = (
 """The frames :func:`estimate_from_config` returns, by name (``results/interim/estimates/``)."""
 
 ESTIMATION_OPTIONS: dict[str, Any] = {
-    "variance": "linearisation",
-    "replicates": 200,
-    "seed": None,
-    "lonely_psu": "fail",
-    "dk": "exclude",
-    "ci_level": 0.95,
+    **{
+        k: v
+        for k, v in defaults("estimation").items()
+        if k in ("variance", "replicates", "seed", "lonely_psu", "dk", "ci_level", "adjust")
+    },
     "groups": [],
-    "adjust": "holm",
     "weights": "weight",
     "calibration": None,
 }
-"""Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults."""
+"""Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults
+(from the config schema; ``groups`` defaults to none, as the schema's are the example's)."""
 
 VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import patsy
-import yaml
 from scipy import linalg, optimize, special, stats
 
+from ..config import defaults, read_yaml, validate
 from ..design.design import SurveyDesign
 from ..errors import ConfigError, ModelError
 from ..survey.grid import DK_OPTIONS, long_format
@@ -1278,30 +1278,9 @@ class ModelSpec:
         return f"{self.outcome} ~ {self.formula.split('~', 1)[-1].strip()}"
 
 
-_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
-
-
-def _validate_schema(raw: Any, source: str, schema_path: Path | None) -> None:
-    path = schema_path or _SCHEMA
-    if not path.exists():
-        return
-    import jsonschema
-
-    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.path)
-    )
-    if errors:
-        e = errors[0]
-        where = "/".join(map(str, e.absolute_path)) or "(top)"
-        raise ConfigError(f"{source}: {where}: {e.message}")
-
-
-def parse_models(
-    raw: Any, source: str = "models config", schema_path: Path | None = None
-) -> list[ModelSpec]:
-    """Check a parsed models mapping (``{models: [...]}``) and build the specs."""
-    _validate_schema(raw, source, schema_path)
+def parse_models(raw: Any, source: str = "models config") -> list[ModelSpec]:
+    """Check a parsed models mapping (``{models: [...]}``) against its schema; build the specs."""
+    raw = validate(raw, "models", source, fill_defaults=False)
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
         raise ConfigError(f"{source}: must hold a list under 'models'")
     specs, seen = [], set()
@@ -1363,16 +1342,9 @@ def parse_models(
     return specs
 
 
-def load_models(path: str | Path, schema_path: str | Path | None = None) -> list[ModelSpec]:
-    """Read and check ``config/models.yaml`` (against ``workflow/schemas/models.schema.yaml``)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"models file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"models file {path} is not valid YAML: {exc}") from None
-    return parse_models(raw, str(path), Path(schema_path) if schema_path else None)
+def load_models(path: str | Path) -> list[ModelSpec]:
+    """Read and check ``config/models.yaml`` (against the package's ``models.schema.yaml``)."""
+    return parse_models(read_yaml(path, "models file"), str(path))
 
 
 def get_model(specs: Sequence[ModelSpec], name: str) -> ModelSpec:
@@ -1412,7 +1384,7 @@ def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -
         "strata": instrument.design.get("strata"),
         "psu": instrument.design.get("psu"),
         "fpc": instrument.design.get("fpc"),
-        "lonely_psu": "fail",
+        "lonely_psu": defaults("estimation")["lonely_psu"],
         "variance": "linearisation",
         "replicates": None,
         "seed": None,

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from ..config import read_yaml, validate
 from ..errors import DisclosureError
 
 #: Contract columns of a tidy estimate frame that hold numbers (withheld for suppressed cells).
@@ -166,14 +166,12 @@ class Thresholds:
 def load_thresholds(path: str | Path) -> Thresholds:
     """Read and check ``thresholds.yaml``."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DisclosureError(f"thresholds file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise DisclosureError(f"thresholds file {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, "thresholds file", DisclosureError)
     if raw is not None and not isinstance(raw, dict):
         raise DisclosureError(f"thresholds file {path} must hold a mapping")
+    # the specific checks of Thresholds first, then the schema, which also fills in defaults
+    Thresholds.from_mapping(raw, source=str(path))
+    raw = validate(raw or {}, "thresholds", str(path), error=DisclosureError)
     return Thresholds.from_mapping(raw, source=str(path))
 
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config import read_yaml, validate
 from ..errors import ConfigError
 
 MISSING_REASONS = ("dont_know", "refused", "not_asked", "by_design", "system")
@@ -257,12 +256,10 @@ def parse_instrument(raw: Mapping[str, Any], source: str | None = None) -> Instr
 def load_instrument(path: str | Path) -> Instrument:
     """Read and check ``instrument.yaml``."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"instrument file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"instrument file {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, "instrument file")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"instrument file {path} must hold a mapping")
+    raw = validate(raw, "instrument", str(path), fill_defaults=False)
     if not isinstance(raw, dict):
         raise ConfigError(f"instrument file {path} must hold a mapping")
     return parse_instrument(raw, source=str(path))

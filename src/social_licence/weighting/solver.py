@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
+from ..config import defaults, read_yaml, validate
 from ..errors import ConfigError, WeightingError, format_rows
 from .calibration import Calibration
 
@@ -1434,16 +1434,13 @@ def calibration(data: pd.DataFrame, targets: Targets, **options: Any):
 # -- configuration -----------------------------------------------------------------------------
 RAKE_OPTIONS: dict[str, Any] = {
     "base_weight": "design_weight",
-    "tol": 1e-10,
-    "max_iter": 1000,
-    "bounds": None,
-    "trim_deff": None,
+    **{k: v for k, v in defaults("weighting").items() if k in ("tol", "max_iter", "bounds", "trim_deff", "missing")},
     "total": None,
-    "missing": "error",
     "missing_label": MISSING_LABEL,
     "collapse": None,
 }
-"""Options :func:`rake_from_config` and :func:`make_reweighter` accept, with their defaults."""
+"""Options :func:`rake_from_config` and :func:`make_reweighter` accept, with their defaults
+(those of the ``weighting`` section come from the config schema)."""
 
 DIAGNOSTIC_OPTIONS: dict[str, Any] = {"covariates": (), "reference": None}
 """Further options of :func:`rake_from_config`: covariates for the balance table and their
@@ -1539,15 +1536,6 @@ def rake_from_config(
     return w, diagnostics
 
 
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"targets file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"targets file {path} is not valid YAML: {exc}") from None
-
-
 def load_targets(
     path: str | Path,
     set_name: str,
@@ -1555,27 +1543,18 @@ def load_targets(
     instrument: Any = None,
     data: pd.DataFrame | None = None,
     missing_label: str = MISSING_LABEL,
-    schema: str | Path | None = None,
 ) -> TargetSet:
     """Read one target set from ``targets.yaml`` and check it.
 
     Checks: the set exists; every margin names its variable(s), source and date, and gives
     ``shares`` summing to 1 (within :data:`SHARE_TOLERANCE`) or ``totals``; totals agree across
     margins; with ``instrument``, every variable and category exists there (``missing_label`` is
-    also allowed); with ``data``, every category has respondents. With ``schema`` (the path of
-    ``targets.schema.yaml``), the file is first validated against it.
+    also allowed); with ``data``, every category has respondents. The file is first validated against
+    the package's ``targets.schema.yaml``.
     """
     path = Path(path)
-    raw = _load_yaml(path)
+    raw = read_yaml(path, "targets file")
     where = str(path)
-    if schema is not None:
-        import jsonschema
-
-        try:
-            jsonschema.validate(raw, _load_yaml(Path(schema)))
-        except jsonschema.ValidationError as exc:
-            loc = "/".join(str(p) for p in exc.absolute_path)
-            raise ConfigError(f"{where}: {loc}: {exc.message}") from None
     if not isinstance(raw, Mapping) or not isinstance(raw.get("sets"), Mapping):
         raise ConfigError(f"{where}: expected a mapping with 'sets'")
     sets = raw["sets"]
@@ -1608,6 +1587,8 @@ def load_targets(
             raise ConfigError(
                 f"{where}: reference {ref.name} must be one covariate that is not raked on"
             )
+    # the checks above give the specific messages; the schema catches anything they leave
+    validate(raw, "targets", str(path), fill_defaults=False)
     target_set = TargetSet(set_name, tuple(margins), spec.get("description"), str(path), reference)
     if data is not None:
         # Coding the data checks every category: no respondents, or respondents without target.
