@@ -4,18 +4,16 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_estimate
 
 
-def main(survey, instrument, targets, estimation_cfg, weighting_cfg, outputs, log=None):
+def main(survey, instrument, estimation_cfg, outputs, log=None):
     configure_logging(log)
-    run_estimate(survey, instrument, targets, estimation_cfg, weighting_cfg, outputs)
+    run_estimate(survey, instrument, estimation_cfg, outputs)
 
 
 if "snakemake" in globals():
     main(
         snakemake.input.survey,
         snakemake.input.instrument,
-        snakemake.input.targets,
         snakemake.params.estimation,
-        snakemake.params.weighting,
         dict(snakemake.output.items()),
         snakemake.log[0],
     )

@@ -4,9 +4,7 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_model
 
 
-def main(
-    name, survey, instrument, models, thresholds, targets, estimation_cfg, weighting_cfg, outputs, log=None
-):
+def main(name, survey, instrument, models, thresholds, estimation_cfg, outputs, log=None):
     configure_logging(log)
     run_model(
         name,
@@ -14,9 +12,7 @@ def main(
         instrument,
         models,
         thresholds,
-        targets,
         estimation_cfg,
-        weighting_cfg,
         outputs["coefficients"],
         outputs["effects"],
         outputs["checks"],
@@ -30,9 +26,7 @@ if "snakemake" in globals():
         snakemake.input.instrument,
         snakemake.input.models,
         snakemake.input.thresholds,
-        snakemake.input.targets,
         snakemake.params.estimation,
-        snakemake.params.weighting,
         dict(snakemake.output.items()),
         snakemake.log[0],
     )

@@ -14,7 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from .design.grids import estimate_from_config
+from .config import with_defaults
+from .design.build import build_design, design_spec, load_design, store_design, without_design
+from .design.grids import ESTIMATION_OPTIONS, estimate_frames
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
@@ -32,6 +34,7 @@ from .weighting.solver import (
     make_reweighter,
     methods_note,
     rake_from_config,
+    raking_solves,
 )
 
 log = logging.getLogger("social_licence.stages")
@@ -70,21 +73,9 @@ RAKE_KEYS = ("bounds", "trim_deff", "tol", "max_iter", "missing")
 
 def rake_options(weighting_cfg: Mapping[str, Any], instrument) -> dict[str, Any]:
     """How the full sample is raked, so replicates are raked exactly the same way."""
-    options = {key: weighting_cfg[key] for key in RAKE_KEYS if key in weighting_cfg}
+    options = {key: weighting_cfg[key] for key in RAKE_KEYS}
     options["base_weight"] = instrument.design.get("weight")
     return options
-
-
-def design_options(instrument, estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The design columns of the instrument and the lonely-PSU rule, as estimators take them."""
-    design = instrument.design
-    return {
-        "weights": WEIGHT_COLUMN,
-        "strata": design.get("strata"),
-        "psu": design.get("psu"),
-        "fpc": design.get("fpc"),
-        "lonely_psu": estimation_cfg.get("lonely_psu", "adjust"),
-    }
 
 
 def run_weight(
@@ -92,6 +83,7 @@ def run_weight(
     targets_path: str | Path,
     instrument_path: str | Path,
     weighting_cfg: Mapping[str, Any],
+    estimation_cfg: Mapping[str, Any],
     thresholds_path: str | Path,
     survey_out: str | Path,
     summary_out: str | Path,
@@ -100,16 +92,25 @@ def run_weight(
     convergence_out: str | Path,
     collapsed_out: str | Path,
 ) -> None:
-    """Rake the design weight to the configured target set and write the diagnostics."""
+    """Rake the design weight to the configured target set; write the analysis file with its
+    survey design (:mod:`social_licence.design.build`) and the weighting diagnostics.
+
+    What the variance needs to reflect the raking is made here, once: for linearisation the
+    raking margins coded on the respondents; for replicate variance (``jk1``, ``jkn``,
+    ``bootstrap``) the replicate weights, every replicate raked to the same targets with the
+    same options as the full sample.
+    """
+    weighting_cfg = with_defaults("weighting", weighting_cfg)
+    estimation_cfg = with_defaults("estimation", estimation_cfg)
     instrument = load_instrument(instrument_path)
     survey = read_interim(survey_in)
+    solves_before = raking_solves()
     targets = load_targets(
         targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
     )
     options = rake_options(weighting_cfg, instrument)
-    if "covariates" in weighting_cfg:
-        options["covariates"] = weighting_cfg["covariates"]
-    weights, diagnostics = rake_from_config(survey.data, targets, options)
+    diagnostic_options = {**options, "covariates": weighting_cfg["covariates"]}
+    weights, diagnostics = rake_from_config(survey.data, targets, diagnostic_options)
     convergence = diagnostics.get("convergence")
     if convergence is not None:
         log.info("raking: %s", convergence.to_dict(orient="records"))
@@ -118,6 +119,45 @@ def run_weight(
         "label": f"Final weight: design weight raked to target set {weighting_cfg['targets']!r}",
         "type": "weight",
     }
+    spec = design_spec(instrument.design, estimation_cfg)
+    variance = estimation_cfg["variance"]
+    if variance == "linearisation":
+        log.info("variance: linearisation, calibrated to the margins of %r", weighting_cfg["targets"])
+        store_design(survey, spec, calibration=calibration(survey.data, targets, **options))
+    else:
+        reweighter = make_reweighter(
+            survey.data,
+            targets,
+            empty=estimation_cfg["replicate_empty"],
+            infeasible=estimation_cfg["replicate_bounds"],
+            **options,
+        )
+        replicates = build_design(
+            survey.data,
+            weights=WEIGHT_COLUMN,
+            strata=spec["strata"],
+            psu=spec["psu"],
+            fpc=spec["fpc"],
+            lonely_psu=spec["lonely_psu"],
+            variance=variance,
+            replicates=estimation_cfg["replicates"],
+            seed=estimation_cfg["seed"],
+            reweighter=reweighter,
+            base_weights=instrument.design.get("weight"),
+        )
+        log.info(
+            "variance: %s, %d replicates, each raked once to %r (%d reweighter calls, the first "
+            "the full-sample check); %d raked without bounds (bounds could not be met); "
+            "%d with an empty category raked partially",
+            variance,
+            replicates.replicates,
+            weighting_cfg["targets"],
+            reweighter.calls,
+            len(reweighter.unbounded),
+            len({call for call, _, _ in reweighter.partial}),
+        )
+        store_design(survey, spec, replicates=replicates)
+    log.info("raking solves in this run: %d", raking_solves() - solves_before)
     write_interim(survey, survey_out)
     write_csv(diagnostics["summary"], summary_out)
     min_base = load_thresholds(thresholds_path).min_base
@@ -140,7 +180,7 @@ def run_codebook(
 ) -> None:
     """The codebook with weighted frequencies; counts below the disclosure threshold withheld."""
     instrument = load_instrument(instrument_path)
-    survey = read_interim(survey_in)
+    survey = without_design(read_interim(survey_in))
     thresholds = load_thresholds(thresholds_path)
     table = codebook_table(survey, instrument, weights=WEIGHT_COLUMN)
     table = withhold_small_counts(table, thresholds.min_base)
@@ -223,72 +263,23 @@ def withhold_margin_counts(
 def run_estimate(
     survey_in: str | Path,
     instrument_path: str | Path,
-    targets_path: str | Path,
     estimation_cfg: Mapping[str, Any],
-    weighting_cfg: Mapping[str, Any],
     outputs: Mapping[str, str | Path],
 ) -> None:
     """Every design-based estimate of the analysis plan, full precision, as interim Parquet.
 
-    The standard errors include the weighting step: linearisation takes the residuals from the
-    raking margins, replicate variance (``jk1``, ``jkn``, ``bootstrap``) re-rakes every
-    replicate to the same targets with the same options.
+    The design is the weight stage's (:func:`load_design`): its standard errors include the
+    weighting (calibration residuals, or replicates raked once by the weight stage).
     """
+    estimation_cfg = with_defaults("estimation", estimation_cfg)
     instrument = load_instrument(instrument_path)
-    data = read_interim(survey_in).data
-    options = {k: v for k, v in estimation_cfg.items() if k not in REPLICATE_OPTIONS}
-    options["weights"] = WEIGHT_COLUMN
-    variance = weighting_variance(data, instrument, targets_path, weighting_cfg, estimation_cfg)
-    options["calibration"] = variance.get("calibration")
-    reweighter = variance.get("reweighter")
-    frames = estimate_from_config(
-        data, instrument, options, reweighter=reweighter, base_weights=variance.get("base_weights")
-    )
-    if reweighter is not None:
-        log.info(
-            "replicates re-raked: %d calls; %d raked without bounds (bounds could not be met); "
-            "%d with an empty category raked partially",
-            reweighter.calls,
-            len(reweighter.unbounded),
-            len({call for call, _, _ in reweighter.partial}),
-        )
+    design = load_design(read_interim(survey_in))
+    log.info("design: %r", design)
+    options = {k: v for k, v in estimation_cfg.items() if k in ESTIMATION_OPTIONS}
+    frames = estimate_frames(design, instrument, options)
     for name, path in outputs.items():
         write_parquet(frames[name], path)
         log.info("%s: %d rows", name, len(frames[name]))
-
-
-REPLICATE_OPTIONS = ("replicate_empty", "replicate_bounds")
-
-
-def weighting_variance(
-    data: pd.DataFrame,
-    instrument,
-    targets_path: str | Path,
-    weighting_cfg: Mapping[str, Any],
-    estimation_cfg: Mapping[str, Any],
-) -> dict[str, Any]:
-    """What the variance needs to reflect the raking, as options of the estimators.
-
-    Linearisation: ``calibration``, the raking margins as coded on the data (the influence
-    values become residuals from them). Replicate variance: the ``reweighter`` every replicate
-    goes through and its ``base_weights``; replicates are raked to the same targets with the
-    same options as the full sample.
-    """
-    variance = estimation_cfg.get("variance", "linearisation")
-    targets = load_targets(targets_path, weighting_cfg["targets"], instrument=instrument, data=data)
-    options = rake_options(weighting_cfg, instrument)
-    if variance == "linearisation":
-        log.info("variance: linearisation, calibrated to the margins of %r", weighting_cfg["targets"])
-        return {"calibration": calibration(data, targets, **options)}
-    reweighter = make_reweighter(
-        data,
-        targets,
-        empty=estimation_cfg.get("replicate_empty", "partial"),
-        infeasible=estimation_cfg.get("replicate_bounds", "unbounded"),
-        **options,
-    )
-    log.info("variance: %s, every replicate re-raked to %r", variance, weighting_cfg["targets"])
-    return {"reweighter": reweighter, "base_weights": instrument.design.get("weight")}
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
@@ -302,37 +293,25 @@ def run_model(
     instrument_path: str | Path,
     models_path: str | Path,
     thresholds_path: str | Path,
-    targets_path: str | Path,
     estimation_cfg: Mapping[str, Any],
-    weighting_cfg: Mapping[str, Any],
     coefficients_out: str | Path,
     effects_out: str | Path,
     checks_out: str | Path,
 ) -> None:
-    """Fit one model of the models file; write its coefficients, effects and checks.
+    """Fit one model of the models file on the weight stage's design; write its coefficients,
+    effects and checks.
 
     Coefficients and marginal effects go through disclosure control (a term or group with an
     unweighted base below the threshold is withheld). ``checks`` holds the proportional-odds
     check of an ordinal model or the reliability of an index, when the model has one.
     """
+    estimation_cfg = with_defaults("estimation", estimation_cfg)
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
-    data = read_interim(survey_in).data
-    options = design_options(instrument, estimation_cfg)
-    options.update(weighting_variance(data, instrument, targets_path, weighting_cfg, estimation_cfg))
-    if "reweighter" in options:
-        options.update(
-            variance=estimation_cfg["variance"],
-            replicates=(
-                estimation_cfg.get("replicates")
-                if estimation_cfg["variance"] == "bootstrap"
-                else None
-            ),
-            seed=estimation_cfg.get("seed"),
-        )
-    result = fit_model(spec, data, instrument, options)
-    tables = model_tables(result, spec, ci_level=estimation_cfg.get("ci_level", 0.95))
+    design = load_design(read_interim(survey_in))
+    result = fit_model(spec, design.data, instrument, design=design)
+    tables = model_tables(result, spec, ci_level=estimation_cfg["ci_level"])
     coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)
     effects = tables["effects"]
     if len(effects):

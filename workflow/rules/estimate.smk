@@ -6,7 +6,6 @@ rule estimate:
     input:
         survey="results/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
-        targets=config["weighting"]["targets_file"],
     output:
         **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
@@ -15,6 +14,5 @@ rule estimate:
         CONDA_ENV
     params:
         estimation=config["estimation"],
-        weighting=config["weighting"],
     script:
         "../../scripts/estimate.py"

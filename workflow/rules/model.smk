@@ -7,7 +7,6 @@ rule model:
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
         thresholds=config["report"]["thresholds"],
-        targets=config["weighting"]["targets_file"],
     output:
         coefficients=report(
             "results/models/{model}.csv",
@@ -30,6 +29,5 @@ rule model:
         CONDA_ENV
     params:
         estimation=config["estimation"],
-        weighting=config["weighting"],
     script:
         "../../scripts/model.py"

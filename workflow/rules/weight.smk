@@ -32,5 +32,6 @@ rule weight:
         CONDA_ENV
     params:
         weighting=config["weighting"],
+        estimation=config["estimation"],
     script:
         "../../scripts/weight.py"

@@ -349,6 +349,13 @@ class SurveyDesign(Estimators):
         return est, np.concatenate(parts) if parts else np.zeros(0)
 
     # -- derived designs ---------------------------------------------------------------------
+    def with_data(self, frame: pd.DataFrame) -> SurveyDesign:
+        """The same design over ``frame``: the same respondents, in the same order, with other
+        or changed columns (e.g. indices added, a reference level moved first)."""
+        if not frame.index.equals(self.data.index):
+            raise EstimationError("with_data needs a frame of the design's respondents, in order")
+        return self._rows(frame, np.arange(self.n))
+
     def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> SurveyDesign:
         """The design of a long frame with several rows per respondent (e.g. ``grid.long_format``).
 

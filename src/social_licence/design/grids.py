@@ -15,8 +15,10 @@ from ..errors import ConfigError, EstimationError
 from ..survey.grid import DK_OPTIONS
 from ..survey.instrument import Instrument
 from ..survey.missing import DONT_KNOW_LABEL, reasons
+from .build import VARIANCE_METHODS, build_design
 from .design import SurveyDesign
 from .estimators import COMPARE_COLUMNS, OVERALL, adjust_pvalues, as_list, domain_codes
+from .replicates import ReplicateDesign
 
 
 # -- question grids ------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def acceptability_table(
     **options: Any,
 ) -> pd.DataFrame:
     """:func:`acceptability` from an analysis frame: builds the respondent design first."""
-    design = SurveyDesign(data, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)
+    design = build_design(data, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)
     return acceptability(design, instrument, **options)
 
 
@@ -346,28 +348,6 @@ ESTIMATION_OPTIONS: dict[str, Any] = {
 """Keys of the ``estimation`` config section :func:`estimate_from_config` reads, and defaults
 (from the config schema; ``groups`` defaults to none, as the schema's are the example's)."""
 
-VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
-
-
-def survey_design(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    *,
-    weights="weight",
-    lonely_psu: str = "fail",
-    calibration=None,
-):
-    """The respondent design of an analysis frame: the final ``weight`` column and the strata,
-    PSU and FPC columns the instrument's ``design`` section names (each must be in the frame);
-    ``calibration`` (:func:`social_licence.weighting.calibration`): the margins the weight was
-    raked to, so that linearised standard errors reflect the raking."""
-    spec = {k: instrument.design.get(k) for k in ("strata", "psu", "fpc")}
-    absent = [f"{k} {c!r}" for k, c in spec.items() if c is not None and c not in data.columns]
-    if absent:
-        raise EstimationError(
-            f"the instrument's design names {', '.join(absent)}, which the analysis frame lacks"
-        )
-    return SurveyDesign(data, weights=weights, lonely_psu=lonely_psu, calibration=calibration, **spec)
 
 
 def estimate_from_config(
@@ -403,26 +383,42 @@ def estimate_from_config(
     missing = [g for g in groups if g not in data.columns]
     if missing:
         raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
-    design = survey_design(
+    spec = {k: instrument.design.get(k) for k in ("strata", "psu", "fpc")}
+    absent = [f"{k} {c!r}" for k, c in spec.items() if c is not None and c not in data.columns]
+    if absent:
+        raise EstimationError(
+            f"the instrument's design names {', '.join(absent)}, which the analysis frame lacks"
+        )
+    if opts["variance"] != "linearisation" and reweighter is None:
+        raise ConfigError(
+            f"variance: {opts['variance']} re-rakes every replicate; pass reweighter= "
+            "(social_licence.weighting.make_reweighter) and base_weights="
+        )
+    design = build_design(
         data,
-        instrument,
         weights=opts["weights"],
         lonely_psu=opts["lonely_psu"],
+        variance=opts["variance"],
         calibration=opts["calibration"],
+        replicates=opts["replicates"],
+        seed=opts["seed"],
+        reweighter=reweighter,
+        base_weights=base_weights,
+        **spec,
     )
-    if opts["variance"] != "linearisation":
-        if reweighter is None:
-            raise ConfigError(
-                f"variance: {opts['variance']} re-rakes every replicate; pass reweighter= "
-                "(social_licence.weighting.make_reweighter) and base_weights="
-            )
-        design = design.with_replicates(
-            opts["variance"],
-            opts["replicates"] if opts["variance"] == "bootstrap" else None,
-            seed=opts["seed"],
-            reweighter=reweighter,
-            base_weights=base_weights,
-        )
+    return estimate_frames(design, instrument, opts)
+
+
+def estimate_frames(
+    design: SurveyDesign | ReplicateDesign, instrument: Instrument, options: dict[str, Any] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every frame of :data:`ESTIMATES` from a built design (the weight stage's, through
+    :func:`social_licence.design.build.load_design`); ``options`` as :func:`estimate_from_config`."""
+    opts = {**ESTIMATION_OPTIONS, **(options or {})}
+    groups = as_list(opts["groups"])
+    missing = [g for g in groups if g not in design.data.columns]
+    if missing:
+        raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
     grid = instrument.grids.get("acceptability")
     if grid is None:
         raise ConfigError("the instrument has no acceptability grid")

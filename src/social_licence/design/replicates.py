@@ -95,6 +95,13 @@ class ReplicateDesign(Estimators):
         return f"<ReplicateDesign: {self.type} with {self.replicates} replicates{mse}, n={self.n}, df={self.df}>"
 
     # -- derived designs ---------------------------------------------------------------------
+    def with_data(self, frame: pd.DataFrame) -> ReplicateDesign:
+        """The same design over ``frame``: the same respondents, in the same order, with other
+        or changed columns (e.g. indices added, a reference level moved first)."""
+        if not frame.index.equals(self.data.index):
+            raise EstimationError("with_data needs a frame of the design's respondents, in order")
+        return self._rows(frame, np.arange(self.n))
+
     def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> ReplicateDesign:
         """The design of a long frame with several rows per respondent (see SurveyDesign.long)."""
         return self._rows(frame, respondent_positions(self.data, frame, respondent))

@@ -37,7 +37,9 @@ import patsy
 from scipy import linalg, optimize, special, stats
 
 from ..config import defaults, read_yaml, validate
+from ..design.build import VARIANCE_METHODS, build_design
 from ..design.design import SurveyDesign
+from ..design.replicates import ReplicateDesign
 from ..errors import ConfigError, ModelError
 from ..survey.grid import DK_OPTIONS, long_format
 from ..survey.instrument import Instrument
@@ -1369,7 +1371,6 @@ DESIGN_OPTION_KEYS = (
     "mse",
     "calibration",
 )
-VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 
 
 def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -> dict[str, Any]:
@@ -1403,20 +1404,16 @@ def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -
 
 def _base_design(frame: pd.DataFrame, opts: Mapping[str, Any]):
     """The respondent-level design, with replicate weights when the variance asks for them."""
-    design = SurveyDesign(
+    return build_design(
         frame,
         weights=opts["weights"],
         strata=opts["strata"],
         psu=opts["psu"],
         fpc=opts["fpc"],
         lonely_psu=opts["lonely_psu"],
+        variance=opts["variance"],
         calibration=opts["calibration"],
-    )
-    if opts["variance"] == "linearisation":
-        return design
-    return design.with_replicates(
-        opts["variance"],
-        opts["replicates"],
+        replicates=opts["replicates"],
         seed=opts["seed"],
         reweighter=opts["reweighter"],
         base_weights=opts["base_weights"],
@@ -1458,6 +1455,8 @@ def fit_model(
     data: pd.DataFrame,
     instrument: Instrument,
     design_options: Mapping[str, Any] | None = None,
+    *,
+    design: SurveyDesign | ReplicateDesign | None = None,
 ) -> ModelResult:
     """Fit one configured model on the analysis frame (respondent rows, ``respondent`` index).
 
@@ -1469,8 +1468,19 @@ def fit_model(
     the weighting), each model then refitted per replicate. Long models get the long design
     (:meth:`SurveyDesign.long`); respondent models get the licence and trust indices added when
     the formula uses them.
+
+    ``design``: the respondent design already built (the weight stage's, through
+    :func:`social_licence.design.build.load_design`), over ``data``; ``design_options`` are then
+    not used and nothing is re-raked.
     """
-    opts = _design_options(design_options, instrument)
+    if design is not None:
+        if design_options:
+            raise ConfigError("give design= or design_options=, not both")
+        if design.data is not data:
+            raise ModelError("design= must be the design of data (design.data is data)")
+    else:
+        design = _base_design(data, _design_options(design_options, instrument))
+    respondent_design = design
     formula = spec.full_formula
     lhs, rhs = formula_variables(formula)
     needed = [*lhs, *rhs, *spec.reference]
@@ -1480,18 +1490,17 @@ def fit_model(
         needed.append(spec.within)
     unit: str | None
     if spec.data == "long":
-        base = _base_design(data, opts)
         keep = [c for c in dict.fromkeys(needed) if c in data.columns]
         long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
         orders = _level_orders(long, spec)
-        design = base.long(_apply_reference(long, spec))
+        design = respondent_design.long(_apply_reference(long, spec))
         unit = RESPONDENT
     else:
         frame = data
         if any(v in INDEX_COLUMNS and v not in data.columns for v in needed):
             frame = add_indices(data, instrument, dk=spec.dk)
         orders = _level_orders(frame, spec)
-        design = _base_design(_apply_reference(frame, spec), opts)
+        design = respondent_design.with_data(_apply_reference(frame, spec))
         unit = None
     result: ModelResult
     if spec.family == "ordinal":

@@ -1011,6 +1011,15 @@ def _raise_unconverged(
     )
 
 
+_SOLVES = [0]
+
+
+def raking_solves() -> int:
+    """How many times this process has solved a raking problem (full sample or replicate);
+    the weight stage logs it, and a test checks that no later stage rakes."""
+    return _SOLVES[0]
+
+
 def _cells_fit(
     prep: _Prepared,
     base: np.ndarray,
@@ -1028,6 +1037,7 @@ def _cells_fit(
     Raises on a category without weight (unless ``empty="partial"``, which rakes the rest of the
     margin to its shares renormalised) and on no convergence.
     """
+    _SOLVES[0] += 1
     dcell = np.bincount(prep.cell, weights=base, minlength=prep.n_cells)
     dcell *= total / dcell.sum()
     targets = [s * total for s in prep.shares()]
