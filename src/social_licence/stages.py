@@ -24,7 +24,13 @@ from .ingest.interim import read_interim, write_interim
 from .io import atomic_write, write_csv
 from .models.fit import fit_model, get_model, load_models, model_tables
 from .report.brief import BRIEF_INPUTS, write_brief
-from .report.disclosure import load_thresholds, suppress_effects, suppress_model_table
+from .report.disclosure import (
+    load_thresholds,
+    suppress_effects,
+    suppress_model_table,
+    withhold_margin_counts,
+    withhold_small_counts,
+)
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
@@ -185,79 +191,6 @@ def run_codebook(
     table = codebook_table(survey, instrument, weights=WEIGHT_COLUMN)
     table = withhold_small_counts(table, thresholds.min_base)
     write_codebook(table, csv_out, html_out, title=f"Codebook: {instrument.name}")
-
-
-MISSING_COUNT_COLUMNS = (
-    "missing_dont_know",
-    "missing_refused",
-    "missing_not_asked",
-    "missing_by_design",
-    "missing_system",
-)
-CATEGORY_COUNT_COLUMNS = ("count_unweighted", "share_unweighted", "count_weighted", "share_weighted")
-
-
-def _withhold_in_relation(counts: dict[Any, float], min_base: int) -> set[Any]:
-    """Cells to withhold among counts that add up to a published total.
-
-    Primary: counts from 1 to ``min_base - 1``. Secondary: when exactly one cell is withheld,
-    the smallest other cell (zero included) goes too, so the total minus the published cells
-    no longer reveals it.
-    """
-    primary = {k for k, v in counts.items() if 1 <= v < min_base}
-    if len(primary) == 1 and len(counts) > 1:
-        others = sorted((v, str(k), k) for k, v in counts.items() if k not in primary)
-        primary.add(others[0][2])
-    return primary
-
-
-def withhold_small_counts(table: pd.DataFrame, min_base: int) -> pd.DataFrame:
-    """Withhold codebook counts below the disclosure threshold, with secondary suppression.
-
-    Within each variable two sets of counts add up to published totals: the categories (to
-    ``n_unweighted``) and the missing reasons (to the analysed sample minus ``n_unweighted``).
-    Each set is protected on its own; a withheld category keeps its row, with empty counts and
-    ``withheld`` true, so a reader sees that it exists.
-    """
-    out = table.copy()
-    out["withheld"] = False
-    missing_cols = [c for c in MISSING_COUNT_COLUMNS if c in out.columns]
-    count_cols = [c for c in CATEGORY_COUNT_COLUMNS if c in out.columns]
-    for _, rows in out.groupby("variable", sort=False).groups.items():
-        block = out.loc[rows]
-        labelled = block["level"].notna()
-        if labelled.any():
-            counts = dict(zip(block.index[labelled], block.loc[labelled, "count_unweighted"], strict=True))
-            hide = sorted(_withhold_in_relation(counts, min_base))
-            out.loc[hide, count_cols] = float("nan")
-            out.loc[hide, "withheld"] = True
-        first = block.iloc[0]
-        missing = {c: first[c] for c in missing_cols if pd.notna(first[c])}
-        for col in _withhold_in_relation(missing, min_base):
-            out[col] = out[col].astype(float)
-            out.loc[rows, col] = float("nan")
-    return out
-
-
-def withhold_margin_counts(
-    margins: pd.DataFrame, min_base: int, by: str | list[str] = "margin"
-) -> pd.DataFrame:
-    """Blank the unweighted respondent counts of raking categories below the threshold.
-
-    The counts within each ``by`` group add up to a published total (those of one margin to the
-    sample size; the categories merged by a collapse rule, ``by=["margin", "collapsed_into"]``,
-    to the merged category's count in the margins table), so secondary suppression applies as
-    in the codebook; shares (weighted) are kept, as they are what the diagnostics show.
-    """
-    out = margins.copy()
-    if "count_unweighted" not in out.columns or out.empty:
-        return out
-    out["count_unweighted"] = out["count_unweighted"].astype(float)
-    for _, rows in out.groupby(by, sort=False).groups.items():
-        counts = dict(zip(rows, out.loc[rows, "count_unweighted"], strict=True))
-        hide = sorted(_withhold_in_relation(counts, min_base))
-        out.loc[hide, "count_unweighted"] = float("nan")
-    return out
 
 
 def run_estimate(

@@ -432,6 +432,23 @@ def _secondary(
             withhold(order(rel)[0], rel)
 
 
+def withhold_in_relation(counts: Mapping[Any, float], min_base: int) -> set[Any]:
+    """Cells to withhold among unweighted counts that add up to a published total (codebook
+    categories, raking margins), by the same secondary suppression as :func:`suppress`.
+
+    Primary: counts from 1 to ``min_base - 1`` (an empty category discloses nobody). Then the
+    one engine (:func:`_secondary`) withholds the smallest other count, zero included, until
+    no withheld count can be derived from the total; ties go to the first key in text order.
+    """
+    keys = sorted(counts, key=str)
+    values = np.array([float(counts[k]) for k in keys])
+    suppressed = (values >= 1) & (values < min_base)
+    if suppressed.any() and len(keys) > 1:
+        relation = Relation("levels", "the categories", tuple(range(len(keys))))
+        _secondary(suppressed, [relation], np.full(len(keys), np.nan), values, [""] * len(keys))
+    return {k for k, held in zip(keys, suppressed, strict=True) if held}
+
+
 def derivable_cells(suppressed: np.ndarray, relations: Sequence[Relation]) -> list[int]:
     """Withheld cells whose value is fixed by the published cells and the relations.
 
@@ -699,3 +716,63 @@ def withheld(table: pd.DataFrame, *, label_columns: Sequence[str] | None = None)
     keys = list(label_columns) if label_columns is not None else key_columns(table) + ["variable", "level"]
     sub = table.loc[table["suppressed"].fillna(False).astype(bool), keys + ["reason"]]
     return sub.reset_index(drop=True)
+
+
+# -- counts published beside the estimates (codebook, weighting margins) ----------------------
+MISSING_COUNT_COLUMNS = (
+    "missing_dont_know",
+    "missing_refused",
+    "missing_not_asked",
+    "missing_by_design",
+    "missing_system",
+)
+CATEGORY_COUNT_COLUMNS = ("count_unweighted", "share_unweighted", "count_weighted", "share_weighted")
+
+
+def withhold_small_counts(table: pd.DataFrame, min_base: int) -> pd.DataFrame:
+    """Withhold codebook counts below the disclosure threshold, with secondary suppression.
+
+    Within each variable two sets of counts add up to published totals: the categories (to
+    ``n_unweighted``) and the missing reasons (to the analysed sample minus ``n_unweighted``).
+    Each set is protected on its own; a withheld category keeps its row, with empty counts and
+    ``withheld`` true, so a reader sees that it exists.
+    """
+    out = table.copy()
+    out["withheld"] = False
+    missing_cols = [c for c in MISSING_COUNT_COLUMNS if c in out.columns]
+    count_cols = [c for c in CATEGORY_COUNT_COLUMNS if c in out.columns]
+    for _, rows in out.groupby("variable", sort=False).groups.items():
+        block = out.loc[rows]
+        labelled = block["level"].notna()
+        if labelled.any():
+            counts = dict(zip(block.index[labelled], block.loc[labelled, "count_unweighted"], strict=True))
+            hide = sorted(withhold_in_relation(counts, min_base))
+            out.loc[hide, count_cols] = float("nan")
+            out.loc[hide, "withheld"] = True
+        first = block.iloc[0]
+        missing = {c: first[c] for c in missing_cols if pd.notna(first[c])}
+        for col in withhold_in_relation(missing, min_base):
+            out[col] = out[col].astype(float)
+            out.loc[rows, col] = float("nan")
+    return out
+
+
+def withhold_margin_counts(
+    margins: pd.DataFrame, min_base: int, by: str | list[str] = "margin"
+) -> pd.DataFrame:
+    """Blank the unweighted respondent counts of raking categories below the threshold.
+
+    The counts within each ``by`` group add up to a published total (those of one margin to the
+    sample size; the categories merged by a collapse rule, ``by=["margin", "collapsed_into"]``,
+    to the merged category's count in the margins table), so secondary suppression applies as
+    in the codebook; shares (weighted) are kept, as they are what the diagnostics show.
+    """
+    out = margins.copy()
+    if "count_unweighted" not in out.columns or out.empty:
+        return out
+    out["count_unweighted"] = out["count_unweighted"].astype(float)
+    for _, rows in out.groupby(by, sort=False).groups.items():
+        counts = dict(zip(rows, out.loc[rows, "count_unweighted"], strict=True))
+        hide = sorted(withhold_in_relation(counts, min_base))
+        out.loc[hide, "count_unweighted"] = float("nan")
+    return out
