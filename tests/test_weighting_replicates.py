@@ -50,9 +50,9 @@ def test_margins_are_named_by_their_labels_for_readers():
     from pathlib import Path
 
     from social_licence.survey.instrument import load_instrument
-    from social_licence.weighting.solver import margin_label
+    from social_licence.survey.labels import margin_label
 
     inst = load_instrument(Path(__file__).resolve().parents[1] / "config" / "instrument.yaml")
-    assert margin_label("sex x age_band", inst) == "parent sex by parent age band"
-    assert margin_label("ethnicity", inst) == "ethnic group"
-    assert margin_label("sex x age_band") == "sex x age_band"
+    assert margin_label(inst, "sex x age_band", prose=True) == "parent sex by parent age band"
+    assert margin_label(inst, "ethnicity", prose=True) == "ethnic group"
+    assert margin_label(None, "sex x age_band", prose=True) == "sex x age_band"

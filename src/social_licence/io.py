@@ -6,6 +6,7 @@ never leaves a partial file that a later step (or a reader) could take for a res
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -52,10 +53,32 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
-def write_csv(frame, path: str | Path) -> None:
-    """CSV at full precision with a stable format: same frame, same bytes."""
-    text = frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
-    atomic_write_text(path, text)
+DIAGNOSTIC_FLOAT_FORMAT = "%.10g"
+
+
+def csv_text(frame, *, float_format: str | None = DIAGNOSTIC_FLOAT_FORMAT) -> str:
+    """The one CSV format: ``\n`` line ends, no index, Categoricals as their labels; floats to
+    ten significant digits (diagnostics, codebook) or, with ``float_format=None``, at full
+    precision (shortest round-trip: published tables)."""
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype.name == "category":
+            out[c] = out[c].astype(object)
+    return out.to_csv(index=False, lineterminator="\n", float_format=float_format)
+
+
+def write_csv(frame, path: str | Path, *, float_format: str | None = DIAGNOSTIC_FLOAT_FORMAT) -> None:
+    """Write :func:`csv_text` atomically: same frame, same bytes."""
+    atomic_write_text(path, csv_text(frame, float_format=float_format))
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in chunks (hashlib releases the GIL on large blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def configure_logging(path: str | Path | None) -> logging.Logger:

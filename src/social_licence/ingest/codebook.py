@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, csv_text
 from ..survey.instrument import MISSING_REASONS, Instrument
 from ..survey.missing import reason_column
 from ..survey.survey import Survey
@@ -359,7 +359,7 @@ def write_codebook(
     missing = [c for c in ("variable", "label", "type", "level") if c not in table.columns]
     if missing:
         raise InputError(f"not a codebook table: no column(s) {', '.join(missing)}")
-    csv_text = table[list(columns)].to_csv(index=False, lineterminator="\n", float_format="%.10g")
+    csv = csv_text(table[list(columns)])
     html_text = codebook_html(table, title=title)
-    atomic_write_text(csv_path, csv_text)
+    atomic_write_text(csv_path, csv)
     atomic_write_text(html_path, html_text)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import math
 import re
@@ -64,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ..io import sha256_file
 from ..survey.instrument import MISSING_REASONS, Instrument, Variable
 from ..survey.missing import REASON_DTYPE, reason_column
 from ..survey.survey import Survey
@@ -191,14 +191,6 @@ def _show(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_letter_missing(value: Any) -> bool:
@@ -1529,7 +1521,7 @@ def read_survey(
         return survey
     # hashlib releases the GIL on large blocks, so the file's digest is taken while it is read
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_sha256, path)
+        digest = pool.submit(sha256_file, path)
         if family in ("sav", "por", "dta"):
             read, plan = _read_readstat(path, fmt, encoding, plan_for)
         elif family == "csv":

@@ -57,6 +57,7 @@ from plotnine import (
 
 from ..errors import DisclosureError, OutputError
 from ..io import atomic_write_bytes
+from ..survey.labels import margin_label, sentence
 from ..survey.missing import DONT_KNOW_LABEL
 from .disclosure import (
     SYMBOL_LOW_PRECISION,
@@ -67,7 +68,6 @@ from .disclosure import (
 )
 from .tables import (
     OVERALL_GROUP,
-    TIMES,
     factor_label,
     format_percent,
     headline_cell,
@@ -166,11 +166,7 @@ def _dimension(instrument: Any, grid: str, by: str, name: str) -> dict[str, str]
     else:
         dims = [d for d in (g.row_name, g.column_name) if d]
         raise OutputError(f"figure {name}: {by!r} is not a dimension of grid {grid} (it has {dims})")
-    return {code: _sentence(label) for code, label in labels.items()}
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    return {code: sentence(label) for code, label in labels.items()}
 
 
 def _wrap(text: str, width: int) -> str:
@@ -843,14 +839,6 @@ def _grid_dimensions(instrument: Any) -> set[str]:
 
 # -- weighting diagnostics -----------------------------------------------------------------------
 MARGIN_SERIES = {"before": "Sample (unweighted)", "after": "Weighted", "target": "Population target"}
-
-
-def margin_label(instrument: Any | None, margin: str) -> str:
-    """A raking margin for readers: ``region`` -> ``UK region or nation``, a joint margin
-    ``sex x age_band`` -> ``Parent sex \\u00d7 parent age band``."""
-    names = [n.strip() for n in str(margin).split(" x ")]
-    labels = [factor_label(instrument, n) for n in names]
-    return labels[0] + "".join(TIMES + lower_first(lab) for lab in labels[1:])
 
 
 def figure_weighting(

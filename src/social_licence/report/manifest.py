@@ -6,20 +6,10 @@ run from the project folder checks every listed file.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..io import atomic_write_text
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+from ..io import atomic_write_text, sha256_file
 
 
 def manifest_lines(paths: Iterable[str | Path]) -> list[str]:

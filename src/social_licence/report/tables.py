@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OutputError
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import atomic_write_bytes, atomic_write_text, csv_text
 from ..survey.instrument import Instrument
+from ..survey.labels import TIMES, factor_label, lower_first, sentence
 from .disclosure import (
     GROUP_VARIABLE,
     SYMBOL_LOW_PRECISION,
@@ -81,7 +82,6 @@ def format_p(p: float) -> str:
 
 _FACTOR = re.compile(r"^(?:C\()?(?P<var>[A-Za-z_][A-Za-z0-9_.]*)(?:,[^\[]*)?\)?\[T\.(?P<level>.+)\]$")
 INTERCEPT_TERMS = ("intercept", "(intercept)", "const")
-TIMES = " \u00d7 "
 
 
 def split_term(term: Any) -> list[tuple[str, str | None]]:
@@ -109,18 +109,6 @@ def split_term(term: Any) -> list[tuple[str, str | None]]:
 def is_interaction(term: Any) -> bool:
     """Whether a formula term is a product of several variables (``a[T.x]:b[T.y]``)."""
     return len(split_term(term)) > 1
-
-
-def factor_label(instrument: Any | None, name: str) -> str:
-    """How a variable of a model or a breakdown is named for readers: a grid dimension by its
-    name in words (``data_type`` -> ``Data type``), an instrument variable by its label."""
-    if instrument is not None:
-        for grid in instrument.grids.values():
-            if name in (grid.row_name, grid.column_name):
-                return _sentence(name.replace("_", " "))
-        if name in instrument:
-            return instrument[name].label
-    return str(name)
 
 
 def level_label(instrument: Any | None, name: str, level: Any) -> str:
@@ -220,19 +208,15 @@ def main_model(
     return None
 
 
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def column_labels(instrument: Any | None) -> dict[str, str]:
     """Headers for by columns: grid dimensions and instrument variables by their labels."""
     out = {GROUP_VARIABLE: "Group variable", "group": "Group", "variable": "Question", "level": "Answer"}
     if instrument is None:
         return out
     for grid in instrument.grids.values():
-        out[grid.row_name] = _sentence(grid.row_name.replace("_", " "))
+        out[grid.row_name] = sentence(grid.row_name.replace("_", " "))
         if grid.column_name:
-            out[grid.column_name] = _sentence(grid.column_name.replace("_", " "))
+            out[grid.column_name] = sentence(grid.column_name.replace("_", " "))
     return out
 
 
@@ -242,9 +226,9 @@ def value_labels(instrument: Any | None, column: str) -> dict[str, str]:
         return {}
     for grid in instrument.grids.values():
         if column == grid.row_name:
-            return {k: _sentence(v) for k, v in grid.rows.items()}
+            return {k: sentence(v) for k, v in grid.rows.items()}
         if column == grid.column_name:
-            return {k: _sentence(v) for k, v in grid.columns.items()}
+            return {k: sentence(v) for k, v in grid.columns.items()}
     return {}
 
 
@@ -252,7 +236,7 @@ def variable_label(instrument: Any | None, name: Any) -> str:
     if instrument is None or pd.isna(name):
         return "" if pd.isna(name) else str(name)
     if name in instrument.grids:
-        return _sentence(instrument.grids[name].label.split("{")[0].strip() or name)
+        return sentence(instrument.grids[name].label.split("{")[0].strip() or name)
     if name in instrument:
         return instrument[name].label
     return str(name)
@@ -304,7 +288,7 @@ def estimate_display(
             continue
         labels = value_labels(instrument, k)
         vals = df[k].astype(object)
-        out[heads.get(k, _sentence(str(k).replace("_", " ")))] = [
+        out[heads.get(k, sentence(str(k).replace("_", " ")))] = [
             "All parents" if k == "group" and v == OVERALL_GROUP else labels.get(v, "" if pd.isna(v) else str(v)) for v in vals
         ]
     if df["variable"].nunique(dropna=False) > 1:
@@ -443,12 +427,6 @@ def model_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.DataFra
     return out
 
 
-def lower_first(text: str) -> str:
-    """Lower-case the first letter of a label for use mid-sentence, unless it starts an
-    acronym ("NHS", "UK")."""
-    return text if text[:2].isupper() else text[:1].lower() + text[1:]
-
-
 def main_effects(table: pd.DataFrame) -> pd.DataFrame:
     """The coefficient rows of a model table that are neither the intercept, a cut-point nor
     an interaction: the terms a reader can interpret one by one."""
@@ -554,7 +532,7 @@ def plain_display(df: pd.DataFrame, *, decimals: int = 2, percent_columns: Seque
     out = pd.DataFrame(index=range(len(df)))
     for c in df.columns:
         s = df[c]
-        head = _sentence(str(c).replace("_", " "))
+        head = sentence(str(c).replace("_", " "))
         if c in percent_columns:
             out[head + " (%)"] = [format_percent(v) for v in s.astype(float)]
         elif pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
@@ -645,13 +623,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "table"
 
 
-def csv_text(df: pd.DataFrame) -> str:
-    """CSV at full precision (shortest round-trip floats), ``\\n`` line ends, no index."""
-    out = df.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(object)
-    return out.to_csv(index=False, lineterminator="\n")
+def published_csv(df: pd.DataFrame) -> str:
+    """A published table as CSV at full precision (:func:`social_licence.io.csv_text`)."""
+    return csv_text(df, float_format=None)
 
 
 def html_table(
@@ -817,7 +791,7 @@ def write_table(
         raise OutputError(f"table {title!r} has no rows to publish")
     foot = footnotes(df, thresholds, notes)
     if csv_path is not None:
-        atomic_write_text(csv_path, csv_text(df))
+        atomic_write_text(csv_path, published_csv(df))
     if html_path is not None:
         fragment = html_table(display, title=title, subtitle=subtitle, notes=foot)
         atomic_write_text(html_path, html_page(fragment, title))
@@ -888,7 +862,7 @@ def publish_table(
         csv_path,
         html_path,
         docx_path,
-        title=title or TABLE_TITLES.get(name, _sentence(name.replace("_", " "))),
+        title=title or TABLE_TITLES.get(name, sentence(name.replace("_", " "))),
         notes=notes,
         thresholds=thresholds,
         instrument=instrument,

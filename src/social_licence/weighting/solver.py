@@ -52,6 +52,7 @@ from scipy.sparse import csr_matrix
 
 from ..config import defaults, read_yaml, validate
 from ..errors import ConfigError, WeightingError, format_rows
+from ..survey.labels import margin_label
 from .calibration import Calibration
 
 logger = logging.getLogger(__name__)
@@ -1864,17 +1865,6 @@ def balance_table(
     )
 
 
-def margin_label(margin: str, instrument: Any = None) -> str:
-    """A margin's name for readers: 'sex x age_band' -> 'parent sex by parent age band'."""
-    if instrument is None:
-        return margin
-    names = []
-    for var in margin.split(" x "):
-        label = instrument.variables[var].label if var in instrument.variables else var
-        names.append(label[:1].lower() + label[1:])
-    return " by ".join(names)
-
-
 def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None) -> str:
     """One paragraph for the brief's methods box, from :func:`rake_from_config`'s diagnostics.
 
@@ -1882,7 +1872,7 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None
     """
     conv = diagnostics["convergence"].iloc[0]
     margins = ", ".join(
-        margin_label(m, instrument) for m in dict.fromkeys(diagnostics["margins"]["margin"])
+        margin_label(instrument, m, prose=True) for m in dict.fromkeys(diagnostics["margins"]["margin"])
     )
     final = diagnostics["summary"].set_index("weights").loc["final"]
     text = (
