@@ -117,8 +117,7 @@ def main() -> None:
         f"in {ours:.2f} s wall, {ours_cpu:.2f} s CPU (target <= 3 s)"
     )
 
-    from social_licence.design.grids import grid_rows
-    from social_licence.survey.grid import long_format
+    from social_licence.survey.grid import grid_rows, long_format
 
     t0, c0 = time.perf_counter(), time.process_time()
     long, _ = grid_rows(data, instrument, "acceptability", keep=[*GROUPS, "weight"])

@@ -12,9 +12,8 @@ import pandas as pd
 
 from ..config import defaults
 from ..errors import ConfigError, EstimationError
-from ..survey.grid import DK_OPTIONS
+from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument
-from ..survey.missing import DONT_KNOW_LABEL, reasons
 from .build import VARIANCE_METHODS, build_design
 from .design import SurveyDesign
 from .estimators import COMPARE_COLUMNS, OVERALL, adjust_pvalues, as_list, domain_codes
@@ -22,91 +21,6 @@ from .replicates import ReplicateDesign
 
 
 # -- question grids ------------------------------------------------------------------------------
-def grid_rows(
-    data: pd.DataFrame,
-    instrument: Instrument,
-    grid: str = "acceptability",
-    *,
-    dk: str = "exclude",
-    keep: Sequence[str] = (),
-    by: Sequence[str] = (),
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows of :func:`social_licence.grid.long_format` (same rules, same order), built from
-    category codes so that it takes milliseconds at N = 100,000, and each row's respondent
-    position in ``data``.
-
-    Columns: ``respondent``, ``item``, the grid's row and column names, ``rating`` (NaN for
-    "Don't know"), ``response`` (ratings plus "Don't know" when included), ``acceptable`` and
-    the ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names.
-    Its equality with ``long_format`` is a test (``tests/test_estimates_grid.py``).
-    """
-    if dk not in DK_OPTIONS:
-        raise ConfigError(f"dk must be one of {', '.join(DK_OPTIONS)}, not {dk!r}")
-    g = instrument.grids.get(grid)
-    if g is None:
-        raise ConfigError(f"grid {grid!r} is not in the instrument (has {', '.join(instrument.grids)})")
-    allowed = [g.row_name] + ([g.column_name] if g.column_name else [])
-    wrong = [b for b in by if b not in allowed]
-    if wrong:
-        raise ConfigError(f"grid {grid} can be broken down by {allowed}, not {wrong}")
-    missing_keep = [k for k in keep if k not in data.columns]
-    if missing_keep:
-        raise ConfigError(f"grouping columns {missing_keep} are not in the data")
-    scale = instrument.scales[g.scale]
-    labels = [scale["codes"][c] for c in sorted(scale["codes"])]
-    rating_dtype = pd.CategoricalDtype(labels, ordered=True)
-    positive = np.array([labels.index(scale["codes"][c]) for c in scale["positive"]])
-    rows_, cols_ = list(g.rows), list(g.columns)
-    pos_parts, item_parts, acc_parts, r_parts, c_parts, rating_parts = [], [], [], [], [], []
-    items = []
-    for var, row, col in g.cells():
-        if var not in data.columns:
-            raise ConfigError(f"grid {grid} item {var!r} is not in the data")
-        s = data[var]
-        if not (isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == labels):
-            s = s.astype(rating_dtype)
-        codes = s.cat.codes.to_numpy()
-        answered = codes >= 0
-        use = answered
-        if dk == "include":
-            use = answered | (reasons(data, var) == "dont_know").to_numpy()
-        idx = np.flatnonzero(use)
-        if not len(idx):
-            continue
-        items.append(var)
-        pos_parts.append(idx)
-        item_parts.append(np.full(len(idx), len(items) - 1))
-        acc_parts.append(np.isin(codes[idx], positive).astype(float))
-        rating_parts.append(codes[idx])
-        r_parts.append(np.full(len(idx), rows_.index(row)))
-        c_parts.append(np.full(len(idx), cols_.index(col) if col is not None else -1))
-    if not items:
-        raise ConfigError(f"grid {grid} has no answered items in the data")
-    pos = np.concatenate(pos_parts)
-    out = {
-        "respondent": data.index.take(pos).to_series(index=pd.RangeIndex(len(pos))),
-        "item": pd.Categorical.from_codes(np.concatenate(item_parts), categories=items),
-        g.row_name: pd.Categorical.from_codes(np.concatenate(r_parts), categories=rows_, ordered=True),
-    }
-    if g.column_name:
-        out[g.column_name] = pd.Categorical.from_codes(np.concatenate(c_parts), categories=cols_, ordered=True)
-    rating = np.concatenate(rating_parts)
-    out["rating"] = pd.Categorical.from_codes(rating, dtype=rating_dtype)
-    response_labels = labels + ([DONT_KNOW_LABEL] if dk == "include" else [])
-    out["response"] = pd.Categorical.from_codes(
-        np.where(rating >= 0, rating, len(labels)), categories=response_labels
-    )
-    out["acceptable"] = np.concatenate(acc_parts)
-    frame = pd.DataFrame(out)
-    for k in keep:
-        col = data[k]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            frame[k] = pd.Categorical.from_codes(col.cat.codes.to_numpy()[pos], dtype=col.dtype)
-        else:
-            frame[k] = col.to_numpy()[pos]
-    return frame, pos
-
-
 def acceptability(
     design,
     instrument: Instrument,
