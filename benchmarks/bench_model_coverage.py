@@ -63,7 +63,7 @@ def raked(frame: pd.DataFrame) -> pd.Series:
     targets = {v: shares[v] for v in TRUTH["population"]["weighting_variables"]}
     # Small regions can be empty in a sample of 1,500: merge them with a neighbour first.
     collapse = {"region": {"min_count": 10, "merge": "adjacent"}}
-    return rake(frame, targets, base_weight="design_weight", collapse=collapse)
+    return rake(frame, targets, base_weight="design_weight", collapse=collapse).weights
 
 
 def one(args: tuple[int, int, str, str]) -> list[dict] | str:

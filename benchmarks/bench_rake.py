@@ -221,19 +221,21 @@ def ours(codes: np.ndarray, targets: list[np.ndarray], repeat: int) -> dict:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        w = rake(frame, margins, tol=TOL)
+        w_fit = rake(frame, margins, tol=TOL)
+        w = w_fit.weights
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    wb = rake(frame, margins, tol=TOL, bounds=(0.3, 3.0))
+    wb_fit = rake(frame, margins, tol=TOL, bounds=(0.3, 3.0))
+    wb = wb_fit.weights
     bounded = time.perf_counter() - t0
     return {
         "seconds": min(times),
-        "iterations": w.attrs["iterations"],
-        "cells": w.attrs["n_cells"],
-        "method": w.attrs["method"],
+        "iterations": w_fit.iterations,
+        "cells": w_fit.n_cells,
+        "method": w_fit.method,
         "error": max_margin_error(codes, w.to_numpy(), targets),
         "bounded_seconds": bounded,
-        "bounded_iterations": wb.attrs["iterations"],
+        "bounded_iterations": wb_fit.iterations,
         "bounded_error": max_margin_error(codes, wb.to_numpy(), targets),
     }
 

@@ -57,7 +57,7 @@ TARGETS = {
 @pytest.fixture
 def raked(frame) -> pd.DataFrame:
     """The frame with its design weight ``d`` raked to TARGETS, as column ``w``."""
-    return frame.assign(w=rake(frame, TARGETS, base_weight="d"))
+    return frame.assign(w=rake(frame, TARGETS, base_weight="d").weights)
 
 
 def _calibrated(df: pd.DataFrame) -> SurveyDesign:
@@ -90,7 +90,7 @@ def _dense_variance(df: pd.DataFrame, w: np.ndarray, u: np.ndarray, margins) -> 
 
 def test_one_margin_is_post_stratification_by_hand(frame):
     df = frame.copy()
-    df["w"] = rake(df, {"age": TARGETS["age"]}, base_weight="d", total=1000.0)
+    df["w"] = rake(df, {"age": TARGETS["age"]}, base_weight="d", total=1000.0).weights
     design = SurveyDesign(
         df, weights="w", calibration=calibration(df, {"age": TARGETS["age"]}, base_weight="d")
     )
@@ -116,7 +116,7 @@ def test_one_margin_is_post_stratification_by_hand(frame):
 
 def test_two_margins_match_a_dense_regression_on_strata_and_psus(frame):
     df = frame.copy()
-    df["w"] = rake(df, TARGETS, base_weight="d", total=1000.0)
+    df["w"] = rake(df, TARGETS, base_weight="d", total=1000.0).weights
     cal = calibration(df, TARGETS, base_weight="d")
     design = SurveyDesign(df, weights="w", strata="stratum", psu="psu", calibration=cal)
     w = df["w"].to_numpy()
@@ -215,7 +215,7 @@ def test_linearised_standard_errors_match_the_spread_over_repeated_samples():
         s = pop.iloc[rng.choice(big_n, n, replace=False)].copy()
         s.index = pd.RangeIndex(n, name="school")
         s["pw"] = big_n / n
-        s["w"] = rake(s, targets, base_weight="pw")
+        s["w"] = rake(s, targets, base_weight="pw").weights
         fixed = SurveyDesign(s, weights="w")
         cal = SurveyDesign(s, weights="w", calibration=calibration(s, targets, base_weight="pw"))
         t = fixed.total("enroll")

@@ -53,9 +53,11 @@ def test_one_margin_is_post_stratification():
     # One margin: w_i = d_i * T_c / sum_{j in c} d_j, in one step (hand formula).
     d = frame(sex=["F", "F", "F", "M"])
     base = np.array([1.0, 2.0, 1.0, 4.0])
-    w = rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total=8.0)
+    w_fit = rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total=8.0)
+    w = w_fit.weights
     np.testing.assert_allclose(w.to_numpy(), [1.0, 2.0, 1.0, 4.0])
-    w = rake(d, {"sex": {"F": 0.75, "M": 0.25}}, base, total=8.0)
+    w_fit = rake(d, {"sex": {"F": 0.75, "M": 0.25}}, base, total=8.0)
+    w = w_fit.weights
     np.testing.assert_allclose(w.to_numpy(), [6 / 4, 12 / 4, 6 / 4, 2.0])
     assert w.name == "weight" and w.index.equals(d.index)
 
@@ -69,7 +71,8 @@ def test_two_by_two_raking_preserves_the_odds_ratio():
     rows = ["A"] * 30 + ["B"] * 70
     cols = ["X"] * 10 + ["Y"] * 20 + ["X"] * 30 + ["Y"] * 40
     d = frame(row=rows, col=cols)
-    w = rake(d, {"row": {"A": 50, "B": 50}, "col": {"X": 40, "Y": 60}})
+    w_fit = rake(d, {"row": {"A": 50, "B": 50}, "col": {"X": 40, "Y": 60}})
+    w = w_fit.weights
     theta = 10 * 40 / (20 * 30)
     a, b, c = 1 - theta, 10 + 90 * theta, -2000 * theta
     x11 = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
@@ -82,32 +85,34 @@ def test_two_by_two_raking_preserves_the_odds_ratio():
     got = w.groupby([d["row"], d["col"]], observed=True).first()
     for cell, value in expected.items():
         assert got[cell] == pytest.approx(value, rel=1e-9)
-    assert w.attrs["iterations"] > 1 and w.attrs["converged"] is True
-    assert w.attrs["max_margin_error"] <= 1e-10
+    assert w_fit.iterations > 1 and w_fit.converged is True
+    assert w_fit.max_margin_error <= 1e-10
 
 
 def test_interlocked_margin_is_post_stratification_on_cells():
     d = frame(sex=["F", "F", "M", "M", "M"], age=["young", "old", "young", "old", "old"])
     targets = {("sex", "age"): {"F|young": 0.1, "F|old": 0.4, "M|young": 0.2, "M|old": 0.3}}
-    w = rake(d, targets, total=10.0)
+    w_fit = rake(d, targets, total=10.0)
+    w = w_fit.weights
     # each cell's rows share its total 10 * share (hand formula)
     np.testing.assert_allclose(w.to_numpy(), [1.0, 4.0, 2.0, 1.5, 1.5])
     nested = {("sex", "age"): {"F": {"young": 0.1, "old": 0.4}, "M": {"young": 0.2, "old": 0.3}}}
-    np.testing.assert_allclose(rake(d, nested, total=10.0).to_numpy(), w.to_numpy())
+    np.testing.assert_allclose(rake(d, nested, total=10.0).weights.to_numpy(), w.to_numpy())
 
 
 def test_total_defaults_to_sample_size_for_shares_and_population_for_totals():
     d = frame(sex=["F", "M", "M", "M"])
     base = np.array([10.0, 10.0, 10.0, 10.0])
-    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base).sum() == pytest.approx(4)
-    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total="base").sum() == pytest.approx(40)
-    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total=123.0).sum() == pytest.approx(123)
-    assert rake(d, {"sex": {"F": 300, "M": 700}}, base).sum() == pytest.approx(1000)
+    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base).weights.sum() == pytest.approx(4)
+    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total="base").weights.sum() == pytest.approx(40)
+    assert rake(d, {"sex": {"F": 0.5, "M": 0.5}}, base, total=123.0).weights.sum() == pytest.approx(123)
+    assert rake(d, {"sex": {"F": 300, "M": 700}}, base).weights.sum() == pytest.approx(1000)
 
 
 def test_missing_category_gets_its_own_target():
     d = frame(sex=["F", None, "M", "M"])
-    w = rake(d, {"sex": {"F": 0.4, "M": 0.4, "Missing": 0.2}}, missing="category", total=10.0)
+    w_fit = rake(d, {"sex": {"F": 0.4, "M": 0.4, "Missing": 0.2}}, missing="category", total=10.0)
+    w = w_fit.weights
     np.testing.assert_allclose(w.to_numpy(), [4.0, 2.0, 2.0, 2.0])
 
 
@@ -214,10 +219,11 @@ def test_bounded_raking_is_the_optimum_an_independent_solver_finds():
     )
     base = rng.uniform(0.5, 2.0, n)
     targets = {"a": {"x": 0.4, "y": 0.35, "z": 0.25}, "b": {"p": 0.5, "q": 0.5}}
-    free = rake(d, targets, base)
+    free = rake(d, targets, base).weights
     g_free = free.to_numpy() / (base * n / base.sum())
     low, high = 0.5 * g_free.min(), 0.9 * g_free.max()  # the upper bound binds
-    w = rake(d, targets, base, bounds=(low, high))
+    w_fit = rake(d, targets, base, bounds=(low, high))
+    w = w_fit.weights
     g = w.to_numpy() / (base * n / base.sum())
     x = np.column_stack([(d["a"] == c) for c in "xyz"] + [(d["b"] == c) for c in "pq"]).astype(
         float
@@ -226,7 +232,7 @@ def test_bounded_raking_is_the_optimum_an_independent_solver_finds():
     reference = _dual_bounded_raking(x, base * n / base.sum(), t, low, high)
     np.testing.assert_allclose(g, reference, atol=1e-7)
     assert g.max() == pytest.approx(high) and g.min() >= low - 1e-12
-    assert w.attrs["max_margin_error"] <= 1e-10 and w.attrs["bounds"] == (low, high)
+    assert w_fit.max_margin_error <= 1e-10 and w_fit.bounds == (low, high)
 
 
 def test_bounds_a_single_category_cannot_reach_are_an_error_with_the_needed_factor():
@@ -260,7 +266,8 @@ def test_bounds_that_cannot_be_met_together_are_an_error():
 
 def test_feasible_bounds_give_the_optimum_along_the_hand_derived_line():
     d, targets = _joint_case()
-    w = rake(d, targets, bounds=(0.1, 3.0)).to_numpy()
+    w_fit = rake(d, targets, bounds=(0.1, 3.0))
+    w = w_fit.weights.to_numpy()
 
     def distance(t):  # raking distance of the one-parameter family, cell counts 3, 1, 1, 3
         g = np.array([t, 4 - 3 * t, 6.4 - 3 * t, t - 0.8])
@@ -282,18 +289,19 @@ def test_trim_deff_takes_the_loosest_bounds_that_reach_the_target():
         b=list(rng.choice(["p", "q"], n, p=[0.8, 0.2])),
     )
     targets = {"a": {"x": 0.3, "y": 0.3, "z": 0.4}, "b": {"p": 0.4, "q": 0.6}}
-    untrimmed = kish_deff(rake(d, targets))
+    untrimmed = kish_deff(rake(d, targets).weights)
     goal = 1 + 0.8 * (untrimmed - 1)
-    w = rake(d, targets, trim_deff=goal)
-    low, high = w.attrs["bounds"]
+    w_fit = rake(d, targets, trim_deff=goal)
+    w = w_fit.weights
+    low, high = w_fit.bounds
     assert kish_deff(w) <= goal + 1e-9
     assert low == pytest.approx(1 / high)
-    looser = rake(d, targets, bounds=(1 / (high * 1.001), high * 1.001))
+    looser = rake(d, targets, bounds=(1 / (high * 1.001), high * 1.001)).weights
     assert kish_deff(looser) > goal
-    assert w.attrs["max_margin_error"] <= 1e-10
+    assert w_fit.max_margin_error <= 1e-10
     # the base weight's scale does not matter to the bounds chosen
-    scaled = rake(d, targets, np.full(n, 250.0), trim_deff=goal)
-    assert scaled.attrs["bounds"] == pytest.approx((low, high), rel=1e-6)
+    scaled_fit = rake(d, targets, np.full(n, 250.0), trim_deff=goal)
+    assert scaled_fit.bounds == pytest.approx((low, high), rel=1e-6)
 
 
 def test_trim_deff_that_cannot_be_reached_is_an_error():
@@ -318,9 +326,10 @@ def test_collapse_rule_from_config_rakes_the_merged_category():
     targets = {"eth": {"White": 0.8, "Mixed": 0.05, "Other": 0.15}}
     with pytest.raises(WeightingError):
         rake(d, targets, bounds=(0.9, 1.1))
-    w = rake(
+    w_fit = rake(
         d, targets, total=10.0, collapse={"eth": {"min_count": 2, "merge": {"Mixed": "Other"}}}
     )
+    w = w_fit.weights
     # after merging: White 8 over 6 rows, Mixed + Other 2 over 4 rows (hand formula)
     np.testing.assert_allclose(w.to_numpy(), [8 / 6] * 6 + [0.5] * 4)
     with pytest.raises(ConfigError, match="names no margin"):
@@ -343,14 +352,14 @@ def test_reweighter_reproduces_rake_and_rakes_each_replicate_column():
     d["dw"] = base
     rw = make_reweighter(d, targets, base_weight="dw", bounds=(0.2, 5))
     np.testing.assert_allclose(
-        rw(base), rake(d, targets, "dw", bounds=(0.2, 5)).to_numpy(), rtol=1e-12
+        rw(base), rake(d, targets, "dw", bounds=(0.2, 5)).weights.to_numpy(), rtol=1e-12
     )
     reps = base[:, None] * rng.exponential(size=(n, 3))
     out = rw(reps)
     for r in range(3):
         # both meet every margin to 1e-10 (the replicate starts from the full sample's factors)
         np.testing.assert_allclose(
-            out[:, r], rake(d, targets, reps[:, r], bounds=(0.2, 5)), rtol=1e-8
+            out[:, r], rake(d, targets, reps[:, r], bounds=(0.2, 5)).weights, rtol=1e-8
         )
         assert out[:, r].sum() == pytest.approx(n)
 
@@ -475,7 +484,8 @@ def problems(draw):
 @given(problems())
 def test_raked_weights_are_positive_and_meet_every_margin(problem):
     data, targets, base, _ = problem
-    w = rake(data, targets, base, tol=1e-10)
+    w_fit = rake(data, targets, base, tol=1e-10)
+    w = w_fit.weights
     assert (w > 0).all()
     for var, shares in targets.items():
         got = w.groupby(data[var], observed=False).sum() / w.sum()
@@ -490,11 +500,13 @@ def test_raking_is_invariant_to_row_order_and_base_weight_scale(problem):
     data, targets, base, rng = problem
     # margins met to 1e-10 pin the weights only to about that over the conditioning of the
     # problem; converge further so that equal solutions must agree to 1e-9
-    w = rake(data, targets, base, tol=1e-13)
+    w_fit = rake(data, targets, base, tol=1e-13)
+    w = w_fit.weights
     order = rng.permutation(len(data))
-    shuffled = rake(data.iloc[order], targets, base[order], tol=1e-13)
+    shuffled = rake(data.iloc[order], targets, base[order], tol=1e-13).weights
     pd.testing.assert_series_equal(shuffled.loc[w.index], w, check_exact=False, rtol=1e-9)
-    scaled = rake(data, targets, base * 1234.5, tol=1e-13)
+    scaled_fit = rake(data, targets, base * 1234.5, tol=1e-13)
+    scaled = scaled_fit.weights
     np.testing.assert_allclose(scaled.to_numpy(), w.to_numpy(), rtol=1e-9)
 
 
@@ -503,7 +515,8 @@ def test_raking_is_invariant_to_row_order_and_base_weight_scale(problem):
 def test_bounded_weights_stay_within_bounds_or_raise(problem, low, high):
     data, targets, base, _ = problem
     try:
-        w = rake(data, targets, base, bounds=(low, high))
+        w_fit = rake(data, targets, base, bounds=(low, high))
+        w = w_fit.weights
     except WeightingError as exc:
         assert "cannot be met" in str(exc)
         return

@@ -1168,7 +1168,12 @@ def _trim_bounds(
 # -- public API --------------------------------------------------------------------------------
 @dataclass
 class RakeResult:
-    """Raked weights with what produced them: the fit, the margins actually used, collapses."""
+    """Raked weights with their diagnostics: the fit, the margins actually used, collapses.
+
+    ``converged`` is always True (failure raises :class:`WeightingError`); ``method`` is the
+    solver that converged (``bounded`` with bounds); ``max_margin_error`` is the largest share
+    difference of the returned weights from a target.
+    """
 
     weights: pd.Series
     margins: list[Margin]
@@ -1176,6 +1181,16 @@ class RakeResult:
     collapsed: pd.DataFrame
     bounds: tuple[float, float] | None
     total: float
+    iterations: int
+    method: str
+    max_margin_error: float
+    tol: float
+    n_cells: int
+    converged: bool = True
+
+    @property
+    def margin_names(self) -> list[str]:
+        return [m.name for m in self.margins]
 
 
 def _rake(
@@ -1216,19 +1231,19 @@ def _rake(
         fit.iterations,
         achieved,
     )
-    series = pd.Series(w, index=data.index, name=WEIGHT_NAME)
-    series.attrs.update(
-        iterations=fit.iterations,
-        method=fit.method if bnds is None else "bounded",
-        converged=True,
-        max_margin_error=achieved,
-        tol=tol,
+    return RakeResult(
+        weights=pd.Series(w, index=data.index, name=WEIGHT_NAME),
+        margins=prep.margins,
+        base=base,
+        collapsed=prep.collapsed(),
         bounds=bnds,
         total=t,
+        iterations=fit.iterations,
+        method=fit.method if bnds is None else "bounded",
+        max_margin_error=achieved,
+        tol=tol,
         n_cells=prep.n_cells,
-        margins=[m.name for m in prep.margins],
     )
-    return RakeResult(series, prep.margins, base, prep.collapsed(), bnds, t)
 
 
 def rake(
@@ -1244,7 +1259,7 @@ def rake(
     missing_label: str = MISSING_LABEL,
     collapse: Mapping[str, Any] | None = None,
     trim_deff: float | None = None,
-) -> pd.Series:
+) -> RakeResult:
     """Rake ``base_weight`` so the weighted data meet every margin of ``targets``.
 
     ``targets``: ``{"sex": {"Female": .52, "Male": .48}, ("sex", "age_band"): {"Female|18-29":
@@ -1260,9 +1275,9 @@ def rake(
     ``trim_deff``: choose the loosest bounds ``(1/c, c)`` that bring Kish's design effect down
     to this value.
 
-    Returns a Series named ``weight`` aligned to ``data.index`` whose ``attrs`` hold
-    ``iterations``, ``converged`` (always True: failure raises :class:`WeightingError`),
-    ``max_margin_error``, ``tol``, ``bounds``, ``total``, ``n_cells`` and ``margins``.
+    Returns a :class:`RakeResult`: ``weights`` (a Series named ``weight`` aligned to
+    ``data.index``) and the diagnostics ``iterations``, ``converged``, ``max_margin_error``,
+    ``tol``, ``bounds``, ``total``, ``n_cells``, ``margins``.
     """
     return _rake(
         data,
@@ -1276,7 +1291,7 @@ def rake(
         missing_label=missing_label,
         collapse=collapse,
         trim_deff=trim_deff,
-    ).weights
+    )
 
 
 class Reweighter:
@@ -1529,11 +1544,11 @@ def rake_from_config(
             [
                 {
                     "margins": len(result.margins),
-                    "cells": w.attrs["n_cells"],
-                    "iterations": w.attrs["iterations"],
-                    "converged": True,
-                    "max_margin_error": w.attrs["max_margin_error"],
-                    "tol": w.attrs["tol"],
+                    "cells": result.n_cells,
+                    "iterations": result.iterations,
+                    "converged": result.converged,
+                    "max_margin_error": result.max_margin_error,
+                    "tol": result.tol,
                     "bound_low": result.bounds[0] if result.bounds else np.nan,
                     "bound_high": result.bounds[1] if result.bounds else np.nan,
                     "trim_deff": np.nan if opts["trim_deff"] is None else float(opts["trim_deff"]),
