@@ -31,7 +31,8 @@ from social_licence.stages import (
     write_parquet,
 )
 from social_licence.survey.instrument import load_instrument
-from social_licence.weighting.solver import load_targets, make_reweighter, raking_solves
+from social_licence.weighting.solver import make_reweighter, raking_solves
+from social_licence.weighting.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))

@@ -18,20 +18,17 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize, minimize_scalar
 
 from social_licence.errors import ConfigError, WeightingError
-from social_licence.weighting.solver import (
-    Margin,
+from social_licence.weighting.diagnostics import (
     balance_table,
-    collapse_margin,
     effective_n,
     kish_deff,
-    make_margin,
-    make_reweighter,
     margin_table,
     methods_note,
-    rake,
-    rake_from_config,
     weight_summary,
 )
+from social_licence.weighting.margins import Margin, collapse_margin, make_margin
+from social_licence.weighting.solver import make_reweighter, rake
+from social_licence.weighting.targets import rake_from_config
 
 
 def frame(**cols) -> pd.DataFrame:
@@ -337,7 +334,7 @@ def test_collapse_rule_from_config_rakes_the_merged_category():
 
 
 def _rule(min_count, merge):
-    from social_licence.weighting.solver import CollapseRule
+    from social_licence.weighting.margins import CollapseRule
 
     return CollapseRule(min_count=min_count, merge=merge)
 

@@ -22,7 +22,7 @@ import yaml
 
 from social_licence.errors import ConfigError, WeightingError
 from social_licence.survey.instrument import load_instrument
-from social_licence.weighting.solver import load_targets, rake_from_config
+from social_licence.weighting.targets import load_targets, rake_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "config" / "targets.yaml"

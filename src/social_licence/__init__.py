@@ -26,9 +26,9 @@ _EXPORTS = {
     "long_format": "survey.grid",
     # weighting
     "rake": "weighting.solver",
-    "load_targets": "weighting.solver",
+    "load_targets": "weighting.targets",
     "make_reweighter": "weighting.solver",
-    "rake_from_config": "weighting.solver",
+    "rake_from_config": "weighting.targets",
     # estimation
     "SurveyDesign": "design.design",
     "ReplicateDesign": "design.replicates",

@@ -34,14 +34,9 @@ from .report.disclosure import (
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
-from .weighting.solver import (
-    calibration,
-    load_targets,
-    make_reweighter,
-    methods_note,
-    rake_from_config,
-    raking_solves,
-)
+from .weighting.diagnostics import methods_note
+from .weighting.solver import calibration, make_reweighter, raking_solves
+from .weighting.targets import load_targets, rake_from_config
 
 log = logging.getLogger("social_licence.stages")
 
