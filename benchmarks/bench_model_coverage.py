@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from social_licence.errors import ModelError  # noqa: E402
-from social_licence.models.fit import ModelSpec, fit_model  # noqa: E402
+from social_licence.models.fit import fit_model  # noqa: E402
+from social_licence.models.spec import ModelSpec  # noqa: E402
 from social_licence.survey.instrument import load_instrument  # noqa: E402
 from social_licence.synthetic import parents as synthetic  # noqa: E402
 

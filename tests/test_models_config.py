@@ -17,17 +17,9 @@ from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
 from social_licence.design.design import SurveyDesign
 from social_licence.errors import ConfigError, ModelError
-from social_licence.models.fit import (
-    ModelSpec,
-    fit_model,
-    get_model,
-    load_models,
-    long_design,
-    model_tables,
-    parse_models,
-    svyglm,
-)
+from social_licence.models.fit import fit_model, long_design, model_tables, svyglm
 from social_licence.models.indices import add_indices, cronbach_alpha, licence_index, trust_index
+from social_licence.models.spec import ModelSpec, get_model, load_models, parse_models
 from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,14 +17,9 @@ import statsmodels.api as sm
 
 from social_licence.design.design import SurveyDesign
 from social_licence.errors import ModelError
-from social_licence.models.fit import (
-    ModelSpec,
-    fit_model,
-    is_replicate_design,
-    model_tables,
-    svyglm,
-    svyolr,
-)
+from social_licence.models.engine import is_replicate_design
+from social_licence.models.fit import fit_model, model_tables, svyglm, svyolr
+from social_licence.models.spec import ModelSpec
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
 needs_ref = pytest.mark.skipif(

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from social_licence.models.fit import ModelSpec, fit_model
+from social_licence.models.fit import fit_model
+from social_licence.models.spec import ModelSpec
 from social_licence.survey.instrument import load_instrument
 from social_licence.synthetic import parents as synthetic
 

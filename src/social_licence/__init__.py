@@ -40,7 +40,7 @@ _EXPORTS = {
     "svyglm": "models.fit",
     "svyolr": "models.fit",
     "fit_model": "models.fit",
-    "load_models": "models.fit",
+    "load_models": "models.spec",
     # outputs
     "suppress": "report.disclosure",
     "protect": "report.disclosure",

@@ -22,7 +22,8 @@ from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
 from .ingest.interim import read_interim, write_interim
 from .io import atomic_write, write_csv
-from .models.fit import fit_model, get_model, load_models, model_tables
+from .models.fit import fit_model, model_tables
+from .models.spec import get_model, load_models
 from .report.brief import BRIEF_INPUTS, write_brief
 from .report.disclosure import (
     load_thresholds,

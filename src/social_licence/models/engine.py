@@ -1,0 +1,417 @@
+"""The fitting engine under the models: design matrices from patsy, IRLS for the GLMs, separation
+checks, replicate refits and the design sandwich."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import linalg, optimize, special
+
+from ..design.design import SurveyDesign
+from ..errors import ModelError
+from .spec import EVAL_ENV, FAMILIES, MAX_SE, check_formula
+
+
+# -- design matrices ------------------------------------------------------------------------
+@dataclass
+class Matrices:
+    y: np.ndarray  # outcome per fitted row (0/1, numeric or ordinal code)
+    X: np.ndarray  # model matrix of the fitted rows
+    terms: list[str]
+    rows: np.ndarray  # positions of fitted rows in the design
+    design_info: Any  # patsy DesignInfo, to rebuild X for counterfactual data
+    outcome: str
+    outcome_label: str  # the level a binary model predicts, or "mean"
+    levels: list[str] = field(default_factory=list)  # ordinal outcome levels
+    intercept: bool = True
+
+
+def _subset_mask(design: SurveyDesign, subset, model: str) -> np.ndarray:
+    n = design.n
+    if subset is None:
+        return np.ones(n, dtype=bool)
+    if isinstance(subset, str):
+        try:
+            mask = design.data.eval(subset)
+        except Exception as exc:  # pandas raises many types for a bad query string
+            raise ModelError(
+                f"model {model!r}: subset {subset!r} cannot be evaluated: {exc}"
+            ) from None
+    else:
+        mask = subset
+    mask = np.asarray(mask)
+    if mask.shape != (n,) or mask.dtype != bool:
+        raise ModelError(f"model {model!r}: subset must give one True/False per design row")
+    if not mask.any():
+        raise ModelError(f"model {model!r}: subset {subset!r} selects no rows")
+    return mask
+
+
+def design_matrices(design: SurveyDesign, formula: str, family: str, subset, model: str) -> Matrices:
+    data = design.data
+    lhs, _ = check_formula(formula, list(data.columns), model)
+    mask = _subset_mask(design, subset, model)
+    frame = data.reset_index(drop=True)
+    frame = frame.loc[mask & (design.weights > 0)]
+    rhs_formula = formula.split("~", 1)[1]
+    ordinal = family == "ordinal"
+    try:
+        if ordinal:
+            X = patsy.dmatrix(
+                rhs_formula, frame, eval_env=EVAL_ENV, NA_action="drop", return_type="dataframe"
+            )
+            Y = None
+        else:
+            Y, X = patsy.dmatrices(
+                formula, frame, eval_env=EVAL_ENV, NA_action="drop", return_type="dataframe"
+            )
+    except patsy.PatsyError as exc:
+        raise ModelError(f"model {model!r}: formula {formula!r} cannot be built: {exc}") from None
+    design_info = X.design_info
+    outcome = lhs[0]
+    levels: list[str] = []
+    if ordinal:
+        if len(lhs) != 1:
+            raise ModelError(f"model {model!r}: an ordinal outcome must be one column, not {lhs}")
+        yser = frame[outcome]
+        if not isinstance(yser.dtype, pd.CategoricalDtype):
+            raise ModelError(
+                f"model {model!r}: ordinal outcome {outcome!r} must be an ordered categorical"
+            )
+        keep = X.index[yser.loc[X.index].notna().to_numpy()]
+        X = X.loc[keep]
+        levels = [str(c) for c in yser.cat.categories]
+        y = yser.loc[keep].cat.codes.to_numpy().astype(np.int64)
+        outcome_label = ""
+    else:
+        if Y.shape[1] == 2 and family == "binomial":
+            # A two-level factor outcome: the second level is the event, as in R's glm.
+            y = Y.iloc[:, 1].to_numpy(dtype=float)
+            name = str(Y.columns[1])
+            outcome_label = name[name.find("[") + 1 : -1] if "[" in name else name
+        elif Y.shape[1] == 1:
+            y = Y.iloc[:, 0].to_numpy(dtype=float)
+            outcome_label = outcome if family == "binomial" else "mean"
+        else:
+            raise ModelError(
+                f"model {model!r}: outcome {outcome!r} gives {Y.shape[1]} columns "
+                f"({', '.join(map(str, Y.columns))}); a {family} outcome needs one numeric column"
+                " or a two-level factor"
+            )
+    rows = X.index.to_numpy()
+    if rows.size == 0:
+        raise ModelError(f"model {model!r}: no rows with complete values for {formula!r}")
+    terms = [str(c) for c in X.columns]
+    has_intercept = "Intercept" in terms
+    Xa = X.to_numpy(dtype=float)
+    if ordinal:
+        if not has_intercept:
+            raise ModelError(f"model {model!r}: an ordinal formula needs its intercept (no '- 1')")
+        j = terms.index("Intercept")
+        Xa = np.delete(Xa, j, axis=1)
+        terms.pop(j)
+    return Matrices(y, Xa, terms, rows, design_info, outcome, outcome_label, levels, has_intercept)
+
+
+def check_columns(X: np.ndarray, terms: list[str], w: np.ndarray, model: str) -> None:
+    """Empty levels and aliased (rank-deficient) terms, named."""
+    if X.shape[1] == 0:
+        return
+    used = np.any(X[w > 0] != 0, axis=0)
+    empty = [t for t, u in zip(terms, used, strict=True) if not u]
+    if empty:
+        raise ModelError(
+            f"model {model!r}: term(s) {', '.join(empty)} have no observations among the fitted "
+            "rows (an empty level or combination); merge or drop the level, or change the subset"
+        )
+    # As R's glm: a column in the span of the columns before it is aliased. Computed on the
+    # weighted cross-product with unit diagonal, where 1 - R^2 of column j on the kept earlier
+    # columns is C[j,j] - C[j,K] C[K,K]^-1 C[K,j].
+    C = X.T @ (X * w[:, None])
+    s = 1 / np.sqrt(np.diag(C))
+    C = C * s[:, None] * s[None, :]
+    kept: list[int] = []
+    aliased = []
+    for j in range(C.shape[0]):
+        resid = C[j, j]
+        if kept:
+            resid -= C[j, kept] @ linalg.solve(C[np.ix_(kept, kept)], C[kept, j], assume_a="pos")
+        if resid < 1e-10:
+            aliased.append(terms[j])
+        else:
+            kept.append(j)
+    rank = len(kept)
+    if aliased:
+        raise ModelError(
+            f"model {model!r}: the model matrix is rank deficient ({rank} of {X.shape[1]} "
+            f"columns independent); term(s) {', '.join(aliased)} are aliased with others "
+            "(a combination never observed, or a variable that is a function of others)"
+        )
+
+
+# -- GLM fitting ----------------------------------------------------------------------------
+def _family_functions(family: str):
+    """(inverse link, d mu / d eta, variance, link) of the canonical link of a family."""
+    if family == "binomial":
+        return (
+            special.expit,
+            lambda eta, mu: mu * (1 - mu),
+            lambda mu: mu * (1 - mu),
+            lambda mu: special.logit(mu),
+        )
+    if family == "poisson":
+        return np.exp, lambda eta, mu: mu, lambda mu: mu, np.log
+    if family == "gaussian":
+        return (
+            lambda eta: eta,
+            lambda eta, mu: np.ones_like(mu),
+            lambda mu: np.ones_like(mu),
+            lambda mu: mu,
+        )
+    raise ModelError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+
+
+def _deviance(family: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
+    if family == "binomial":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(y > 0, y * np.log(y / mu), 0) + np.where(
+                y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0
+            )
+        return float(2 * np.sum(w * d))
+    if family == "poisson":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(y > 0, y * np.log(y / mu), 0) - (y - mu)
+        return float(2 * np.sum(w * d))
+    return float(np.sum(w * (y - mu) ** 2))
+
+
+@dataclass
+class _GLMFit:
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    converged: bool
+    iterations: int
+    last_step: np.ndarray
+
+
+def _irls(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    family: str,
+    maxiter: int,
+    tol: float,
+    start: np.ndarray | None = None,
+) -> _GLMFit:
+    """Weighted IRLS for a canonical-link GLM; the convergence rule is R's ``glm.fit``'s.
+    ``start`` (e.g. the full-sample estimate, for a replicate) replaces R's starting values."""
+    linkinv, mu_eta, variance, link = _family_functions(family)
+    wn = w / w.mean()
+    if start is not None:
+        eta = X @ start
+        with np.errstate(over="ignore"):
+            mu = linkinv(eta)
+        if family == "binomial":
+            mu = np.clip(mu, 1e-300, 1 - 1e-16)
+    elif family == "binomial":
+        mu = (wn * y + 0.5) / (wn + 1)
+    elif family == "poisson":
+        mu = y + 0.1
+    else:
+        mu = y.astype(float).copy()
+    if start is None:
+        eta = link(mu)
+    beta = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float).copy()
+    step = np.full(X.shape[1], np.inf)
+    dev_old = np.inf
+    converged = False
+    it = 0
+    while it < maxiter:
+        it += 1
+        dmu = mu_eta(eta, mu)
+        ww = wn * dmu**2 / variance(mu)
+        z = eta + (y - mu) / dmu
+        sw = np.sqrt(ww)
+        new = linalg.lstsq(X * sw[:, None], z * sw, lapack_driver="gelsy", check_finite=False)[0]
+        step = new - beta
+        beta = new
+        eta = X @ beta
+        with np.errstate(over="ignore"):
+            mu = linkinv(eta)
+        if family == "binomial":
+            mu = np.clip(mu, 1e-300, 1 - 1e-16)
+        elif family == "poisson":
+            mu = np.maximum(mu, 1e-300)
+        dev = _deviance(family, y, mu, wn)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
+            converged = True
+            break
+        dev_old = dev
+    return _GLMFit(beta, eta, mu, converged, it, step)
+
+
+def _separation_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """A direction b with (2y-1) x'b >= 0 for every row and > 0 for some: (quasi-)separation.
+
+    The linear programme of Konis (2007): it is 0 exactly when the maximum likelihood estimate
+    exists. Columns are scaled to a common range first so that the tolerance means the same
+    for every term. Returns None when the data are not separated.
+    """
+    if not np.all((y == 0) | (y == 1)):
+        return None
+    scale = np.maximum(np.abs(X).max(axis=0), 1e-300)
+    S = (2 * y - 1)[:, None] * (X / scale)
+    res = optimize.linprog(
+        -S.sum(axis=0),
+        A_ub=-S,
+        b_ub=np.zeros(len(y)),
+        bounds=[(-1, 1)] * X.shape[1],
+        method="highs",
+    )
+    if res.status != 0 or -res.fun <= 1e-7 * max(1.0, np.sqrt(len(y))):
+        return None
+    return res.x
+
+
+def _describe_separation(X, y, terms, direction) -> str:
+    names = [t for t, b in zip(terms, direction, strict=True) if abs(b) > 1e-6 and t != "Intercept"]
+    detail = []
+    for t in names:
+        j = terms.index(t)
+        col = X[:, j]
+        if set(np.unique(col)) <= {0.0, 1.0}:
+            yy = y[col == 1]
+            if yy.size and np.all(yy == yy[0]):
+                detail.append(f"all {yy.size} rows with {t} have outcome {int(yy[0])}")
+    text = ", ".join(names) if names else ", ".join(terms)
+    return text + (f" ({'; '.join(detail)})" if detail else "")
+
+
+
+# -- fitting entry points -------------------------------------------------------------------
+def glm_core(X, y, w, family, terms, model, maxiter, tol, max_se: float = MAX_SE):
+    """Fit, diagnose, and return the fit and the per-row influence ``U A^-1`` (fitted rows)."""
+    check_columns(X, terms, w, model)
+    if family == "binomial" and (np.any(y < 0) or np.any(y > 1)):
+        bad = np.unique(y[(y < 0) | (y > 1)])[:5].tolist()
+        raise ModelError(
+            f"model {model!r}: a binomial outcome must be 0/1 (or a proportion); found {bad}"
+        )
+    if family == "poisson" and np.any(y < 0):
+        raise ModelError(f"model {model!r}: a poisson outcome cannot be negative")
+    fit = _irls(X, y, w, family, maxiter, tol)
+    boundary = False
+    if family == "binomial":
+        boundary = bool(np.any(fit.mu < 1e-8) or np.any(fit.mu > 1 - 1e-8))
+    if family == "binomial" and (boundary or not fit.converged):
+        direction = _separation_direction(X[w > 0], y[w > 0])
+        if direction is not None:
+            raise ModelError(
+                f"model {model!r}: perfect or quasi-perfect separation: the outcome is predicted "
+                f"exactly by term(s) {_describe_separation(X[w > 0], y[w > 0], terms, direction)}; "
+                "merge sparse levels, drop the term, or restrict the subset"
+            )
+    if not fit.converged or not np.all(np.isfinite(fit.beta)):
+        moving = [terms[j] for j in np.argsort(-np.abs(fit.last_step))[:3]]
+        raise ModelError(
+            f"model {model!r}: did not converge in {fit.iterations} iterations; the terms still "
+            f"changing most are {', '.join(moving)}"
+        )
+    _, mu_eta, variance, _ = _family_functions(family)
+    dmu = mu_eta(fit.eta, fit.mu)
+    ww = dmu**2 / variance(fit.mu)
+    U = X * ((y - fit.mu) * dmu / variance(fit.mu))[:, None]
+    A = X.T @ (X * (w * ww)[:, None])
+    try:
+        Ainv = linalg.inv(A)
+    except linalg.LinAlgError:
+        raise ModelError(f"model {model!r}: the information matrix is singular") from None
+    return fit, U @ Ainv
+
+
+def finish(
+    design: SurveyDesign,
+    rows: np.ndarray,
+    h: np.ndarray,
+    terms: list[str],
+    model: str,
+    check_se: bool,
+    max_se: float,
+) -> np.ndarray:
+    H = np.zeros((design.n, h.shape[1]))
+    H[rows] = h
+    V = design.vcov_total(H)
+    if check_se:
+        check_standard_errors(V, terms, model, max_se)
+    return V
+
+
+def df_check(design: SurveyDesign, p: int, model: str) -> None:
+    if design.df + 1 - p <= 0:
+        raise ModelError(
+            f"model {model!r}: {p} parameters but only {design.df} design degrees of "
+            "freedom (PSUs minus strata); simplify the model"
+        )
+
+
+def is_replicate_design(design) -> bool:
+    """True for a replicate-weight design (variance from refits, not linearisation)."""
+    return not hasattr(design, "vcov_total") and hasattr(design, "replicate_weights")
+
+
+def replicate_weights_of(design, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(design.replicate_weights(), dtype=float)[rows]
+
+
+def replicate_fail(model: str, r: int, R: int, what: str) -> ModelError:
+    return ModelError(
+        f"model {model!r}: replicate {r + 1} of {R} {what}; a replicate that loses every row of "
+        "a level cannot estimate its term: merge sparse levels or use linearisation"
+    )
+
+
+def glm_replicates(
+    design,
+    m: Matrices,
+    family: str,
+    start: np.ndarray,
+    model: str,
+    maxiter: int,
+    tol: float,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients refitted with each replicate's weights (warm start): ``(R, p)``."""
+    X = m.X if X is None else X
+    y = m.y if y is None else y
+    RW = replicate_weights_of(design, m.rows)
+    R = RW.shape[1]
+    out = np.empty((R, X.shape[1]))
+    for r in range(R):
+        w = RW[:, r]
+        keep = w > 0
+        if not np.all(np.any(X[keep] != 0, axis=0)):
+            raise replicate_fail(model, r, R, "has no rows for some term")
+        fit = _irls(X[keep], y[keep], w[keep], family, maxiter, tol, start=start)
+        if not fit.converged or not np.all(np.isfinite(fit.beta)):
+            raise replicate_fail(model, r, R, "did not converge")
+        out[r] = fit.beta
+    return out
+
+
+def check_standard_errors(V: np.ndarray, terms: list[str], model: str, max_se: float) -> None:
+    se = np.sqrt(np.clip(np.diag(V), 0, None))
+    huge = [t for t, s in zip(terms, se, strict=False) if not s <= max_se]
+    if huge:
+        raise ModelError(
+            f"model {model!r}: standard errors too large to trust (> {max_se} on the log "
+            f"scale) for term(s) {', '.join(huge)}: too few observations or near-separation "
+            "in those levels; merge sparse levels or drop the term"
+        )
+
+
