@@ -1,5 +1,8 @@
 """Design-based estimates: proportions, means, totals, group comparisons and tests of association.
 
+Somewhat over 800 lines: the estimators written once for linearised and replicate designs
+(proportions, means, totals, comparisons, Rao-Scott tests) share the domain-coding helpers.
+
 Every estimate here is a ratio of weighted totals (or a total) over domains; the design supplies
 the point estimates and their (co)variance through ``_ratio`` (Taylor linearisation in
 :class:`social_licence.design.SurveyDesign`, replicate weights in

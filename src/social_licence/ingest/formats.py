@@ -1,5 +1,9 @@
 """Read a survey export into a :class:`Survey`: labels as Categoricals, missing values with reasons.
 
+Long (~1,600 lines) on purpose: every format reader (SPSS, Stata, CSV, Qualtrics, Parquet) feeds
+the same conversion plan, and the conversion to the instrument's codes shares the value helpers
+with the readers; the private plan and raw-column types would otherwise cross module lines.
+
 Real exports are messy: SPSS from panel companies, Stata from archives, CSV with three header rows
 from Qualtrics or with labels and numbers mixed in one column, "Don't know" hidden as 8, 98 or
 9999. :func:`read_survey` turns any of them into one analysis frame (the convention of

@@ -1,5 +1,8 @@
 """Publication figures: one house theme, colour-blind-safe palettes, withheld cells shown as such.
 
+Long (~1,050 lines) on purpose: one house theme and one function per figure of the workflow;
+each figure function is short, and splitting them would scatter the shared theme helpers.
+
 Every figure is a plain function of frames that have been through
 :func:`social_licence.disclosure.suppress` and returns a :class:`plotnine.ggplot`; a withheld
 cell is drawn as a labelled "[c]" placeholder, never as zero, and a figure with nothing left to

@@ -1,5 +1,8 @@
 """Publication tables: CSV at full precision for machines, HTML and Word formatted for people.
 
+Somewhat over 800 lines: the display rules (labels, percentages, odds ratios) and the three
+renderers (CSV, HTML, Word) of the one table pipeline.
+
 Every table is written from a frame that has passed disclosure control
 (:func:`social_licence.disclosure.suppress`): withheld cells read ``[c]`` and low-precision
 estimates carry ``[u]``, the Government Statistical Service's symbols. Formatted tables show

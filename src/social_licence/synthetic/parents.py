@@ -1,5 +1,8 @@
 """The synthetic example survey: a documented ground-truth model of UK parents and its export.
 
+Long (~1,600 lines) on purpose: one generator with its documented truth -- the population model,
+the sampling, the answers and the export writers must stay together to stay consistent.
+
 Real parent data cannot be shipped, so the example export in ``data/raw/example/`` is simulated
 here, from a stated model whose population quantities are known exactly. The pipeline is then
 checked by recovering them. Hand-written because no library simulates a clustered,
