@@ -828,7 +828,7 @@ def adjust_pvalues(
     :func:`pingouin.multicomp`. Adds ``p_adjusted``,
     ``adjust_method``, ``family`` (what the family of tests is) and ``family_size``.
     """
-    import pingouin
+    import pingouin  # slow to import (it loads matplotlib): only when p-values are adjusted
 
     if method not in ADJUST_METHODS:
         raise ConfigError(f"adjust must be one of {', '.join(ADJUST_METHODS)}, not {method!r}")

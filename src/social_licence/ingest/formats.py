@@ -378,7 +378,7 @@ def _readstat_error(exc: Exception, file: str, encoding: str | None) -> InputErr
 def _read_readstat(
     path: Path, fmt: str, encoding: str | None, plan_for: Callable[[Sequence[str]], _Plan]
 ) -> tuple[_Read, _Plan]:
-    import pyreadstat
+    import pyreadstat  # heavy (C extension): only for SPSS and Stata files
 
     file = str(path)
     reader = {
@@ -611,7 +611,7 @@ def _clean_cell(cell: str) -> str | None:
 
 
 def _read_parquet(path: Path, plan_for: Callable[[Sequence[str]], _Plan]) -> tuple[_Read, _Plan]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # only for Parquet exports
 
     file = str(path)
     try:
@@ -1588,7 +1588,7 @@ def read_survey(
 
 
 def _is_interim(path: Path) -> bool:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # only to recognise an interim file
 
     try:
         md = pq.read_schema(str(path)).metadata or {}

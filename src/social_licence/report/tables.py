@@ -640,7 +640,7 @@ def html_table(
     table_id: str | None = None,
 ) -> str:
     """A great_tables HTML fragment (stable id, so the same table gives the same bytes)."""
-    from great_tables import GT
+    from great_tables import GT  # heavy: only when an HTML table is rendered
 
     group_col = "Group variable" if "Group variable" in display.columns else None
     frame = display.copy()
@@ -684,6 +684,7 @@ def docx_bytes(
     notes: Sequence[str] = (),
 ) -> bytes:
     """A Word document holding the table, ready to paste into a journal or brief; fixed bytes."""
+    # python-docx is heavy (lxml): loaded only when a Word table is written
     from docx import Document
     from docx.enum.section import WD_ORIENT
     from docx.enum.table import WD_TABLE_ALIGNMENT
