@@ -42,7 +42,6 @@ from .structure import (
     as_array,
     bad_rows,
     group_sum,
-    respondent_positions,
 )
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "certainty", "adjust", "average")
@@ -349,22 +348,6 @@ class SurveyDesign(Estimators):
         return est, np.concatenate(parts) if parts else np.zeros(0)
 
     # -- derived designs ---------------------------------------------------------------------
-    def with_data(self, frame: pd.DataFrame) -> SurveyDesign:
-        """The same design over ``frame``: the same respondents, in the same order, with other
-        or changed columns (e.g. indices added, a reference level moved first)."""
-        if not frame.index.equals(self.data.index):
-            raise EstimationError("with_data needs a frame of the design's respondents, in order")
-        return self._rows(frame, np.arange(self.n))
-
-    def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> SurveyDesign:
-        """The design of a long frame with several rows per respondent (e.g. ``grid.long_format``).
-
-        Each row takes its respondent's weight, stratum and PSU, so rows of one respondent are
-        clustered together (on the PSU, or on the respondent when the design has no PSUs) and
-        the strata, PSU counts and FPC stay those of the respondent-level design.
-        """
-        return self._rows(frame, respondent_positions(self.data, frame, respondent))
-
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray) -> SurveyDesign:
         """The design of ``frame`` whose row i belongs to this design's row ``pos[i]``."""
         st = self._structure

@@ -34,6 +34,7 @@ from scipy import stats
 from ..errors import ConfigError, EstimationError
 from ..survey.grid import DK_OPTIONS
 from ..survey.missing import DONT_KNOW_LABEL, reason_column, reasons
+from .structure import respondent_positions
 
 if TYPE_CHECKING:
     pass
@@ -308,6 +309,25 @@ class Estimators:
 
     def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
+
+    def _rows(self, frame: pd.DataFrame, pos: np.ndarray):  # pragma: no cover
+        raise NotImplementedError
+
+    def with_data(self, frame: pd.DataFrame):
+        """The same design over ``frame``: the same respondents, in the same order, with other
+        or changed columns (e.g. indices added, a reference level moved first)."""
+        if not frame.index.equals(self.data.index):
+            raise EstimationError("with_data needs a frame of the design's respondents, in order")
+        return self._rows(frame, np.arange(len(self.data)))
+
+    def long(self, frame: pd.DataFrame, respondent: str = "respondent"):
+        """The design of a long frame with several rows per respondent (``grid.long_format``).
+
+        Each row takes its respondent's weight, stratum and PSU (or replicate weights), so rows
+        of one respondent are clustered together (on the PSU, or on the respondent when the
+        design has no PSUs) and the strata, PSU counts and FPC stay the respondent design's.
+        """
+        return self._rows(frame, respondent_positions(self.data, frame, respondent))
 
     # .. public estimators ..................................................................
     def proportion(

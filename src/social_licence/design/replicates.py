@@ -29,7 +29,7 @@ from scipy import sparse
 
 from ..errors import ConfigError, EstimationError, InputError
 from .estimators import Cells, Estimators
-from .structure import as_array, respondent_positions
+from .structure import as_array
 
 REPLICATE_KINDS = ("jk1", "jkn", "bootstrap")
 _MAX_WEIGHTS = 300_000_000  # replicate weights held in memory at once (2.4 GB of float64)
@@ -95,17 +95,6 @@ class ReplicateDesign(Estimators):
         return f"<ReplicateDesign: {self.type} with {self.replicates} replicates{mse}, n={self.n}, df={self.df}>"
 
     # -- derived designs ---------------------------------------------------------------------
-    def with_data(self, frame: pd.DataFrame) -> ReplicateDesign:
-        """The same design over ``frame``: the same respondents, in the same order, with other
-        or changed columns (e.g. indices added, a reference level moved first)."""
-        if not frame.index.equals(self.data.index):
-            raise EstimationError("with_data needs a frame of the design's respondents, in order")
-        return self._rows(frame, np.arange(self.n))
-
-    def long(self, frame: pd.DataFrame, respondent: str = "respondent") -> ReplicateDesign:
-        """The design of a long frame with several rows per respondent (see SurveyDesign.long)."""
-        return self._rows(frame, respondent_positions(self.data, frame, respondent))
-
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray) -> ReplicateDesign:
         """The design of ``frame`` whose row i belongs to this design's row ``pos[i]``."""
         unit = pos if self._unit is None else self._unit[pos]
