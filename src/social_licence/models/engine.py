@@ -3,12 +3,14 @@ checks, replicate refits and the design sandwich."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import patsy
+import statsmodels.api as sm
 from scipy import linalg, optimize, special
 
 from ..design.design import SurveyDesign
@@ -199,6 +201,13 @@ class _GLMFit:
     last_step: np.ndarray
 
 
+_SM_FAMILIES = {
+    "binomial": sm.families.Binomial,
+    "poisson": sm.families.Poisson,
+    "gaussian": sm.families.Gaussian,
+}
+
+
 def _irls(
     X: np.ndarray,
     y: np.ndarray,
@@ -208,51 +217,36 @@ def _irls(
     tol: float,
     start: np.ndarray | None = None,
 ) -> _GLMFit:
-    """Weighted IRLS for a canonical-link GLM; the convergence rule is R's ``glm.fit``'s.
-    ``start`` (e.g. the full-sample estimate, for a replicate) replaces R's starting values."""
-    linkinv, mu_eta, variance, link = _family_functions(family)
+    """Point estimates of a canonical-link GLM by statsmodels' IRLS.
+
+    The weights enter as ``var_weights`` (rescaled to mean 1): the estimating equations
+    ``sum_i w_i x_i (y_i - mu_i) = 0`` of the design-weighted pseudo-likelihood, whatever the
+    weights' scale. Convergence is on the relative change in deviance, as R's ``glm.fit``.
+    ``start`` (e.g. the full-sample estimate, for a replicate) replaces the starting values.
+    """
     wn = w / w.mean()
-    if start is not None:
-        eta = X @ start
-        with np.errstate(over="ignore"):
-            mu = linkinv(eta)
-        if family == "binomial":
-            mu = np.clip(mu, 1e-300, 1 - 1e-16)
-    elif family == "binomial":
-        mu = (wn * y + 0.5) / (wn + 1)
+    model = sm.GLM(y, X, family=_SM_FAMILIES[family](), var_weights=wn)
+    with warnings.catch_warnings():
+        # non-convergence and separation are diagnosed and reported by glm_core
+        warnings.simplefilter("ignore")
+        res = model.fit(
+            method="IRLS", maxiter=maxiter, tol=0.0, atol=0.0, rtol=tol, start_params=start
+        )
+    history = res.fit_history.get("params") or [res.params]
+    last_step = (
+        np.asarray(history[-1]) - np.asarray(history[-2])
+        if len(history) > 1
+        else np.full(X.shape[1], np.inf)
+    )
+    beta = np.asarray(res.params, dtype=float)
+    eta = X @ beta
+    with np.errstate(over="ignore"):
+        mu = _family_functions(family)[0](eta)
+    if family == "binomial":
+        mu = np.clip(mu, 1e-300, 1 - 1e-16)
     elif family == "poisson":
-        mu = y + 0.1
-    else:
-        mu = y.astype(float).copy()
-    if start is None:
-        eta = link(mu)
-    beta = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float).copy()
-    step = np.full(X.shape[1], np.inf)
-    dev_old = np.inf
-    converged = False
-    it = 0
-    while it < maxiter:
-        it += 1
-        dmu = mu_eta(eta, mu)
-        ww = wn * dmu**2 / variance(mu)
-        z = eta + (y - mu) / dmu
-        sw = np.sqrt(ww)
-        new = linalg.lstsq(X * sw[:, None], z * sw, lapack_driver="gelsy", check_finite=False)[0]
-        step = new - beta
-        beta = new
-        eta = X @ beta
-        with np.errstate(over="ignore"):
-            mu = linkinv(eta)
-        if family == "binomial":
-            mu = np.clip(mu, 1e-300, 1 - 1e-16)
-        elif family == "poisson":
-            mu = np.maximum(mu, 1e-300)
-        dev = _deviance(family, y, mu, wn)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
-            converged = True
-            break
-        dev_old = dev
-    return _GLMFit(beta, eta, mu, converged, it, step)
+        mu = np.maximum(mu, 1e-300)
+    return _GLMFit(beta, eta, mu, bool(res.converged), int(res.fit_history["iteration"]), last_step)
 
 
 def _separation_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
