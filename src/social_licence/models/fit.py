@@ -7,8 +7,9 @@ that a model does not use (missing values, a ``subset``) get zero scores and sta
 as R does with ``design[-na.action, ]``. Repeated ratings of one parent are handled by the design:
 :func:`long_design` makes the parent's PSU (or the parent) the cluster of all their ratings.
 
-Written by hand on purpose: statsmodels' ``GLM`` takes weights but knows no strata, PSUs or FPC,
-and its ``OrderedModel`` takes no weights at all. Formulas go through patsy (term names as patsy
+GLM point estimates come from statsmodels' IRLS (the weights as ``var_weights``,
+:mod:`.engine`); the design-based sandwich is ours, as statsmodels knows no strata, PSUs or FPC.
+The proportional-odds model is hand-written: statsmodels' ``OrderedModel`` takes no weights. Formulas go through patsy (term names as patsy
 gives them, e.g. ``ethnicity[T.Black]``). Proven against R ``svyglm``/``svyolr`` numbers in
 ``../shared/reference/api/r_reference/`` and against statsmodels on unweighted data
 (``tests/test_models*.py``).
