@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: all setup run test lint format lock clean report benchmarks
+.PHONY: all setup run test lint format lock clean report benchmarks reference
 
 all: run
 
@@ -43,6 +43,13 @@ format: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Regenerate the R reference numbers (needs Rscript with the survey package: apt-get install
+# r-base-core r-cran-survey) and the digest list the tests check the reference files against.
+reference:
+	cd tests/data/reference && Rscript r/make_reference.R
+	cd tests/data/reference && find . -type f ! -name SHA256SUMS ! -name README.md | LC_ALL=C sort \
+		| sed 's|^\./||' | xargs sha256sum > SHA256SUMS
 
 # Re-resolve the newest versions into requirements.lock (then run `make test`).
 lock:
