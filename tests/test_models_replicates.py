@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from conftest import DATA
 
 from social_licence.design import SurveyDesign
 from social_licence.errors import ModelError
@@ -26,10 +27,7 @@ from social_licence.models import (
     svyolr,
 )
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
-needs_ref = pytest.mark.skipif(
-    not REF.is_dir(), reason=f"R reference folder {REF} is absent (a user's machine)"
-)
+REF = DATA / "reference" / "api"
 
 
 def _clus1() -> pd.DataFrame:
@@ -57,7 +55,6 @@ def _jk1_se(thetas: np.ndarray) -> np.ndarray:
     return np.sqrt((n - 1) / n * ((thetas - thetas.mean(axis=0)) ** 2).sum(axis=0))
 
 
-@needs_ref
 def test_jk1_logistic_ses_equal_a_hand_jackknife_of_statsmodels_refits():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")
@@ -75,7 +72,6 @@ def test_jk1_logistic_ses_equal_a_hand_jackknife_of_statsmodels_refits():
     assert fit.df_resid == 14 + 1 - 5  # R: degf(jk1 design) = 14 PSUs - 1
 
 
-@needs_ref
 def test_jk1_predicted_means_equal_hand_jackknife_of_domain_means():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")
@@ -96,7 +92,6 @@ def test_jk1_predicted_means_equal_hand_jackknife_of_domain_means():
     np.testing.assert_allclose(diff.loc[["H", "M"], "se"], _jk1_se(gaps), rtol=1e-9)
 
 
-@needs_ref
 def test_jk1_ordinal_ses_equal_a_hand_jackknife_of_full_refits():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")
