@@ -439,14 +439,21 @@ def test_rake_from_config_returns_every_diagnostic_and_refuses_unknown_options()
         rake_from_config(d, targets, {"covariates": ["a"]})
 
 
-def test_figures_are_built_from_the_weights_and_the_margin_table():
+def test_figures_plot_the_hand_computed_adjustments_and_shares():
+    """Hand: weights 1,1,3,3 over base 1 (mean 2) are adjustments 0.5,0.5,1.5,1.5; the F share is
+    2/4 before and 2/8 after raking, M 2/4 and 6/8, against targets 0.25/0.75."""
     d = frame(sex=["F", "F", "M", "M"])
     w = np.array([1.0, 1.0, 3.0, 3.0])
     plot = weights_figure(w, base=np.array([1.0, 1.0, 1.0, 1.0]))
     np.testing.assert_allclose(plot.data["value"], [0.5, 0.5, 1.5, 1.5])
     table = margin_table(d, w, np.ones(4), {"sex": {"F": 0.25, "M": 0.75}})
     fig = margins_figure(table)
-    assert len(fig.data) == 6 and set(fig.data["weights"]) == {"before", "after", "target"}
+    shares = fig.data.astype({"category": str, "weights": str}).set_index(["category", "weights"])["share"]
+    expected = {("F", "before"): 0.5, ("F", "after"): 0.25, ("F", "target"): 0.25,
+                ("M", "before"): 0.5, ("M", "after"): 0.75, ("M", "target"): 0.75}  # fmt: skip
+    assert shares.to_dict() == pytest.approx(expected)
+    for figure in (plot, fig):
+        figure.draw()  # builds every layer: a broken aesthetic fails here
 
 
 # -- properties ---------------------------------------------------------------------------------
