@@ -41,3 +41,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + "; CI must install it (.ci/run)", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One complete Snakemake run of the bundled example (key "test-key") in a throw-away copy,
+    shared by every test that only reads its results: one run, many assertions."""
+    from workflow_helpers import copy_project, snakemake
+
+    workdir = copy_project(tmp_path_factory.mktemp("example-run"))
+    snakemake(workdir)
+    return workdir
