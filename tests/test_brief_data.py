@@ -363,7 +363,7 @@ DESIGNS = {
 
 @pytest.mark.parametrize("design_name", sorted(DESIGNS))
 def test_proportion_helper_matches_r_svymean(design_name):
-    """Expected: R survey 4.5 svymean(~awards) (tests/data/reference/api/r_reference/proportions.csv)."""
+    """Expected: R survey svymean(~awards) (tests/data/reference/api/r_reference/proportions.csv)."""
     file, spec = DESIGNS[design_name]
     api = pd.read_csv(REFERENCE / file)
     api["awards"] = pd.Categorical(api["awards"], categories=["No", "Yes"])
