@@ -114,3 +114,16 @@ def test_r_scripts_reproduce_the_committed_numbers(tmp_path):
         _agree(pd.read_csv(R_REFERENCE / name), pd.read_csv(out / name), name)
     for data in (REFERENCE / "api").glob("*.csv"):  # data(api) written out again, byte for byte
         assert (copy / "api" / data.name).read_bytes() == data.read_bytes(), data.name
+
+
+def test_no_test_or_benchmark_reads_outside_the_repository():
+    """A clone without anything beside it runs every test: no path to a sibling shared folder."""
+    root = DATA.parent.parent
+    pattern = re.compile(r"""\.\./shared|parents?\[?\d?\]?\.parent\s*/\s*["']shared["']|["']shared["']\s*/""")
+    offenders = [
+        path.relative_to(root).as_posix()
+        for folder in ("tests", "benchmarks")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path.name != "test_reference_data.py" and pattern.search(path.read_text())
+    ]
+    assert not offenders, f"these files refer to a folder outside the repository: {offenders}"
