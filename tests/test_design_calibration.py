@@ -196,6 +196,7 @@ def test_calibration_for_other_respondents_is_an_error(raked):
         Calibration(codes=cal.codes[:, :1], sizes=cal.sizes, base=cal.base, index=cal.index)
 
 
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_linearised_standard_errors_match_the_spread_over_repeated_samples():
     """Known truth: 300 simple random samples of 200 schools from the 6,194 of apipop, each
     raked to the population's school type and sch.wide counts. The standard deviation of the
