@@ -1,25 +1,39 @@
 # One command each: `make` sets up .venv and runs the workflow; `make test` sets up and checks.
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+# Python 3.11, 3.12 or 3.13: the first of python3.11, python3.12, python3.13, python3 that is one of
+# them (3.11 first: CI and the published outputs use it; outputs are byte-identical per lock and
+# Python version). Choose another with PYTHON=python3.13.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# requirements.lock: what the workflow needs; requirements-dev.lock: that plus the test tools.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock | cksum | cut -d' ' -f1)
 CORES ?= all
+PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: all setup run test lint format lock clean report benchmarks
+.PHONY: all setup run test test-fast lint format lock clean report benchmarks reference
 
 all: run
 
 $(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	@test -n "$(PYTHON)" || { echo "Python 3.11, 3.12 or 3.13 is required (none found; set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11, 3.12 or 3.13 is required, found " + sys.version'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps pip==$$(sed -n 's/^pip==//p' requirements.lock)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	touch $@
 
-setup: $(STAMP)
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) check
+	touch $@
+
+setup: $(DEV_STAMP)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
@@ -27,29 +41,48 @@ run: $(STAMP)
 report: run
 	$(BIN)/snakemake --report results/report.html
 
-test: $(STAMP)
+# Everything, including the slow workflow runs (at most 6 minutes on a quiet 2-core machine).
+test: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks tools
-	$(BIN)/python -m pytest
+	$(PYTEST)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
-lint: $(STAMP)
+# The quick loop while developing: no whole-workflow runs (at most 90 seconds).
+test-fast: $(DEV_STAMP)
+	$(PYTEST) -m "not slow"
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/snakemake --lint
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format src scripts tests benchmarks
 	$(BIN)/snakefmt Snakefile workflow/rules
 
-benchmarks: $(STAMP)
+benchmarks: $(DEV_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# Re-resolve the newest versions into requirements.lock (then run `make test`).
-lock:
-	rm -rf /tmp/social-licence-lock && $(PYTHON) -m venv /tmp/social-licence-lock
-	/tmp/social-licence-lock/bin/pip install --quiet -e '.[dev]'
-	{ sed -n '1,2p' requirements.lock; /tmp/social-licence-lock/bin/pip freeze --all --exclude-editable | sort -f; } > requirements.lock.new
-	mv requirements.lock.new requirements.lock
+# Regenerate the R reference numbers (needs Rscript with the survey package: apt-get install
+# r-base-core r-cran-survey) and the digest list the tests check the reference files against.
+reference:
+	cd tests/data/reference && Rscript r/make_reference.R
+	cd tests/data/reference && find . -type f ! -name SHA256SUMS ! -name README.md | LC_ALL=C sort \
+		| sed 's|^\./||' | xargs sha256sum > SHA256SUMS
+
+# Re-resolve the newest versions into both locks (then run `make test`): one universal resolution
+# for Python 3.11-3.13 on Linux and macOS ([tool.uv] in pyproject.toml), with hashes, by uv (a dev
+# tool); the dev lock keeps the runtime lock's versions.
+LOCKTMP := /tmp/social-licence-lock
+lock: $(DEV_STAMP)
+	rm -rf $(LOCKTMP) && mkdir -p $(LOCKTMP) && printf 'pip\nsetuptools\nwheel\n' > $(LOCKTMP)/build.in
+	sed -n '1,3p' requirements.lock > $(LOCKTMP)/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCKTMP)/build.in --universal --generate-hashes \
+		--upgrade --no-header --no-annotate >> $(LOCKTMP)/runtime.lock
+	sed -n '1,3p' requirements-dev.lock > $(LOCKTMP)/dev.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCKTMP)/build.in --extra dev --universal \
+		--generate-hashes -c $(LOCKTMP)/runtime.lock --upgrade --no-header --no-annotate >> $(LOCKTMP)/dev.lock
+	mv $(LOCKTMP)/runtime.lock requirements.lock && mv $(LOCKTMP)/dev.lock requirements-dev.lock
 	$(BIN)/python tools/sync_environment.py
 
 clean:

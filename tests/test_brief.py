@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import find_program
 from test_brief_data import example_inputs
 from test_disclosure import attack_relations, rank_attack
 from test_figures import model_tables
@@ -29,7 +30,7 @@ from social_licence.report.tables import format_percent, write_table
 
 TH = Thresholds()
 HEADLINE = {"data_type": "police", "purpose": "early_help", "group_variable": "ethnicity", "group": "Black"}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = find_program("chromium", "chromium-browser")
 
 
 def brief_inputs(raw: dict) -> dict:
@@ -213,11 +214,8 @@ def test_a_group_with_every_cell_withheld_is_stated_not_drawn_empty(raw):
 
 
 # -- a real browser --------------------------------------------------------------------------------
+@pytest.mark.needs_program("chromium", "chromium-browser")
 def test_brief_renders_in_headless_chromium(brief, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI to test the brief in a real browser (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium); the browser test needs it")
     from playwright.sync_api import sync_playwright
 
     path, _ = brief

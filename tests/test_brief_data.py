@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA
 from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
 from social_licence.design.design import SurveyDesign
@@ -22,7 +23,7 @@ from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = ROOT / "config" / "instrument.yaml"
-REFERENCE = ROOT.parent / "shared" / "reference" / "api"
+REFERENCE = DATA / "reference" / "api"
 Z95 = 1.959963984540054
 
 CONTRACT = [
@@ -351,9 +352,6 @@ def example_inputs(n: int = 600, seed: int = 20240501) -> dict:
 
 
 # -- proof of the estimator used above --------------------------------------------------------------
-def _need_reference():
-    if not REFERENCE.is_dir():
-        pytest.skip(f"R reference data not found at {REFERENCE} (../shared/reference is absent)")
 
 
 DESIGNS = {
@@ -365,8 +363,7 @@ DESIGNS = {
 
 @pytest.mark.parametrize("design_name", sorted(DESIGNS))
 def test_proportion_helper_matches_r_svymean(design_name):
-    """Expected: R survey 4.5 svymean(~awards) (proportions.csv in ../shared/reference)."""
-    _need_reference()
+    """Expected: R survey svymean(~awards) (tests/data/reference/api/r_reference/proportions.csv)."""
     file, spec = DESIGNS[design_name]
     api = pd.read_csv(REFERENCE / file)
     api["awards"] = pd.Categorical(api["awards"], categories=["No", "Yes"])
@@ -383,7 +380,6 @@ def test_proportion_helper_matches_r_svymean(design_name):
 
 def test_domain_helper_matches_r_svyby():
     """Expected: R survey svyby(~api00, ~stype, svymean) under clus1_w (svyby.csv)."""
-    _need_reference()
     api = pd.read_csv(REFERENCE / "apiclus1.csv")
     design = SurveyDesign(api, weights="pw", psu="dnum")
     ref = pd.read_csv(REFERENCE / "r_reference" / "svyby.csv")

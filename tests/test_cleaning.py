@@ -188,9 +188,6 @@ def test_unknown_rules_and_bad_parameters_are_config_errors():
 EXAMPLE = ROOT / "data" / "raw" / "example"
 
 
-@pytest.mark.skipif(
-    not (EXAMPLE / "truth.json").exists(), reason=f"the example export is not in {EXAMPLE} yet"
-)
 def test_example_flow_matches_an_independent_count_and_removes_every_planted_case():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     survey = read_survey(EXAMPLE / "parents.sav", INSTRUMENT)

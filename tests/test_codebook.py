@@ -142,9 +142,6 @@ def test_a_bad_table_writes_nothing(table, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(
-    not REFERENCE_SPSS.is_dir(), reason=f"third-party reference files not found at {REFERENCE_SPSS}"
-)
 def test_codebook_of_a_file_read_without_instrument():
     """sample_missing.sav: mylabl is 1 Male / 2 Female, rows 1-5 read 1,2,1,2,1 (sample.csv),
     row 6 is user-missing -1 and row 7 system-missing."""

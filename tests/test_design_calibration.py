@@ -12,11 +12,10 @@ Expected numbers come from three places, none of them the code under test:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA
 
 from social_licence.design.design import SurveyDesign
 from social_licence.errors import EstimationError
@@ -24,7 +23,7 @@ from social_licence.models.fit import svyglm
 from social_licence.weighting.calibration import Calibration
 from social_licence.weighting.solver import calibration, rake
 
-REF = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "api"
+REF = DATA / "reference" / "api"
 
 
 @pytest.fixture
@@ -199,7 +198,7 @@ def test_calibration_for_other_respondents_is_an_error(raked):
         Calibration(codes=cal.codes[:, :1], sizes=cal.sizes, base=cal.base, index=cal.index)
 
 
-@pytest.mark.skipif(not REF.exists(), reason="../shared/reference/api is absent")
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_linearised_standard_errors_match_the_spread_over_repeated_samples():
     """Known truth: 300 simple random samples of 200 schools from the 6,194 of apipop, each
     raked to the population's school type and sch.wide counts. The standard deviation of the

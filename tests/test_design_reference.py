@@ -1,27 +1,21 @@
 """SurveyDesign estimators against R ``survey`` on the api data, and hand calculations.
 
-Every expected number comes from ``../shared/reference/api/r_reference/`` (R ``survey``; the R
+Every expected number comes from ``tests/data/reference/api/r_reference/`` (R ``survey``; the R
 call is named in each test) or from a formula written out in the test. Tolerances are the
 reference README's: 1e-6 relative for estimates and SEs, 1e-4 for test statistics.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA
 from scipy import stats
 
 from social_licence.design.design import SurveyDesign
 
-REF = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "api"
-if not REF.is_dir():
-    pytest.skip(
-        f"R survey reference data not found at {REF} (../shared/reference); these tests need it",
-        allow_module_level=True,
-    )
+REF = DATA / "reference" / "api"
 RTOL = 1e-6
 LEVELS = {"stype": ["E", "H", "M"], "awards": ["No", "Yes"], "sch.wide": ["No", "Yes"]}
 

@@ -238,6 +238,7 @@ def test_unsuppressed_or_row_level_frames_are_refused(inputs):
 
 
 # -- files -----------------------------------------------------------------------------------------
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_png_and_svg_are_identical_across_runs_at_300_dpi(inputs, tmp_path):
     plot = F.figure_heatmap(inputs["grid"], inputs["instrument"])
     F.save_figure(plot, tmp_path / "a.png", tmp_path / "a.svg")
@@ -457,6 +458,7 @@ def test_rights_figure_has_one_bar_per_statement_in_agreement_order(inputs):
                       "Parents should have a right to opt out of data linkage"]
 
 
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_no_figure_draws_text_over_text_or_off_the_page():
     """Every workflow figure at its printed size, from the example survey and from model tables
     the size of the configured models (35 logistic terms; effects for seven variables)."""

@@ -116,9 +116,6 @@ def test_damaged_or_foreign_parquet_is_refused(cleaned, tmp_path):
         read_interim(foreign)
 
 
-@pytest.mark.skipif(
-    not REFERENCE_SPSS.is_dir(), reason=f"third-party reference files not found at {REFERENCE_SPSS}"
-)
 @pytest.mark.parametrize("name", ["sample_missing.sav", "sample.zsav", "simple_alltypes.sav"])
 def test_files_read_without_instrument_round_trip_dates_times_and_text(name, tmp_path):
     survey = read_survey(REFERENCE_SPSS / name)

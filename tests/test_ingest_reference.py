@@ -1,4 +1,4 @@
-"""read_survey on third-party SPSS files (../shared/reference/spss) and on the bundled example.
+"""read_survey on third-party SPSS files (tests/data/reference/spss) and on the bundled example.
 
 Expected values come from the reference CSVs shipped with the SPSS files (what pyreadstat's
 authors read from them, ``sample.csv`` plain and ``sample_missing_user.csv`` with user-missing
@@ -17,16 +17,9 @@ from test_ingest_support import INSTRUMENT, REFERENCE_SPSS, ROOT
 
 from social_licence.ingest.formats import read_survey
 
-needs_reference = pytest.mark.skipif(
-    not REFERENCE_SPSS.is_dir(), reason=f"third-party reference files not found at {REFERENCE_SPSS}"
-)
 EXAMPLE = ROOT / "data" / "raw" / "example"
-needs_example = pytest.mark.skipif(
-    not (EXAMPLE / "parents.sav").exists(), reason=f"the example export is not in {EXAMPLE} yet"
-)
 
 
-@needs_reference
 def test_compressed_zsav_reads_as_its_reference_csv():
     ref = pd.read_csv(REFERENCE_SPSS / "sample.csv", encoding="utf-8-sig")
     got = read_survey(REFERENCE_SPSS / "sample.zsav")
@@ -41,7 +34,6 @@ def test_compressed_zsav_reads_as_its_reference_csv():
     assert got.variable("mynum")["label"] == "numeric"
 
 
-@needs_reference
 def test_user_missing_values_and_ranges_become_missing_with_a_reason():
     ref = pd.read_csv(
         REFERENCE_SPSS / "sample_missing_user.csv", na_values=["#NULL!"], keep_default_na=False
@@ -67,7 +59,6 @@ def test_user_missing_values_and_ranges_become_missing_with_a_reason():
     ]
 
 
-@needs_reference
 def test_simple_alltypes_ranges_labels_strings_and_multiple_response_sets():
     got = read_survey(REFERENCE_SPSS / "simple_alltypes.sav")
     raw, _ = pyreadstat.read_sav(str(REFERENCE_SPSS / "simple_alltypes.sav"), user_missing=True)
@@ -96,7 +87,6 @@ def test_simple_alltypes_ranges_labels_strings_and_multiple_response_sets():
     assert sets["categorical_array"]["variables"] == ["ca_subvar_1", "ca_subvar_2", "ca_subvar_3"]
 
 
-@needs_reference
 def test_a_value_labelled_missing_and_declared_missing_is_missing():
     got = read_survey(REFERENCE_SPSS / "missing_test.sav").data
     assert got["var1"].isna().tolist() == [True, False]
@@ -109,7 +99,6 @@ def example():
     return read_survey(EXAMPLE / "parents.sav", INSTRUMENT)
 
 
-@needs_example
 def test_example_sav_reads_against_the_instrument(example):
     raw, _ = pyreadstat.read_sav(str(EXAMPLE / "parents.sav"), user_missing=True)
     data = example.data
@@ -125,7 +114,6 @@ def test_example_sav_reads_against_the_instrument(example):
     assert sum((data[v + "__reason"] == "dont_know").sum() for v in items) == dk > 0
 
 
-@needs_example
 def test_example_qualtrics_export_gives_the_same_frame_as_the_sav(example):
     overlay = yaml.safe_load((ROOT / "config" / "example_qualtrics.yaml").read_text())["survey"]
     got = read_survey(

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyreadstat
+from conftest import DATA
 
 from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-REFERENCE_SPSS = SHARED / "reference" / "spss"
+REFERENCE_SPSS = DATA / "reference" / "spss"
 INSTRUMENT = load_instrument(ROOT / "config" / "instrument.yaml")
 KEY = b"test-key-for-pseudonyms"
 

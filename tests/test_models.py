@@ -1,7 +1,7 @@
 """Survey GLMs and proportional-odds models against R ``survey`` and against statsmodels.
 
-Reference numbers: ``../shared/reference/api/r_reference/glm.csv`` and ``svyolr.csv``, made by
-``../shared/reference/r/models_and_tests.R`` (R ``survey`` 4.1) with
+Reference numbers: ``tests/data/reference/api/r_reference/glm.csv`` and ``svyolr.csv``, made by
+``tests/data/reference/r/models_and_tests.R`` (R ``survey`` 4.1) with
 ``svyglm(awards ~ ell + meals + stype, design, family=quasibinomial(), control=glm.control(epsilon=1e-14))``,
 ``svyglm(api00 ~ ell + meals + mobility, design, control=...)`` and
 ``svyolr(band ~ ell + meals, design)`` (``band`` = ``api00`` cut at 600/700/800) under
@@ -12,12 +12,11 @@ Reference numbers: ``../shared/reference/api/r_reference/glm.csv`` and ``svyolr.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from conftest import DATA
 from scipy import linalg, stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
@@ -25,10 +24,7 @@ from social_licence.design.design import SurveyDesign
 from social_licence.models import fit as M
 from social_licence.models.fit import svyglm, svyolr
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
-needs_ref = pytest.mark.skipif(
-    not REF.is_dir(), reason=f"R reference folder {REF} is absent (a user's machine)"
-)
+REF = DATA / "reference" / "api"
 R_TERM = {"(Intercept)": "Intercept", "stypeH": "stype[T.H]", "stypeM": "stype[T.M]"}
 
 
@@ -56,7 +52,6 @@ def _design(name: str) -> SurveyDesign:
 DESIGNS = ["clus1_w", "strat_w", "srs_fpc"]
 
 
-@needs_ref
 @pytest.mark.parametrize("design_name", DESIGNS)
 @pytest.mark.parametrize(
     "model,formula,family",
@@ -74,7 +69,6 @@ def test_svyglm_matches_r_svyglm(design_name, model, formula, family):
     np.testing.assert_allclose(fit.bse[terms].to_numpy(), ref["se"], rtol=1e-5)
 
 
-@needs_ref
 def test_svyglm_df_and_pvalues_follow_summary_svyglm():
     # summary.svyglm: df.residual = degf(design) + 1 - length(coef); p = 2 * pt(-|t|, df).
     # clus1_w has 15 PSUs, 1 stratum: degf = 14; 5 coefficients -> df = 10.
@@ -92,7 +86,6 @@ def test_svyglm_df_and_pvalues_follow_summary_svyglm():
     np.testing.assert_allclose(table["odds_ratio_low"], np.exp(ci[0].to_numpy()))
 
 
-@needs_ref
 @pytest.mark.parametrize("design_name", DESIGNS)
 def test_svyolr_matches_r_svyolr(design_name):
     # R's svyolr stops BFGS at reltol 1e-8 and takes a finite-difference Hessian (step 1e-3),
@@ -106,7 +99,6 @@ def test_svyolr_matches_r_svyolr(design_name):
     np.testing.assert_allclose(fit.bse.to_numpy(), ref["se"], rtol=1e-3)
 
 
-@needs_ref
 @pytest.mark.parametrize("design_name", DESIGNS)
 def test_svyolr_reproduces_r_exactly_with_r_numerics(design_name):
     """At R's estimates, with R's Hessian (optim's central differences of the gradient, step

@@ -122,6 +122,7 @@ def test_long_design_clusters_on_the_parent_without_psu(frame):
 
 
 # -- config ---------------------------------------------------------------------------------
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_shipped_models_config_loads_and_fits(frame):
     specs = load_models(ROOT / "config" / "models.yaml")
     names = [s.name for s in specs]

@@ -1,28 +1,24 @@
 """Predicted probabilities, marginal effects and the proportional-odds check.
 
 Sources of expected numbers: R ``svyby(~api00, ~stype, design, svymean)`` in
-``../shared/reference/api/r_reference/svyby.csv`` (a saturated model's counterfactual means are
+``tests/data/reference/api/r_reference/svyby.csv`` (a saturated model's counterfactual means are
 the domain means, with the same linearisation); hand-written cluster variance formulas; and a
 delete-one-PSU jackknife (JK1) that refits the model, an independent variance method.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA
 from scipy import special
 
 from social_licence.design.design import SurveyDesign
 from social_licence.errors import ModelError
 from social_licence.models.fit import svyglm, svyolr
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
-needs_ref = pytest.mark.skipif(
-    not REF.is_dir(), reason=f"R reference folder {REF} is absent (a user's machine)"
-)
+REF = DATA / "reference" / "api"
 
 
 def _load(name: str) -> pd.DataFrame:
@@ -39,7 +35,6 @@ DESIGNS = {
 }
 
 
-@needs_ref
 @pytest.mark.parametrize("design_name", list(DESIGNS))
 def test_predicted_means_of_saturated_model_equal_r_svyby(design_name):
     ref = pd.read_csv(REF / "r_reference" / "svyby.csv")
@@ -63,7 +58,6 @@ def _cluster_se(d, psu, w, z):
     return float(np.sqrt(n / (n - 1) * np.sum((t - t.mean()) ** 2)))
 
 
-@needs_ref
 def test_predicted_probabilities_and_gaps_of_saturated_logit_are_domain_proportions():
     d = _load("apiclus1.csv")
     fit = svyglm(SurveyDesign(d, weights="pw", psu="dnum"), "awards ~ stype")
@@ -86,7 +80,6 @@ def test_predicted_probabilities_and_gaps_of_saturated_logit_are_domain_proporti
         assert row["reference"] == "E"
 
 
-@needs_ref
 def test_within_gives_domain_predictions_of_saturated_model():
     d = _load("apistrat.csv")
     d["yr_rnd"] = pd.Categorical(d["yr.rnd"], categories=["No", "Yes"])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from conftest import DATA
 
 from social_licence.design.design import SurveyDesign
 from social_licence.errors import ModelError
@@ -21,10 +22,7 @@ from social_licence.models.engine import is_replicate_design
 from social_licence.models.fit import fit_model, model_tables, svyglm, svyolr
 from social_licence.models.spec import ModelSpec
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api"
-needs_ref = pytest.mark.skipif(
-    not REF.is_dir(), reason=f"R reference folder {REF} is absent (a user's machine)"
-)
+REF = DATA / "reference" / "api"
 
 
 def _clus1() -> pd.DataFrame:
@@ -52,7 +50,6 @@ def _jk1_se(thetas: np.ndarray) -> np.ndarray:
     return np.sqrt((n - 1) / n * ((thetas - thetas.mean(axis=0)) ** 2).sum(axis=0))
 
 
-@needs_ref
 def test_jk1_logistic_ses_equal_a_hand_jackknife_of_statsmodels_refits():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")
@@ -70,7 +67,6 @@ def test_jk1_logistic_ses_equal_a_hand_jackknife_of_statsmodels_refits():
     assert fit.df_resid == 14 + 1 - 5  # R: degf(jk1 design) = 14 PSUs - 1
 
 
-@needs_ref
 def test_jk1_predicted_means_equal_hand_jackknife_of_domain_means():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")
@@ -91,7 +87,6 @@ def test_jk1_predicted_means_equal_hand_jackknife_of_domain_means():
     np.testing.assert_allclose(diff.loc[["H", "M"], "se"], _jk1_se(gaps), rtol=1e-9)
 
 
-@needs_ref
 def test_jk1_ordinal_ses_equal_a_hand_jackknife_of_full_refits():
     d = _clus1()
     design = SurveyDesign(d, weights="pw", psu="dnum").with_replicates("jk1")

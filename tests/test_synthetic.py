@@ -416,6 +416,7 @@ def test_census_marginal_model_is_the_statsmodels_projection(truth):
         assert coefs[name] == pytest.approx(value, abs=2e-6), name
 
 
+@pytest.mark.slow  # many seconds: left out of make test-fast
 def test_a_large_simple_random_sample_recovers_the_census_truth(truth, srs):
     # Expected: truth.json census values. Tolerance: 4 standard errors of the sample estimate,
     # from the parent-level linearisation (SurveyDesign with each parent its own PSU) and from
