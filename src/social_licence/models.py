@@ -24,7 +24,6 @@ the normal instead unless ``ddf`` is given: pass ``df=np.inf`` to :meth:`ModelRe
 
 from __future__ import annotations
 
-import ast
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from .design import SurveyDesign
 from .errors import ConfigError, ModelError
 from .grid import DK_OPTIONS, long_format
 from .instrument import Instrument
+from .spec import EVAL_NAMESPACE, evaluate_subset, parse_formula, parse_subset
 
 FAMILIES = ("binomial", "gaussian", "poisson")
 MODEL_FAMILIES = (*FAMILIES, "ordinal")
@@ -49,68 +49,23 @@ DATA_KINDS = ("long", "respondent")
 # the usual cause is (quasi-)separation or a near-empty cell, which we report instead.
 MAX_SE = 10.0
 
-_PATSY_NAMES = frozenset(n for n in dir(patsy.builtins) if not n.startswith("_")) | {"np"}
-_EVAL_ENV = patsy.EvalEnvironment([{"np": np}])
+_EVAL_ENV = patsy.EvalEnvironment([EVAL_NAMESPACE])
 
 
 # -- formulas -------------------------------------------------------------------------------
-def _factor_variables(code: str) -> list[str]:
-    """Data columns named in one patsy factor, e.g. ``C(eth, Treatment('White'))`` -> ``eth``."""
-    try:
-        tree = ast.parse(code.strip(), mode="eval")
-    except SyntaxError:
-        return []
-    called, found = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            while isinstance(func, ast.Attribute):
-                func = func.value
-            if isinstance(func, ast.Name):
-                called.add(func.id)
-            if isinstance(node.func, ast.Name) and node.func.id == "Q" and node.args:
-                arg = node.args[0]
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.append(arg.value)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            called.add(node.value.id)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in called and node.id not in _PATSY_NAMES:
-            found.append(node.id)
-    return list(dict.fromkeys(found))
-
-
 def formula_variables(formula: str) -> tuple[list[str], list[str]]:
-    """Variables of the left- and right-hand side of a formula, in order of appearance."""
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as exc:
-        raise ModelError(f"formula {formula!r} cannot be parsed: {exc}") from None
-    sides = []
-    for terms in (desc.lhs_termlist, desc.rhs_termlist):
-        names: list[str] = []
-        for term in terms:
-            for factor in term.factors:
-                names.extend(_factor_variables(factor.code))
-        sides.append(list(dict.fromkeys(names)))
-    return sides[0], sides[1]
+    """Variables of the left- and right-hand side of a formula, in order of appearance
+    (the formula checked against the grammar of :mod:`social_licence.spec`)."""
+    parsed = parse_formula(formula)
+    return list(parsed.lhs), list(parsed.rhs)
 
 
 def _check_formula(formula: str, columns: Sequence[str], model: str) -> tuple[list[str], list[str]]:
-    lhs, rhs = formula_variables(formula)
-    if not lhs:
+    """The formula checked against the grammar and the data's columns before patsy sees it."""
+    parsed = parse_formula(formula, columns, model=model)
+    if not parsed.lhs:
         raise ModelError(f"model {model!r}: formula {formula!r} has no outcome (left of '~')")
-    cols = set(columns)
-    desc = patsy.ModelDesc.from_formula(formula)
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            for var in _factor_variables(factor.code):
-                if var not in cols:
-                    raise ModelError(
-                        f"model {model!r}: term {factor.code!r} of formula {formula!r} uses "
-                        f"{var!r}, which is not a column of the data"
-                    )
-    return lhs, rhs
+    return list(parsed.lhs), list(parsed.rhs)
 
 
 # -- design matrices ------------------------------------------------------------------------
@@ -132,12 +87,7 @@ def _subset_mask(design: SurveyDesign, subset, model: str) -> np.ndarray:
     if subset is None:
         return np.ones(n, dtype=bool)
     if isinstance(subset, str):
-        try:
-            mask = design.data.eval(subset)
-        except Exception as exc:  # pandas raises many types for a bad query string
-            raise ModelError(
-                f"model {model!r}: subset {subset!r} cannot be evaluated: {exc}"
-            ) from None
+        mask = evaluate_subset(subset, design.data, model=model)
     else:
         mask = subset
     mask = np.asarray(mask)
@@ -1330,6 +1280,9 @@ def parse_models(
         formula = item.get("formula")
         if not formula or "~" not in formula:
             raise ConfigError(f"{where} ({name}): formula {formula!r} needs a '~'")
+        parse_formula(formula, model=name)
+        if item.get("subset") is not None:
+            parse_subset(item["subset"], model=name)
         lhs = formula.split("~", 1)[0].strip()
         outcome = item.get("outcome") or lhs or None
         if not outcome:
@@ -1499,10 +1452,11 @@ def fit_model(
     """
     opts = _design_options(design_options, instrument)
     formula = spec.full_formula
-    lhs, rhs = formula_variables(formula)
+    parsed = parse_formula(formula, model=spec.name)
+    lhs, rhs = list(parsed.lhs), list(parsed.rhs)
     needed = [*lhs, *rhs, *spec.reference]
     if spec.subset:
-        needed += [c for c in data.columns if c in spec.subset]
+        needed += parse_subset(spec.subset, model=spec.name).variables
     if spec.within:
         needed.append(spec.within)
     unit: str | None
