@@ -1,5 +1,6 @@
 # Helpers shared by the rules: configuration checks and target lists. No rule lives here.
 import os
+import sys
 
 import yaml
 from snakemake.utils import validate
@@ -38,6 +39,13 @@ MODELS = _checked_yaml(config["models"]["file"], "../schemas/models.schema.yaml"
 THRESHOLDS = _checked_yaml(
     config["report"]["thresholds"], "../schemas/thresholds.schema.yaml"
 )
+
+# Every value that names a variable, level, grid, group or headline cell, and every model
+# formula and subset (read as data, never run), checked against the instrument before any job.
+sys.path.insert(0, _SRC)
+from social_licence.config_check import check_workflow_config
+
+check_workflow_config(config)
 
 if config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(
