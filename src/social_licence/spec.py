@@ -495,7 +495,10 @@ class _SubsetWalker:
 
     def literal(self, node: ast.AST) -> None:
         if not _literal(node) and not (isinstance(node, ast.Constant) and node.value is None):
-            raise self.fail(node, "is not a literal (text, number, True/False)")
+            plain = isinstance(node, (ast.Constant, ast.UnaryOp, ast.BinOp))
+            raise self.fail(
+                node, "is not a literal (text, number, True/False)" if plain else _kind(node)
+            )
 
 
 def _value(node: ast.AST) -> object:
