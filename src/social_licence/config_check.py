@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .cleaning import resolve_rules
 from .errors import ConfigError, SocialLicenceError
 from .grid import DONT_KNOW_LABEL
@@ -191,6 +193,30 @@ def _check_headline(
             )
 
 
+def _grammar_problems(problems: _Problems, path: Path) -> bool:
+    """Every model's formula and subset read against the grammar, so that all hostile or
+    malformed ones are listed at once; True when any was found."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # load_models names the file and the fault
+    models = raw.get("models") if isinstance(raw, dict) else None
+    found = False
+    for item in models if isinstance(models, list) else []:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("name"))
+        for key, parse in (("formula", parse_formula), ("subset", parse_subset)):
+            if item.get(key) is None:
+                continue
+            try:
+                parse(item[key], model=name)
+            except ConfigError as exc:
+                problems.guard(f"{path}: model {name}: {key}", exc)
+                found = True
+    return found
+
+
 def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> None:
     """Check every value of the workflow config that names something in the instrument.
 
@@ -278,11 +304,12 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
 
     models_cfg = config.get("models") or {}
     models_file = root / models_cfg.get("file", "config/models.yaml")
-    try:
-        specs = load_models(models_file)
-    except SocialLicenceError as exc:
-        problems.guard("models.file", exc)
-        specs = []
+    specs = []
+    if not _grammar_problems(problems, models_file):
+        try:
+            specs = load_models(models_file)
+        except SocialLicenceError as exc:
+            problems.guard("models.file", exc)
     run = models_cfg.get("run", "all")
     names = [s.name for s in specs]
     if run != "all":
