@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: all setup run test lint format lock clean report benchmarks
+.PHONY: all setup run test lint format lock clean report benchmarks unlock
 
 all: run
 
@@ -51,6 +51,16 @@ lock:
 	{ sed -n '1,2p' requirements.lock; /tmp/social-licence-lock/bin/pip freeze --all --exclude-editable | sort -f; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 	$(BIN)/python tools/sync_environment.py
+
+# After a killed run ("Directory cannot be locked"): only when no snakemake is running here.
+unlock: $(STAMP)
+	@for pid in $$(pgrep -f '[b]in/snakemake'); do \
+		if [ "$$(readlink /proc/$$pid/cwd)" = "$(CURDIR)" ]; then \
+			echo "snakemake (process $$pid) is still running in this folder: let it finish, or stop it, first"; \
+			exit 1; \
+		fi; \
+	done
+	$(BIN)/snakemake --unlock
 
 clean:
 	rm -rf results .snakemake
