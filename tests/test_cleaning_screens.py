@@ -192,3 +192,28 @@ def test_the_key_creation_line_is_not_kept_in_the_survey_log(frame, tmp_path, mo
     assert first.log == second.log
     assert not any("pseudonymisation key" in line for line in first.log)
     assert np.array_equal(first.data.index, second.data.index)
+
+
+def test_design_and_weighting_messages_give_rows_never_pseudonyms():
+    from social_licence.design import SurveyDesign
+    from social_licence.errors import EstimationError, WeightingError
+    from social_licence.weighting import rake
+
+    ids = [f"P{i:05d}" for i in range(12)]
+    pseudo = pseudonymise(ids, KEY)
+    data = pd.DataFrame(
+        {
+            "sex": pd.Categorical(["Female", "Male"] * 6),
+            "stratum": [1.0, 2.0] * 6,
+            "w": 1.0,
+        },
+        index=pd.Index(pseudo.to_numpy(), name="respondent"),
+    )
+    data.iloc[[2, 7], data.columns.get_loc("stratum")] = np.nan
+    data.iloc[[4], data.columns.get_loc("sex")] = None
+    with pytest.raises(EstimationError, match=r"missing values in rows 3, 8") as e:
+        SurveyDesign(data, weights="w", strata="stratum")
+    _no_ids_in(str(e.value), ids)
+    with pytest.raises(WeightingError, match=r"missing for 1 respondents \(rows 5\)") as e:
+        rake(data, {"sex": {"Female": 0.5, "Male": 0.5}}, "w")
+    _no_ids_in(str(e.value), ids)

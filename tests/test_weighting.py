@@ -116,7 +116,8 @@ def test_missing_category_gets_its_own_target():
 # -- bad input: each a clear error naming the margin and category --------------------------------
 def test_missing_value_is_an_error_naming_variable_and_respondents():
     d = frame(sex=["F", None, "M", None])
-    with pytest.raises(WeightingError, match=r"'sex' is missing for 2 respondents \(R001, R003\)"):
+    # respondent IDs are never printed: the rows are given by position (R001, R003 are 2 and 4)
+    with pytest.raises(WeightingError, match=r"'sex' is missing for 2 respondents \(rows 2, 4\)"):
         rake(d, {"sex": {"F": 0.5, "M": 0.5}})
 
 

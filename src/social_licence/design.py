@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .errors import EstimationError
+from .errors import EstimationError, describe_rows
 from .estimates import Cells, Estimators
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "certainty", "adjust", "average")
@@ -183,12 +183,8 @@ def _as_array(data: pd.DataFrame, spec, name: str) -> np.ndarray | None:
 
 
 def bad_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
-    """Row labels (the respondent ids of an analysis frame) where ``mask`` is true, for messages."""
-    labels = data.index[np.asarray(mask, dtype=bool)]
-    shown = ", ".join(str(x) for x in labels[:limit])
-    if len(labels) > limit:
-        shown += f" (and {len(labels) - limit} more)"
-    return shown
+    """Row labels where ``mask`` is true, for messages; never respondent IDs or pseudonyms."""
+    return describe_rows(data.index, mask, limit).removeprefix("rows ")
 
 
 class SurveyDesign(Estimators):
