@@ -99,6 +99,12 @@ CATALOGUE = [
         "ethnicty",
     ),
     ({}, _model(subset="purpose == 'risk'"), "model acceptability_logit: subset", "risk"),
+    (
+        {},
+        _model(formula="acceptable ~ data_type + C(ethnicity, Treatment('Whte'))"),
+        "model acceptability_logit: formula",
+        "Whte",
+    ),
     ({}, _model(subset="purpos == 'risk_scoring'"), "subset", "purpos"),
     ({}, _model(grid="acceptabilty"), "model acceptability_logit: grid", "acceptabilty"),
     (

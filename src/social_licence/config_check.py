@@ -134,6 +134,13 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
                 f"{key}: reference.{var}",
                 f"{level!r} is not a level of {var!r} (levels: {_names(levels)})",
             )
+    for var, level in formula.treatments:
+        levels = variable_levels(var, instrument, grid)
+        if levels is not None and str(level) not in levels:
+            problems.add(
+                f"{key}: formula",
+                f"Treatment({level!r}) is not a level of {var!r} (levels: {_names(levels)})",
+            )
     for var in spec.marginal_effects:
         if var not in formula.rhs:
             problems.add(

@@ -76,6 +76,8 @@ class Formula:
     outcome: str | None
     lhs: tuple[str, ...]
     rhs: tuple[str, ...]
+    #: ``(variable, level)`` of every ``C(var, Treatment(level))``, to check the level exists
+    treatments: tuple[tuple[str, object], ...] = ()
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -140,6 +142,7 @@ class _FormulaWalker:
         self.text, self.source, self.declared, self.model = text, source, declared, model
         self.found: list[str] = []
         self.factor_node: ast.AST | None = None  # the term being walked, for messages
+        self.treatments: list[tuple[str, object]] = []
 
     def fail(self, node: ast.AST, why: str) -> ConfigError:
         token = ast.get_source_segment(self.source, node) or type(node).__name__
@@ -238,6 +241,7 @@ class _FormulaWalker:
                 )
             if not ok:
                 raise self.fail(contrast, "is not Treatment(level) with a literal level")
+            self.treatments.append((self.found[-1], _value(values[0])))
 
     def quoted(self, node: ast.Call) -> None:
         if (
@@ -387,6 +391,7 @@ def parse_formula(
         outcome=lhs[0] if lhs else None,
         lhs=tuple(lhs),
         rhs=tuple(dict.fromkeys(walker.found)),
+        treatments=tuple(walker.treatments),
     )
 
 
