@@ -15,7 +15,7 @@ from workflow_helpers import BIN, copy_project, result_files
 pytestmark = pytest.mark.slow
 
 # One model keeps the two runs short; every other stage runs in full.
-FEWER_MODELS = "models={run: [licence_index_linear]}"
+FEWER_MODELS = "models={run: [acceptability_logit]}"
 
 
 def _run_without_key_variable(workdir) -> None:

@@ -23,6 +23,7 @@ from .indices import INDEX_COLUMNS
 from .instrument import Instrument, load_instrument
 from .models import RESPONDENT, ModelSpec, load_models
 from .spec import parse_formula, parse_subset
+from .weighting import load_targets
 
 __all__ = ["check_workflow_config", "model_variables", "variable_levels"]
 
@@ -291,8 +292,6 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
         problems, "weighting.covariates", weighting.get("covariates") or [], instrument
     )
     try:
-        from .weighting import load_targets
-
         load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
     except SocialLicenceError as exc:
         problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)

@@ -15,6 +15,7 @@ naming the model, the offending text and what is allowed.
 from __future__ import annotations
 
 import ast
+import difflib
 import io
 import operator
 import tokenize
@@ -24,6 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import patsy
 
 from .errors import ConfigError
 
@@ -320,8 +322,6 @@ def _kind(node: ast.AST) -> str:
 
 
 def _suggest(name: str, declared: Collection[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, sorted(map(str, declared)), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
@@ -397,8 +397,6 @@ def parse_formula(
 
 def _check_patsy_factors(text: str, declared: Collection[str] | None, model: str | None) -> None:
     """Walk every factor exactly as patsy splits the formula: the code patsy would evaluate."""
-    import patsy
-
     try:
         desc = patsy.ModelDesc.from_formula(text)
     except patsy.PatsyError as exc:
