@@ -128,9 +128,15 @@ def _tokens(text: str, what: str, model: str | None) -> list[tokenize.TokenInfo]
 def _one_line(text: object, what: str, model: str | None) -> str:
     if not isinstance(text, str):
         raise ConfigError(f"{_who(model)}{what} must be text, not {text!r}")
-    line = " ".join(text.split())
+    line = text.strip()
     if not line:
         raise ConfigError(f"{_who(model)}{what} is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in line):
+        # what is checked must be exactly what patsy reads: one line, no control characters
+        raise ConfigError(
+            f"{_who(model)}{what} {line!r} spans lines or holds control characters; "
+            "write it on one line"
+        )
     return line
 
 
