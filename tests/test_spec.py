@@ -145,7 +145,7 @@ def test_the_message_names_the_offending_text_and_what_is_allowed():
     assert "C(var) or C(var, Treatment(level))" in text and "np.log()" in text
     with pytest.raises(ConfigError, match=r"'x\.__class__' is an attribute access"):
         parse_subset("x.__class__ == 1", ["x"], model="m")
-    with pytest.raises(ConfigError, match=r"uses and/or: write & and \|"):
+    with pytest.raises(ConfigError, match=r"'and' is not allowed: write & \(and\)"):
         parse_subset("x > 0 and flag", ["x", "flag"], model="m")
 
 
@@ -169,6 +169,8 @@ BENIGN = [
     "(x > 1) | (z <= 2)",
     "~(x > 0) & flag",
     "-0.5 < x <= 0.5",
+    "x > 0 & g == 'b'",  # & binds more loosely than ==, as in pandas
+    "~flag | x > 1 & z < 3",
     "flag",
     "x == -1",
     "ord >= 'mid'",
@@ -189,6 +191,9 @@ def test_subset_counts_by_hand():
     assert evaluate_subset("g != 'a'", d).tolist() == [False, True, True, False]  # missing: !=
     assert evaluate_subset("x >= 3", d).tolist() == [False, False, True, True]
     assert evaluate_subset("~(x >= 3)", d).tolist() == [True, True, False, False]
+    # ~ negates the comparison after it, as "not" does: "~ g == 'a'" is "g != 'a'"
+    assert evaluate_subset("~ g == 'a'", d).tolist() == [False, True, True, False]
+    assert evaluate_subset("~ g in ['a'] & x > 1", d).tolist() == [False, False, True, False]
     with pytest.raises(ConfigError, match=r"cannot be compared"):
         evaluate_subset("g < 'b'", d, model="m")  # an unordered category has no order
     with pytest.raises(ConfigError, match=r"'x' is not a True/False variable"):

@@ -91,7 +91,8 @@ class Subset:
     """A checked subset expression; :func:`evaluate_subset` applies it to a frame."""
 
     text: str
-    tree: ast.Expression
+    tree: ast.Expression  # parsed from ``source``: the text with & | ~ read as and/or/not
+    source: str
     variables: tuple[str, ...]
     #: ``(variable, literal)`` for every comparison of a variable with a literal, to check levels
     literals: tuple[tuple[str, object], ...]
@@ -426,32 +427,30 @@ _COMPARE: dict[type, Callable] = {
 
 
 class _SubsetWalker:
-    def __init__(self, text: str, declared: Collection[str] | None, model: str | None) -> None:
-        self.text, self.declared, self.model = text, declared, model
+    def __init__(
+        self, text: str, source: str, declared: Collection[str] | None, model: str | None
+    ) -> None:
+        self.text, self.source, self.declared, self.model = text, source, declared, model
         self.variables: list[str] = []
         self.literals: list[tuple[str, object]] = []
 
     def fail(self, node: ast.AST, why: str) -> ConfigError:
-        token = ast.get_source_segment(self.text, node) or type(node).__name__
+        token = _shown(ast.get_source_segment(self.source, node) or type(node).__name__)
         return ConfigError(
             f"{_who(self.model)}subset {self.text!r}: {token!r} {why}; a subset may use "
             f"{SUBSET_ALLOWED}"
         )
 
     def condition(self, node: ast.AST) -> None:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
-            self.condition(node.left)
-            self.condition(node.right)
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+        if isinstance(node, ast.BoolOp):  # & and | (rewritten, with their pandas precedence)
+            for value in node.values:
+                self.condition(value)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):  # ~
             self.condition(node.operand)
         elif isinstance(node, ast.Compare):
             self.compare(node)
         elif isinstance(node, ast.Name):
             self.variable(node)
-        elif isinstance(node, ast.BoolOp):
-            raise self.fail(node, "uses and/or: write & and | (with parentheses)")
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            raise self.fail(node, "uses not: write ~(...)")
         else:
             raise self.fail(
                 node,
@@ -516,18 +515,55 @@ def _value(node: ast.AST) -> object:
     return node.value  # type: ignore[attr-defined]
 
 
+# As in pandas' query language, & | ~ bind more loosely than comparisons
+# ("a == 1 & b > 2" means "(a == 1) & (b > 2)"): they are read as Python's and/or/not.
+_LOGIC = {"&": " and ", "|": " or ", "~": " not "}
+_LOGIC_BACK = {word: f" {op} " for op, word in _LOGIC.items()}
+
+
+def _shown(segment: str | None) -> str:
+    """A piece of a rewritten subset as the user wrote it, for messages."""
+    segment = segment or ""
+    for word, op in _LOGIC_BACK.items():
+        segment = segment.replace(word, op)
+    return " ".join(segment.split())
+
+
+def _logic_as_words(text: str, tokens: list[tokenize.TokenInfo], model: str | None) -> str:
+    """The subset with & | ~ as and/or/not; and/or/not written as words are refused."""
+    for i, tok in enumerate(tokens):
+        if tok.type != tokenize.NAME:
+            continue
+        after = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        spelled = tok.string in ("and", "or") or (tok.string == "not" and after != "in")
+        if spelled:
+            raise ConfigError(
+                f"{_who(model)}subset {text!r}: {tok.string!r} is not allowed: write & (and), "
+                f"| (or), ~ (not) with parentheses; a subset may use {SUBSET_ALLOWED}"
+            )
+    out, last = [], 0
+    for tok in tokens:
+        if tok.type == tokenize.OP and tok.string in _LOGIC:
+            col = tok.start[1]
+            out += [text[last:col], _LOGIC[tok.string]]
+            last = col + 1
+    out.append(text[last:])
+    return "".join(out)
+
+
 def parse_subset(
     subset: object, declared: Collection[str] | None = None, *, model: str | None = None
 ) -> Subset:
     """Check a subset expression against its grammar and, when given, the declared variables."""
     text = _one_line(subset, "subset", model)
-    _tokens(text, "subset", model)
-    tree = _parse(text, text, "subset", model)
-    walker = _SubsetWalker(text, declared, model)
+    source = _logic_as_words(text, _tokens(text, "subset", model), model).strip()
+    tree = _parse(source, text, "subset", model)
+    walker = _SubsetWalker(text, source, declared, model)
     walker.condition(tree.body)
     return Subset(
         text=text,
         tree=tree,
+        source=source,
         variables=tuple(dict.fromkeys(walker.variables)),
         literals=tuple(walker.literals),
     )
@@ -576,7 +612,7 @@ def evaluate_subset(
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{_who(model)}subset {subset.text!r}: "
-                f"{ast.get_source_segment(subset.text, node)!r} cannot be compared: {exc}"
+                f"{_shown(ast.get_source_segment(subset.source, node))!r} cannot be compared: {exc}"
             ) from None
         if isinstance(result, pd.Series):
             out = result.to_numpy(dtype=bool, na_value=False)
@@ -587,9 +623,10 @@ def evaluate_subset(
         return np.full(n, bool(result))
 
     def walk(node: ast.AST) -> np.ndarray:
-        if isinstance(node, ast.BinOp):
-            left, right = walk(node.left), walk(node.right)
-            return left & right if isinstance(node.op, ast.BitAnd) else left | right
+        if isinstance(node, ast.BoolOp):
+            parts = [walk(v) for v in node.values]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            return combine.reduce(parts)
         if isinstance(node, ast.UnaryOp):
             return ~walk(node.operand)
         if isinstance(node, ast.Name):
