@@ -14,7 +14,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock | cksum | 
 CORES ?= all
 PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: all setup run test test-fast lint format lock clean report benchmarks reference
+.PHONY: all setup run test test-fast lint format lock clean report benchmarks reference unlock
 
 all: run
 
@@ -84,6 +84,16 @@ lock: $(DEV_STAMP)
 		--generate-hashes -c $(LOCKTMP)/runtime.lock --upgrade --no-header --no-annotate >> $(LOCKTMP)/dev.lock
 	mv $(LOCKTMP)/runtime.lock requirements.lock && mv $(LOCKTMP)/dev.lock requirements-dev.lock
 	$(BIN)/python tools/sync_environment.py
+
+# After a killed run ("Directory cannot be locked"): only when no snakemake is running here.
+unlock: $(STAMP)
+	@for pid in $$(pgrep -f '[b]in/snakemake'); do \
+		if [ "$$(readlink /proc/$$pid/cwd)" = "$(CURDIR)" ]; then \
+			echo "snakemake (process $$pid) is still running in this folder: let it finish, or stop it, first"; \
+			exit 1; \
+		fi; \
+	done
+	$(BIN)/snakemake --unlock
 
 clean:
 	rm -rf results .snakemake

@@ -45,10 +45,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One complete Snakemake run of the bundled example (key "test-key") in a throw-away copy,
-    shared by every test that only reads its results: one run, many assertions."""
+    """One complete Snakemake run of the bundled example in a throw-away copy, as on a fresh
+    clone (no SOCIAL_LICENCE_KEY, so the run creates ``.pseudonym_key``), shared by every test
+    that only reads its results: one run, many assertions."""
     from workflow_helpers import copy_project, snakemake
 
     workdir = copy_project(tmp_path_factory.mktemp("example-run"))
-    snakemake(workdir)
+    snakemake(workdir, key=None)
     return workdir

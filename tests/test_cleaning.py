@@ -64,30 +64,42 @@ def survey(frame, tmp_path_factory):
 
 
 WITHDRAWN = ["P10001", "P10002", "P10003", "P99999"]
+# The planted export lists an unknown withdrawal ID and repeats row 6 with a different answer:
+# these tests go on past both, whose own rules are tested below.
+GO_ON = {"conflicting_duplicates": {"action": "keep"}}
+
+
+def _clean(survey, rules=None, withdrawals=WITHDRAWN):
+    return clean(
+        survey, INSTRUMENT, {**GO_ON, **(rules or {})}, withdrawals, key=KEY, unmatched="continue"
+    )
 
 
 def test_flow_table_counts_every_rule_in_order(survey):
-    cleaned, flow = clean(survey, INSTRUMENT, {}, WITHDRAWN, key=KEY)
+    cleaned, flow = _clean(survey)
     assert list(flow.columns) == ["step", "rule", "excluded", "remaining", "detail"]
     assert flow["rule"].tolist() == [
         "received",
         "withdrawals",
         "duplicates",
+        "conflicting_duplicates",
+        "zero_weights",
         "speeders",
         "straightliners",
         "attention_check",
         "analysed",
     ]
-    assert flow["excluded"].tolist() == [0, 4, 2, 2, 2, 3, 0]
-    assert flow["remaining"].tolist() == [43, 39, 37, 35, 33, 30, 30]
-    assert flow["step"].tolist() == list(range(7))
+    assert flow["excluded"].tolist() == [0, 4, 1, 1, 0, 2, 2, 3, 0]
+    assert flow["remaining"].tolist() == [43, 39, 38, 37, 37, 35, 33, 30, 30]
+    assert flow["step"].tolist() == list(range(9))
     assert len(cleaned.data) == 30
-    assert "median (1000)" in flow.loc[3, "detail"] and "below 300" in flow.loc[3, "detail"]
+    assert "median (1000)" in flow.loc[5, "detail"] and "below 300" in flow.loc[5, "detail"]
+    assert "1 listed ID(s) matched no respondent" in flow.loc[1, "detail"]
     assert cleaned.meta["cleaning"]["flow"] == flow.to_dict("records")
 
 
 def test_the_right_respondents_are_excluded(survey, frame):
-    cleaned, _ = clean(survey, INSTRUMENT, {}, WITHDRAWN, key=KEY)
+    cleaned, _ = _clean(survey)
     ids = frame["respondent_id"]
     gone = {f"P{10001 + r}" for r in [0, 1, 2, 10, 11, 15, 16, 20, 21, 22]}
     expected = pseudonymise(pd.Series(sorted(set(ids) - gone)), KEY)
@@ -96,9 +108,11 @@ def test_the_right_respondents_are_excluded(survey, frame):
 
 
 def test_withdrawals_come_before_duplicates_and_the_log_says_how_many_never_who(survey):
-    cleaned, flow = clean(survey, INSTRUMENT, {}, WITHDRAWN, key=KEY)
-    # row 2 and its repeat are both withdrawals, not a duplicate
-    assert flow.loc[1, "excluded"] == 4 and flow.loc[2, "excluded"] == 2
+    cleaned, flow = _clean(survey)
+    # row 2 and its repeat are both withdrawals, not a duplicate; row 5's repeat is an exact
+    # resubmission, row 6's repeat a conflicting one
+    assert flow.loc[1, "excluded"] == 4
+    assert flow.loc[2, "excluded"] == 1 and flow.loc[3, "excluded"] == 1
     line = next(x for x in cleaned.log if x.startswith("withdrawals:"))
     assert (
         "4 respondent row(s) removed" in line and "4 ID(s) listed, 1 matched no respondent" in line
@@ -107,8 +121,8 @@ def test_withdrawals_come_before_duplicates_and_the_log_says_how_many_never_who(
 
 
 def test_duplicates_keep_first_or_last(survey, frame):
-    first, _ = clean(survey, INSTRUMENT, {}, WITHDRAWN, key=KEY)
-    last, _ = clean(survey, INSTRUMENT, {"duplicates": {"keep": "last"}}, WITHDRAWN, key=KEY)
+    first, _ = _clean(survey)
+    last, _ = _clean(survey, {"duplicates": {"keep": "last"}})
     pid = pseudonymise(["P10007"], KEY)[0]  # row 6, repeated with the other sex
     labels = INSTRUMENT["sex"].codes
     assert first.data.loc[pid, "sex"] == labels[int(frame.loc[6, "sex"])]
@@ -121,41 +135,39 @@ def test_duplicates_keep_first_or_last(survey, frame):
     ("rule", "step", "final"),
     [
         ("duplicates", 2, None),
-        ("speeders", 3, 32),
-        ("straightliners", 4, 32),
-        ("attention_check", 5, 33),
+        ("speeders", 5, 32),
+        ("straightliners", 6, 32),
+        ("attention_check", 7, 33),
     ],
 )
 def test_each_rule_can_be_switched_off(survey, rule, step, final):
     if rule == "duplicates":
         with pytest.raises(InputError, match="duplicates rule is disabled") as err:
-            clean(survey, INSTRUMENT, {rule: {"enabled": False}}, WITHDRAWN, key=KEY)
+            _clean(survey, {rule: {"enabled": False}})
         assert err.value.rows == [6, 7, 42, 43]  # 1-based rows of the two repeated IDs
         return
-    cleaned, flow = clean(survey, INSTRUMENT, {rule: {"enabled": False}}, WITHDRAWN, key=KEY)
+    cleaned, flow = _clean(survey, {rule: {"enabled": False}})
     assert flow.loc[step, "excluded"] == 0 and flow.loc[step, "detail"] == "rule disabled"
     assert len(cleaned.data) == final
 
 
 def test_parameters_change_what_is_excluded(survey):
     # threshold 0.1 x 1000 = 100 s: 100 s is not below it, so nobody is a speeder
-    _, flow = clean(survey, INSTRUMENT, {"speeders": {"share_of_median": 0.1}}, WITHDRAWN, key=KEY)
-    assert flow.loc[3, "excluded"] == 0
+    _, flow = _clean(survey, {"speeders": {"share_of_median": 0.1}})
+    assert flow.loc[5, "excluded"] == 0
     # 9 answered items are enough at min_items 9: row 17 joins rows 15 and 16
-    _, flow = clean(survey, INSTRUMENT, {"straightliners": {"min_items": 9}}, WITHDRAWN, key=KEY)
-    assert flow.loc[4, "excluded"] == 3
+    _, flow = _clean(survey, {"straightliners": {"min_items": 9}})
+    assert flow.loc[6, "excluded"] == 3
     # no answer passes when missing: pass
-    _, flow = clean(
-        survey, INSTRUMENT, {"attention_check": {"missing": "pass"}}, WITHDRAWN, key=KEY
-    )
-    assert flow.loc[5, "excluded"] == 2
+    _, flow = _clean(survey, {"attention_check": {"missing": "pass"}})
+    assert flow.loc[7, "excluded"] == 2
 
 
 def test_withdrawals_file(survey, tmp_path):
     path = tmp_path / "withdrawals.csv"
     path.write_text("respondent_id,date\nP10001,2026-01-02\n P10002 ,2026-01-03\n")
     assert read_withdrawals(path) == {"P10001", "P10002"}
-    _, flow = clean(survey, INSTRUMENT, {}, path, key=KEY)
+    _, flow = _clean(survey, withdrawals=path)
     assert flow.loc[1, "excluded"] == 2
     empty = tmp_path / "none.csv"
     empty.write_text("respondent_id\n")
@@ -202,7 +214,7 @@ def test_example_flow_matches_an_independent_count_and_removes_every_planted_cas
     raw = raw[~raw["respondent_id"].isin(listed)]
     expected.append(len(raw))
     raw = raw[~raw["respondent_id"].duplicated()]
-    expected.append(len(raw))
+    expected += [len(raw)] * 3  # duplicates; no conflicting duplicate or zero weight planted
     raw = raw[~(raw["duration_s"] < 0.3 * raw["duration_s"].median())]
     expected.append(len(raw))
     items = raw[ACC.variables].where(raw[ACC.variables].isin([1, 2, 3, 4, 5]))

@@ -25,7 +25,7 @@ LAYERS = [
     {"models"},
     {"report"},
     {"synthetic"},
-    {"stages"},
+    {"stages", "config_check"},
     {"cli", "__init__"},
 ]
 

@@ -176,7 +176,7 @@ def test_subset_is_a_domain_of_the_full_design(frame):
 
 def test_formula_naming_an_unknown_variable_names_model_and_term(frame):
     spec = ModelSpec(name="typo", formula="acceptable ~ data_type + ethnicty", family="binomial")
-    with pytest.raises(ModelError, match=r"model 'typo'.*'ethnicty'.*not a column"):
+    with pytest.raises(ConfigError, match=r"model 'typo'.*'ethnicty'.*not a column"):
         fit_model(spec, frame, INSTRUMENT, {"weights": "weight"})
 
 

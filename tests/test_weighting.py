@@ -116,13 +116,15 @@ def test_missing_category_gets_its_own_target():
 # -- bad input: each a clear error naming the margin and category --------------------------------
 def test_missing_value_is_an_error_naming_variable_and_respondents():
     d = frame(sex=["F", None, "M", None])
-    with pytest.raises(WeightingError, match=r"'sex' is missing for 2 respondents \(R001, R003\)"):
+    # respondent IDs are never printed: the rows are given by position (R001, R003 are 2 and 4)
+    with pytest.raises(WeightingError, match=r"'sex' is missing for 2 respondents \(rows 2, 4\)"):
         rake(d, {"sex": {"F": 0.5, "M": 0.5}})
 
 
 def test_missing_category_without_a_target_is_an_error():
     d = frame(sex=["F", None, "M"])
-    with pytest.raises(WeightingError, match=r"margin sex: value\(s\) 'Missing' .*R001"):
+    # by position, never the respondent ID (R001 is the second row)
+    with pytest.raises(WeightingError, match=r"margin sex: value\(s\) 'Missing' .*\(rows 2\)"):
         rake(d, {"sex": {"F": 0.5, "M": 0.5}}, missing="category")
 
 
@@ -160,8 +162,9 @@ def test_data_value_without_a_target_is_an_error():
 
 def test_bad_base_weights_are_an_error_naming_respondents():
     d = frame(sex=["F", "M", "M"])
-    with pytest.raises(WeightingError, match="R001"):
+    with pytest.raises(WeightingError, match=r"\(rows 2; first value") as err:
         rake(d, {"sex": {"F": 0.5, "M": 0.5}}, np.array([1.0, -1.0, 1.0]))
+    assert "R001" not in str(err.value)
     with pytest.raises(WeightingError, match="not in the data"):
         rake(d, {"sex": {"F": 0.5, "M": 0.5}}, "design_weight")
 

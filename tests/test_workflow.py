@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -103,9 +104,15 @@ def test_nothing_to_do_after_a_complete_run(run1):
 
 
 def test_second_run_is_byte_identical(run1, tmp_path):
+    """The first run created the key file; a fresh run reading it gives the same bytes
+    everywhere under results/, interim files included (logs aside)."""
+    assert "created a new random key" in (run1 / "results/logs/ingest.log").read_text()
     run2 = copy_project(tmp_path / "run2")
-    snakemake(run2)
+    shutil.copy2(run1 / ".pseudonym_key", run2 / ".pseudonym_key")
+    snakemake(run2, key=None)
+    assert "read from .pseudonym_key" in (run2 / "results/logs/ingest.log").read_text()
     first, second = result_files(run1), result_files(run2)
+    assert any("/interim/" in p for p in first)
     assert sorted(first) == sorted(second)
     differing = [p for p in first if first[p] != second[p]]
     assert not differing, f"files differ between two runs: {differing}"
@@ -206,6 +213,7 @@ def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path):
 
 def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
     workdir = copy_project(tmp_path / "qualtrics")
+    shutil.copy2(run1 / ".pseudonym_key", workdir / ".pseudonym_key")  # the same pseudonyms
     # the target comes first: --configfile takes every following word as a file
     snakemake(
         workdir,
@@ -213,6 +221,7 @@ def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
         "--configfile",
         "config/config.yaml",
         "config/example_qualtrics.yaml",
+        key=None,
     )
     from_sav = pd.read_parquet(run1 / "results/interim/clean.parquet")
     from_csv = pd.read_parquet(workdir / "results/interim/clean.parquet")

@@ -25,9 +25,12 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, key: str = "test-key") -> subprocess.CompletedProcess:
-    """Run ``snakemake`` in ``workdir`` with a fixed pseudonymisation key."""
-    env = {**os.environ, "SOCIAL_LICENCE_KEY": key}
+def snakemake(workdir: Path, *args: str, check: bool = True, key: str | None = "test-key") -> subprocess.CompletedProcess:
+    """Run ``snakemake`` in ``workdir`` with a fixed pseudonymisation key (``key=None``: without
+    SOCIAL_LICENCE_KEY, so the key file ``.pseudonym_key`` is read, or created)."""
+    env = {k: v for k, v in os.environ.items() if k != "SOCIAL_LICENCE_KEY"}
+    if key is not None:
+        env["SOCIAL_LICENCE_KEY"] = key
     proc = subprocess.run(
         [str(BIN / "snakemake"), "--cores", "2", *args],
         cwd=workdir,

@@ -7,8 +7,11 @@ can open the export and see the problem.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 
 class SocialLicenceError(Exception):
@@ -74,3 +77,20 @@ def format_rows(rows: Iterable[int], limit: int = 5) -> str:
     if len(rows) > limit:
         shown += f" (and {len(rows) - limit} more)"
     return shown
+
+
+_PSEUDONYM = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def describe_rows(index: Sequence[Any], mask: Any, limit: int = 5) -> str:
+    """Where ``mask`` holds, for a message: the index labels, except respondent IDs and
+    pseudonyms (an index named ``respondent``, or of hex pseudonyms), which no message prints:
+    their 1-based positions in the frame then."""
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+    labels = [str(index[i]) for i in positions]
+    private = getattr(index, "name", None) == "respondent" or (
+        bool(labels) and all(_PSEUDONYM.match(v) for v in labels)
+    )
+    if private:
+        return "rows " + format_rows([int(i) + 1 for i in positions], limit)
+    return format_rows(labels, limit)

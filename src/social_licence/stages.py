@@ -63,7 +63,14 @@ def run_ingest(
         recode=survey_cfg.get("recode") or None,
         format=None if fmt == "auto" else fmt,
     )
-    cleaned, flow = clean(survey, instrument, cleaning_cfg, withdrawals or None)
+    cleaned, flow = clean(
+        survey,
+        instrument,
+        cleaning_cfg,
+        withdrawals or None,
+        id_match=survey_cfg.get("id_match"),
+        unmatched=survey_cfg.get("unmatched_withdrawals", "error"),
+    )
     for line in cleaned.log:
         log.info(line)
     write_interim(cleaned, survey_out)

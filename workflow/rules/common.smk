@@ -32,6 +32,12 @@ TARGETS = load_config_file(
 MODELS = load_config_file(config["models"]["file"], "models", fill_defaults=False)
 THRESHOLDS = load_config_file(config["report"]["thresholds"], "thresholds")
 
+# Every value that names a variable, level, grid, group or headline cell, and every model
+# formula and subset (read as data, never run), checked against the instrument before any job.
+from social_licence.config_check import check_workflow_config
+
+check_workflow_config(config)
+
 if config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(
         f"weighting.targets: {config['weighting']['targets']!r} is not a set in "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..errors import EstimationError
+from ..errors import EstimationError, describe_rows
 from ..weighting.calibration import Calibration
 
 
@@ -91,7 +91,7 @@ def align_calibration(
         raise EstimationError(
             "the calibration's respondents are not the design's: "
             + (
-                f"{', '.join(str(x) for x in absent[:5])} are not in the calibration"
+                f"{describe_rows(data.index, pos < 0)} are not in the calibration"
                 if len(absent)
                 else f"the calibration has {len(cal.index)} respondents, the design {len(data)}"
             )
@@ -133,12 +133,8 @@ def as_array(data: pd.DataFrame, spec, name: str) -> np.ndarray | None:
 
 
 def bad_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
-    """Row labels (the respondent ids of an analysis frame) where ``mask`` is true, for messages."""
-    labels = data.index[np.asarray(mask, dtype=bool)]
-    shown = ", ".join(str(x) for x in labels[:limit])
-    if len(labels) > limit:
-        shown += f" (and {len(labels) - limit} more)"
-    return shown
+    """Row labels where ``mask`` is true, for messages; never respondent IDs or pseudonyms."""
+    return describe_rows(data.index, mask, limit).removeprefix("rows ")
 
 
 def group_sum(codes: np.ndarray, x: np.ndarray, n_groups: int) -> np.ndarray:

@@ -33,12 +33,31 @@ from ..errors import ConfigError, InputError
 from ..survey.instrument import Instrument
 from ..survey.survey import Survey
 from .privacy import load_key, pseudonymise_survey
+from .screening import (
+    CONFLICT_ACTIONS,
+    ZERO_WEIGHT_ACTIONS,
+    check_action,
+    check_answered,
+    conflicting_rows,
+    find_duplicates,
+    zero_weights,
+)
+from .withdrawals import match_withdrawals
 
 __all__ = ["DEFAULT_RULES", "RULE_ORDER", "clean", "read_withdrawals", "resolve_rules"]
 
-RULE_ORDER = ("duplicates", "speeders", "straightliners", "attention_check")
+RULE_ORDER = (
+    "duplicates",
+    "conflicting_duplicates",
+    "zero_weights",
+    "speeders",
+    "straightliners",
+    "attention_check",
+)
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "duplicates": {"enabled": True, "keep": "first"},
+    "conflicting_duplicates": {"action": "error"},
+    "zero_weights": {"action": "error"},
     "speeders": {"enabled": True, "variable": "duration_s", "share_of_median": 0.3},
     "straightliners": {"enabled": True, "grid": "acceptability", "min_items": 10},
     "attention_check": {
@@ -73,7 +92,7 @@ def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
                 f"expected {', '.join(DEFAULT_RULES[name])}"
             )
         merged = {**DEFAULT_RULES[name], **given}
-        if not isinstance(merged["enabled"], bool):
+        if not isinstance(merged.get("enabled", True), bool):
             raise ConfigError(
                 f"cleaning.{name}.enabled must be true or false, not {merged['enabled']!r}"
             )
@@ -82,6 +101,10 @@ def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
         raise ConfigError(
             f"cleaning.duplicates.keep must be first or last, not {out['duplicates']['keep']!r}"
         )
+    check_action(
+        "conflicting_duplicates", out["conflicting_duplicates"]["action"], CONFLICT_ACTIONS
+    )
+    check_action("zero_weights", out["zero_weights"]["action"], ZERO_WEIGHT_ACTIONS)
     share = out["speeders"]["share_of_median"]
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         raise ConfigError(f"cleaning.speeders.share_of_median must be in (0, 1], not {share!r}")
@@ -145,12 +168,16 @@ def clean(
     withdrawals: Iterable[str] | str | Path | None = None,
     *,
     key: bytes | None = None,
+    id_match: Iterable[str] | None = None,
+    unmatched: str = "error",
 ) -> tuple[Survey, pd.DataFrame]:
     """Apply withdrawals, pseudonymise, apply the QA rules; return the survey and the flow table.
 
     ``rules``: the ``cleaning:`` block of the config (see :data:`DEFAULT_RULES`). ``withdrawals``:
     raw IDs, a withdrawals CSV (:func:`read_withdrawals`) or None. ``key``: pseudonymisation key
-    (default :func:`social_licence.privacy.load_key`). The flow table has columns
+    (default :func:`social_licence.privacy.load_key`). ``id_match`` and ``unmatched``: how
+    listed IDs are compared and what an unmatched one does
+    (:func:`social_licence.withdrawals.match_withdrawals`). The flow table has columns
     ``step, rule, excluded, remaining, detail``; it is also kept in ``meta["cleaning"]``.
     """
     resolved = resolve_rules(rules)
@@ -188,23 +215,33 @@ def clean(
     else:
         listed = {_norm_id(v) for v in withdrawals}
         detail = "respondents who withdrew consent"
-    index_text = survey.data.index.astype(str)
-    withdrawn = (
-        np.asarray(index_text.isin(listed), dtype=bool) if listed else np.zeros(n0, dtype=bool)
+    match = match_withdrawals(
+        survey.data.index,
+        listed,
+        id_match=id_match,
+        unmatched=unmatched,
+        rows=survey.rows,
+        file=str(withdrawals) if isinstance(withdrawals, (str, Path)) else None,
+        export=survey.file,
     )
+    withdrawn = match.withdrawn
     current = survey.subset(~withdrawn)
-    matched = len(set(index_text[withdrawn])) if withdrawn.any() else 0
-    unmatched = len(listed) - matched
     msg = f"withdrawals: {int(withdrawn.sum())} respondent row(s) removed before any other step"
     if listed:
-        msg += f" ({len(listed)} ID(s) listed"
-        msg += f", {unmatched} matched no respondent)" if unmatched else ", all matched)"
+        msg += f" ({match.listed} ID(s) listed"
+        msg += (
+            f", {match.unmatched} matched no respondent)" if match.unmatched else ", all matched)"
+        )
     log.append(msg)
+    if match.unmatched:
+        detail += f"; {match.unmatched} listed ID(s) matched no respondent"
     _add(flow, "withdrawals", int(withdrawn.sum()), len(current.data), detail)
 
     if has_ids:
         if key is None:
-            key = load_key(log=log)
+            # where the key came from goes to the run log only: the survey's log is stored in
+            # the interim files, which must be the same bytes on every run
+            key = load_key()
         current = pseudonymise_survey(current, key)
         log.append(current.log[-1])
 
@@ -215,15 +252,45 @@ def clean(
     elif not has_ids:
         _add(flow, "duplicates", 0, len(current.data), "no respondent ID to compare")
     else:
-        dup = np.asarray(current.data.index.duplicated(keep=rule["keep"]), dtype=bool)
-        current = current.subset(~dup)
+        dups = find_duplicates(current.data, instrument, rule["keep"])
+        current = current.subset(~dups.resubmitted)
         _add(
             flow,
             "duplicates",
-            int(dup.sum()),
+            int(dups.resubmitted.sum()),
             len(current.data),
-            f"repeated respondent ID (kept the {rule['keep']})",
+            f"repeated respondent ID with the same answers (kept the {rule['keep']})",
         )
+    conflict = resolved["conflicting_duplicates"]
+    if rule["enabled"] and has_ids:
+        dups = find_duplicates(current.data, instrument, rule["keep"])
+        drop = conflicting_rows(
+            dups,
+            current.data.index,
+            conflict["action"],
+            rule["keep"],
+            file=survey.file,
+            rows=current.rows,
+            variable=instrument.id,
+        )
+        current = current.subset(~drop)
+        how = {"error": "none found", "keep": f"kept the {rule['keep']}", "drop": "every copy"}
+        detail = f"repeated respondent ID with different answers ({how[conflict['action']]})"
+        _add(flow, "conflicting_duplicates", int(drop.sum()), len(current.data), detail)
+    else:
+        _add(flow, "conflicting_duplicates", 0, len(current.data), "duplicates rule disabled")
+
+    # zero design weights
+    action = resolved["zero_weights"]["action"]
+    zero, wname = zero_weights(
+        current.data, instrument, action, file=survey.file, rows=current.rows
+    )
+    current = current.subset(~zero)
+    if wname is None:
+        detail = "no design weight in the instrument"
+    else:
+        detail = f"{wname} of 0" + (" (excluded)" if action == "exclude" else " (none found)")
+    _add(flow, "zero_weights", int(zero.sum()), len(current.data), detail)
 
     # 3. speeders
     rule = resolved["speeders"]
@@ -315,6 +382,7 @@ def clean(
             variable=instrument.id,
             rows=np.asarray(current.rows)[dup].tolist(),
         )
+    check_answered(current.data, instrument, file=survey.file)
     flow.append(
         {
             "step": len(flow),

@@ -15,6 +15,7 @@ from scipy import linalg, optimize, special
 
 from ..design.design import SurveyDesign
 from ..errors import ModelError
+from .formula import evaluate_subset
 from .spec import EVAL_ENV, FAMILIES, MAX_SE, check_formula
 
 
@@ -37,12 +38,7 @@ def _subset_mask(design: SurveyDesign, subset, model: str) -> np.ndarray:
     if subset is None:
         return np.ones(n, dtype=bool)
     if isinstance(subset, str):
-        try:
-            mask = design.data.eval(subset)
-        except Exception as exc:  # pandas raises many types for a bad query string
-            raise ModelError(
-                f"model {model!r}: subset {subset!r} cannot be evaluated: {exc}"
-            ) from None
+        mask = evaluate_subset(subset, design.data, model=model)
     else:
         mask = subset
     mask = np.asarray(mask)

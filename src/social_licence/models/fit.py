@@ -53,7 +53,8 @@ from .engine import (
 )
 from .indices import INDEX_COLUMNS, add_indices, cronbach_alpha
 from .results import GLMResult, ModelResult, OrdinalResult
-from .spec import DESIGN_OPTION_KEYS, FAMILIES, MAX_SE, ModelSpec, formula_variables
+from .formula import parse_formula, parse_subset
+from .spec import DESIGN_OPTION_KEYS, FAMILIES, MAX_SE, ModelSpec
 
 
 def svyglm(
@@ -406,10 +407,11 @@ def fit_model(
         design = _base_design(data, _design_options(design_options, instrument))
     respondent_design = design
     formula = spec.full_formula
-    lhs, rhs = formula_variables(formula)
+    parsed = parse_formula(formula, model=spec.name)
+    lhs, rhs = list(parsed.lhs), list(parsed.rhs)
     needed = [*lhs, *rhs, *spec.reference]
     if spec.subset:
-        needed += [c for c in data.columns if c in spec.subset]
+        needed += parse_subset(spec.subset, model=spec.name).variables
     if spec.within:
         needed.append(spec.within)
     unit: str | None

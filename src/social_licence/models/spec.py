@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import patsy
 
 from ..config import read_yaml, validate
 from ..errors import ConfigError, ModelError
 from ..survey.grid import DK_OPTIONS
+from .formula import EVAL_NAMESPACE, parse_formula, parse_subset
 
 FAMILIES = ("binomial", "gaussian", "poisson")
 MODEL_FAMILIES = (*FAMILIES, "ordinal")
@@ -22,70 +21,23 @@ DATA_KINDS = ("long", "respondent")
 # the usual cause is (quasi-)separation or a near-empty cell, which we report instead.
 MAX_SE = 10.0
 
-PATSY_NAMES = frozenset(n for n in dir(patsy.builtins) if not n.startswith("_")) | {"np"}
-EVAL_ENV = patsy.EvalEnvironment([{"np": np}])
-
+EVAL_ENV = patsy.EvalEnvironment([EVAL_NAMESPACE])
 
 
 # -- formulas -------------------------------------------------------------------------------
-def _factor_variables(code: str) -> list[str]:
-    """Data columns named in one patsy factor, e.g. ``C(eth, Treatment('White'))`` -> ``eth``."""
-    try:
-        tree = ast.parse(code.strip(), mode="eval")
-    except SyntaxError:
-        return []
-    called, found = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            while isinstance(func, ast.Attribute):
-                func = func.value
-            if isinstance(func, ast.Name):
-                called.add(func.id)
-            if isinstance(node.func, ast.Name) and node.func.id == "Q" and node.args:
-                arg = node.args[0]
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.append(arg.value)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            called.add(node.value.id)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in called and node.id not in PATSY_NAMES:
-            found.append(node.id)
-    return list(dict.fromkeys(found))
-
-
 def formula_variables(formula: str) -> tuple[list[str], list[str]]:
-    """Variables of the left- and right-hand side of a formula, in order of appearance."""
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as exc:
-        raise ModelError(f"formula {formula!r} cannot be parsed: {exc}") from None
-    sides = []
-    for terms in (desc.lhs_termlist, desc.rhs_termlist):
-        names: list[str] = []
-        for term in terms:
-            for factor in term.factors:
-                names.extend(_factor_variables(factor.code))
-        sides.append(list(dict.fromkeys(names)))
-    return sides[0], sides[1]
+    """Variables of the left- and right-hand side of a formula, in order of appearance
+    (the formula checked against the grammar of :mod:`social_licence.models.formula`)."""
+    parsed = parse_formula(formula)
+    return list(parsed.lhs), list(parsed.rhs)
 
 
 def check_formula(formula: str, columns: Sequence[str], model: str) -> tuple[list[str], list[str]]:
-    lhs, rhs = formula_variables(formula)
-    if not lhs:
+    """The formula checked against the grammar and the data's columns before patsy sees it."""
+    parsed = parse_formula(formula, columns, model=model)
+    if not parsed.lhs:
         raise ModelError(f"model {model!r}: formula {formula!r} has no outcome (left of '~')")
-    cols = set(columns)
-    desc = patsy.ModelDesc.from_formula(formula)
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            for var in _factor_variables(factor.code):
-                if var not in cols:
-                    raise ModelError(
-                        f"model {model!r}: term {factor.code!r} of formula {formula!r} uses "
-                        f"{var!r}, which is not a column of the data"
-                    )
-    return lhs, rhs
-
+    return list(parsed.lhs), list(parsed.rhs)
 
 
 # -- models declared in config --------------------------------------------------------------
@@ -147,6 +99,9 @@ def parse_models(raw: Any, source: str = "models config") -> list[ModelSpec]:
         formula = item.get("formula")
         if not formula or "~" not in formula:
             raise ConfigError(f"{where} ({name}): formula {formula!r} needs a '~'")
+        parse_formula(formula, model=name)
+        if item.get("subset") is not None:
+            parse_subset(item["subset"], model=name)
         lhs = formula.split("~", 1)[0].strip()
         outcome = item.get("outcome") or lhs or None
         if not outcome:

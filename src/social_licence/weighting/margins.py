@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, WeightingError, format_rows
+from ..errors import ConfigError, WeightingError, describe_rows
 
 logger = logging.getLogger(__name__)
 
@@ -293,9 +293,8 @@ def resolve_total(margins: Sequence[Margin], total: Any, n: int, base_sum: float
 
 # -- coding the data ---------------------------------------------------------------------------
 def _name_rows(index: pd.Index, mask: np.ndarray) -> str:
-    """The respondents (index labels) where ``mask`` holds, as 'a, b, c (and N more)'."""
-    positions = np.flatnonzero(mask)
-    return format_rows([str(r) for r in index[positions[:5]]] + [""] * (len(positions) - 5))
+    """The respondents where ``mask`` holds: never their IDs or pseudonyms (positions then)."""
+    return describe_rows(index, mask)
 
 
 def _variable_codes(

@@ -1,0 +1,333 @@
+"""Check early: every config value that names a variable, level, grid, group or headline cell is
+checked against the instrument when the workflow's DAG is built, before any job runs.
+
+The workflow (``workflow/rules/common.smk``) calls :func:`check_workflow_config` right after the
+JSON Schemas; a misspelt group, level or model term then stops the run with one
+:class:`ConfigError` listing every problem by its config key and value, instead of a bare
+``KeyError`` after dozens of outputs. Model formulas and subsets are read as data
+(:mod:`social_licence.models.formula`): nothing in a config file is ever run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import read_yaml
+from .errors import ConfigError, SocialLicenceError
+from .ingest.cleaning import resolve_rules
+from .models.fit import RESPONDENT
+from .models.formula import parse_formula, parse_subset
+from .models.indices import INDEX_COLUMNS
+from .models.spec import ModelSpec, load_models
+from .survey.instrument import Instrument, load_instrument
+from .survey.missing import DONT_KNOW_LABEL
+from .weighting.targets import load_targets
+
+__all__ = ["check_workflow_config", "model_variables", "variable_levels"]
+
+#: The final weight column the weight stage adds to the analysis frame
+WEIGHT_COLUMN = "weight"
+# columns a long model's frame gets from the grid it stacks (social_licence.grid.long_format)
+_LONG_COLUMNS = ("item", "rating", "response", "acceptable")
+
+
+def model_variables(spec: ModelSpec, instrument: Instrument) -> set[str]:
+    """Names a model's formula and subset may use: the instrument's variables (identifiers
+    never), the final weight, and what the model's frame adds (the grid's row and column keys,
+    rating, response, acceptable for a long model; the licence and trust indices otherwise)."""
+    hidden = {instrument.id, *instrument.identifiers}
+    names = {v for v in instrument.variables if v not in hidden} | {WEIGHT_COLUMN}
+    if spec.data == "long":
+        grid = instrument.grids.get(spec.grid)
+        if grid is not None:
+            names -= set(grid.variables)
+            names |= {RESPONDENT, *_LONG_COLUMNS, grid.row_name}
+            if grid.column_name:
+                names.add(grid.column_name)
+    else:
+        names |= set(INDEX_COLUMNS)
+    return names
+
+
+def variable_levels(name: str, instrument: Instrument, grid_name: str | None) -> list[str] | None:
+    """The levels a value of ``name`` can take, or None for a variable without levels."""
+    grid = instrument.grids.get(grid_name) if grid_name else None
+    if grid is not None:
+        if name == grid.row_name:
+            return list(grid.rows)
+        if name == grid.column_name:
+            return list(grid.columns)
+        if name in ("rating", "response"):
+            labels = [str(v) for _, v in sorted(instrument.scales[grid.scale]["codes"].items())]
+            return labels + ([DONT_KNOW_LABEL] if name == "response" else [])
+    if name in instrument.variables and instrument.variables[name].is_labelled:
+        return instrument.variables[name].labels
+    return None
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(f"{key}: {message}")
+
+    def guard(self, key: str, error: SocialLicenceError) -> None:
+        self.add(key, str(error))
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(map(str, values))
+
+
+def _check_variables(
+    problems: _Problems, key: str, values: Sequence[Any], instrument: Instrument, *, levels=False
+) -> None:
+    for v in values:
+        if v not in instrument.variables:
+            problems.add(key, f"{v!r} is not a variable of the instrument")
+        elif levels and not instrument.variables[v].is_labelled:
+            problems.add(key, f"{v!r} has no categories to group by (it is not labelled)")
+
+
+def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, source: str):
+    key = f"{source}: model {spec.name}"
+    if spec.data == "long" and spec.grid not in instrument.grids:
+        problems.add(
+            f"{key}: grid",
+            f"{spec.grid!r} is not a grid of the instrument (grids: {_names(instrument.grids)})",
+        )
+        return
+    declared = model_variables(spec, instrument)
+    grid = spec.grid if spec.data == "long" else None
+    try:
+        formula = parse_formula(spec.full_formula, declared, model=spec.name)
+    except ConfigError as exc:
+        problems.guard(f"{key}: formula", exc)
+        return
+    if spec.subset is not None:
+        try:
+            subset = parse_subset(spec.subset, declared, model=spec.name)
+        except ConfigError as exc:
+            problems.guard(f"{key}: subset", exc)
+        else:
+            for var, value in subset.literals:
+                levels = variable_levels(var, instrument, grid)
+                if levels is not None and value is not None and str(value) not in levels:
+                    problems.add(
+                        f"{key}: subset",
+                        f"{value!r} is not a level of {var!r} (levels: {_names(levels)})",
+                    )
+    for var, level in spec.reference.items():
+        if var not in formula.rhs:
+            problems.add(
+                f"{key}: reference",
+                f"{var!r} is not a variable of the formula {spec.full_formula!r}",
+            )
+            continue
+        levels = variable_levels(var, instrument, grid)
+        if levels is None:
+            problems.add(f"{key}: reference", f"{var!r} has no levels to take {level!r} from")
+        elif level not in levels:
+            problems.add(
+                f"{key}: reference.{var}",
+                f"{level!r} is not a level of {var!r} (levels: {_names(levels)})",
+            )
+    for var, level in formula.treatments:
+        levels = variable_levels(var, instrument, grid)
+        if levels is not None and str(level) not in levels:
+            problems.add(
+                f"{key}: formula",
+                f"Treatment({level!r}) is not a level of {var!r} (levels: {_names(levels)})",
+            )
+    for var in spec.marginal_effects:
+        if var not in formula.rhs:
+            problems.add(
+                f"{key}: marginal_effects",
+                f"{var!r} is not a variable of the formula {spec.full_formula!r}",
+            )
+    if spec.within is not None and spec.within not in formula.rhs:
+        problems.add(f"{key}: within", f"{spec.within!r} is not a variable of the formula")
+    if spec.outcome_levels:
+        levels = variable_levels(formula.outcome or "", instrument, grid)
+        if levels is None:
+            problems.add(
+                f"{key}: outcome_levels",
+                f"the outcome {formula.outcome!r} has no levels",
+            )
+        else:
+            for level in spec.outcome_levels:
+                if level not in levels:
+                    problems.add(
+                        f"{key}: outcome_levels",
+                        f"{level!r} is not a level of {formula.outcome!r} "
+                        f"(levels: {_names(levels)})",
+                    )
+
+
+def _check_headline(
+    problems: _Problems, headline: Mapping[str, Any], groups: Sequence[str], instrument: Instrument
+) -> None:
+    grid = instrument.grids.get("acceptability")
+    if grid is None:
+        problems.add("report.headline", "the instrument has no acceptability grid")
+        return
+    cells = [("data_type", grid.row_name, list(grid.rows))]
+    if grid.column_name:
+        cells.append(("purpose", grid.column_name, list(grid.columns)))
+    for key, name, keys in cells:
+        value = headline.get(key)
+        if value not in keys:
+            problems.add(
+                f"report.headline.{key}",
+                f"{value!r} is not a {name} of the acceptability grid (one of {_names(keys)})",
+            )
+    var = headline.get("group_variable")
+    if var not in groups:
+        problems.add(
+            "report.headline.group_variable",
+            f"{var!r} is not one of estimation.groups ({_names(groups)})",
+        )
+        return
+    if var in instrument.variables:
+        labels = instrument.variables[var].labels
+        group = headline.get("group")
+        if group not in labels:
+            problems.add(
+                "report.headline.group",
+                f"{group!r} is not a group of {var!r} (groups: {_names(labels)})",
+            )
+
+
+def _grammar_problems(problems: _Problems, path: Path) -> bool:
+    """Every model's formula and subset read against the grammar, so that all hostile or
+    malformed ones are listed at once; True when any was found."""
+    try:
+        raw = read_yaml(path, "models file")
+    except ConfigError:
+        return False  # load_models names the file and the fault
+    models = raw.get("models") if isinstance(raw, dict) else None
+    found = False
+    for item in models if isinstance(models, list) else []:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("name"))
+        for key, parse in (("formula", parse_formula), ("subset", parse_subset)):
+            if item.get(key) is None:
+                continue
+            try:
+                parse(item[key], model=name)
+            except ConfigError as exc:
+                problems.guard(f"{path}: model {name}: {key}", exc)
+                found = True
+    return found
+
+
+def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> None:
+    """Check every value of the workflow config that names something in the instrument.
+
+    ``config`` is ``config/config.yaml`` as Snakemake reads it (already checked against its
+    schema); paths in it are relative to ``root``. Raises one :class:`ConfigError` listing every
+    problem as ``key: message`` (each naming the value), or returns None.
+    """
+    root = Path(root)
+    survey = config.get("survey") or {}
+    try:
+        instrument = load_instrument(root / survey["instrument"])
+    except SocialLicenceError as exc:
+        raise ConfigError(f"survey.instrument: {exc}") from None
+    problems = _Problems()
+
+    for column, var in (survey.get("rename") or {}).items():
+        if var not in instrument.variables:
+            problems.add(f"survey.rename.{column}", f"{var!r} is not a variable of the instrument")
+    for var, codes in (survey.get("recode") or {}).items():
+        if var not in instrument.variables:
+            problems.add(f"survey.recode.{var}", f"{var!r} is not a variable of the instrument")
+            continue
+        v = instrument.variables[var]
+        known = set(v.codes) | set(v.missing) | set(instrument.missing_codes)
+        for src, dst in (codes or {}).items():
+            if dst not in known:
+                problems.add(
+                    f"survey.recode.{var}.{src}",
+                    f"{dst!r} is not a code of {var!r} (codes: {_names(sorted(known))})",
+                )
+
+    try:
+        rules = resolve_rules(config.get("cleaning"))
+    except ConfigError as exc:
+        problems.guard("cleaning", exc)
+    else:
+        if rules["speeders"]["enabled"]:
+            _check_variables(
+                problems, "cleaning.speeders.variable", [rules["speeders"]["variable"]], instrument
+            )
+        straight = rules["straightliners"]
+        grids = [straight["grid"]] if isinstance(straight["grid"], str) else straight["grid"]
+        for g in grids if straight["enabled"] else []:
+            if g not in instrument.grids:
+                problems.add(
+                    "cleaning.straightliners.grid",
+                    f"{g!r} is not a grid of the instrument (grids: {_names(instrument.grids)})",
+                )
+        attention = rules["attention_check"]
+        if attention["enabled"]:
+            var = attention["variable"]
+            if var not in instrument.variables:
+                problems.add(
+                    "cleaning.attention_check.variable",
+                    f"{var!r} is not a variable of the instrument",
+                )
+            elif not (attention["pass"] or instrument.variables[var].pass_codes):
+                problems.add(
+                    "cleaning.attention_check.variable",
+                    f"{var!r} has no pass codes in the instrument (add pass: [...] to it)",
+                )
+
+    weighting = config.get("weighting") or {}
+    _check_variables(
+        problems, "weighting.covariates", weighting.get("covariates") or [], instrument
+    )
+    try:
+        load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
+    except SocialLicenceError as exc:
+        problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
+
+    estimation = config.get("estimation") or {}
+    groups = list(estimation.get("groups") or [])
+    _check_variables(problems, "estimation.groups", groups, instrument, levels=True)
+    report = config.get("report") or {}
+    for g in report.get("groups") or []:
+        if g not in groups:
+            problems.add(
+                "report.groups", f"{g!r} is not one of estimation.groups ({_names(groups)})"
+            )
+    if report.get("headline"):
+        _check_headline(problems, report["headline"], groups, instrument)
+
+    models_cfg = config.get("models") or {}
+    models_file = root / models_cfg.get("file", "config/models.yaml")
+    specs = []
+    if not _grammar_problems(problems, models_file):
+        try:
+            specs = load_models(models_file)
+        except SocialLicenceError as exc:
+            problems.guard("models.file", exc)
+    run = models_cfg.get("run", "all")
+    names = [s.name for s in specs]
+    if run != "all":
+        for name in run:
+            if specs and name not in names:
+                problems.add("models.run", f"{name!r} is not a model of {models_file}")
+    for spec in specs:
+        if run == "all" or spec.name in run:
+            _check_model(problems, spec, instrument, str(models_cfg.get("file", models_file)))
+
+    if problems.items:
+        raise ConfigError(
+            f"the configuration has {len(problems.items)} problem(s), found before any job ran:\n"
+            + "\n".join(f"  - {p}" for p in problems.items)
+        )
