@@ -374,6 +374,15 @@ def report_inputs(
     return inputs
 
 
+def protect_published(frames: Mapping[str, Any], thresholds, instrument) -> dict[str, Any]:
+    """Disclosure control of every estimate frame the brief publishes, as one linked system,
+    so that tables, figures and the brief withhold the same cells."""
+    from .brief import BRIEF_INPUTS
+    from .disclosure import protect_linked
+
+    return protect_linked(frames, thresholds, instrument, published=BRIEF_INPUTS)
+
+
 def run_table(
     name: str,
     estimates: Sequence[str | Path],
@@ -386,12 +395,14 @@ def run_table(
     """One published table: disclosure control, then CSV, HTML and Word."""
     from .tables import publish_table
 
-    frames = report_inputs(estimates)
+    instrument = load_instrument(instrument_path)
+    thresholds = load_thresholds(thresholds_path)
+    frames = protect_published(report_inputs(estimates), thresholds, instrument)
     publish_table(
         name,
         frames,
-        load_instrument(instrument_path),
-        load_thresholds(thresholds_path),
+        instrument,
+        thresholds,
         csv_out,
         html_out,
         docx_out,
@@ -410,11 +421,13 @@ def run_figure(
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
     from .figures import publish_figure
 
+    instrument = load_instrument(instrument_path)
+    thresholds = load_thresholds(thresholds_path)
     publish_figure(
         name,
-        inputs,
-        load_instrument(instrument_path),
-        load_thresholds(thresholds_path),
+        protect_published(inputs, thresholds, instrument),
+        instrument,
+        thresholds,
         png_out,
         svg_out,
         dict(options or {}),
@@ -436,6 +449,7 @@ def run_brief(
 
     inputs = {key: value for key, value in inputs.items() if key in BRIEF_INPUTS}
     inputs["instrument"] = load_instrument(instrument_path)
+    inputs = protect_published(inputs, load_thresholds(thresholds_path), inputs["instrument"])
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
         "weighting_text": methods_note(weighting_diagnostics, inputs["instrument"]),
