@@ -53,4 +53,4 @@ lock:
 	$(BIN)/python tools/sync_environment.py
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results work .results.new .results.old .snakemake

@@ -1,12 +1,12 @@
-"""Write results/MANIFEST.sha256: the checksum of every input and every output of the run."""
+"""Write work/MANIFEST.sha256: the checksum of every input and every output of a complete run."""
 
 from social_licence.io import configure_logging
-from social_licence.manifest import write_manifest
+from social_licence.publish import write_staged_manifest
 
 
 def main(inputs, outputs, manifest_path, log_path=None):
     logger = configure_logging(log_path)
-    write_manifest(inputs, outputs, manifest_path)
+    write_staged_manifest(inputs, outputs, manifest_path)
     logger.info("manifest of %d inputs and %d outputs written", len(set(inputs)), len(set(outputs)))
 
 

@@ -895,6 +895,96 @@ def protect_linked(
             return result
 
 
+# -- statistics of groups and counts outside estimate frames ------------------------------------
+def withhold_in_relation(counts: Mapping[Any, float], thresholds: Thresholds) -> set[Any]:
+    """Keys to withhold among respondent counts that add up to a published total.
+
+    Primary: 1 to ``min_count - 1`` respondents (zero discloses nobody). Secondary: when exactly
+    one is withheld, the smallest other one goes too, so the total minus the published ones no
+    longer reveals it.
+    """
+    values = {k: float(v) for k, v in counts.items() if pd.notna(v)}
+    held = {k for k, v in values.items() if small_count(np.array([v]), thresholds)[0]}
+    if len(held) == 1 and len(values) > 1:
+        others = sorted((v, str(k), k) for k, v in values.items() if k not in held)
+        held.add(others[0][2])
+    return held
+
+
+def withhold_statistics(
+    frame: pd.DataFrame,
+    respondents_column: str,
+    columns: Sequence[str],
+    thresholds: Thresholds,
+) -> pd.DataFrame:
+    """Blank the statistics of every row summarising fewer than ``min_base`` respondents.
+
+    For rows of a weight summary, a balance table or a codebook: a mean, median, quartile or
+    SD of a handful of people describes those people, so it is withheld with their number
+    (``respondents_column``); a row of nobody (0) has no statistics to withhold.
+    """
+    out = frame.copy()
+    if respondents_column not in out.columns or out.empty:
+        return out
+    n = pd.to_numeric(out[respondents_column], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        few = (n >= 1) & (n < thresholds.min_base)
+    for c in [respondents_column, *columns]:
+        if c in out.columns and few.any():
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+            out.loc[few, c] = np.nan
+    return out
+
+
+def withhold_balance(
+    balance: pd.DataFrame,
+    data: pd.DataFrame,
+    thresholds: Thresholds,
+) -> pd.DataFrame:
+    """Covariate balance (``covariate``, ``level``, ``n_unweighted``, shares) with the shares of a
+    level held by 1 to ``min_count - 1`` respondents withheld (and, by :func:`withhold_in_relation`,
+    a second level of the same covariate, since the shares add up to one); a covariate observed
+    for fewer than ``min_base`` respondents has every number withheld."""
+    numbers = [c for c in balance.columns if c not in ("covariate", "level") and pd.api.types.is_numeric_dtype(balance[c])]
+    shares = [c for c in numbers if c != "n_unweighted"]
+    out = withhold_statistics(balance, "n_unweighted", numbers, thresholds)
+    if out.empty or not {"covariate", "level"} <= set(out.columns):
+        return out
+    for c in shares:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    for covariate, rows in out.groupby("covariate", sort=False).groups.items():
+        if covariate not in data.columns:
+            continue
+        values = data[covariate].astype(object)
+        counts = {i: int((values == out.at[i, "level"]).sum()) for i in rows}
+        held = sorted(withhold_in_relation(counts, thresholds))
+        out.loc[held, shares] = np.nan
+    return out
+
+
+def withhold_flow(flow: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
+    """The QA flow (``step``, ``rule``, ``excluded``, ``remaining``) with exclusions of 1 to
+    ``min_count - 1`` respondents withheld.
+
+    Each ``remaining`` is the one before minus the exclusion, so a withheld exclusion takes a
+    neighbouring one with it (when it is alone) and every ``remaining`` between the first and
+    last withheld step; their sum stays known, each one does not.
+    """
+    out = flow.copy()
+    if out.empty or not {"excluded", "remaining"} <= set(out.columns):
+        return out
+    excluded = pd.to_numeric(out["excluded"], errors="coerce").to_numpy(dtype=float)
+    steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
+    held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds))
+    if not held:
+        return out
+    for c in ("excluded", "remaining"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
+    out.loc[held, "excluded"] = pd.NA
+    out.loc[list(range(held[0], held[-1])), "remaining"] = pd.NA
+    return out
+
+
 # -- what may leave the building ----------------------------------------------------------------
 def check_publishable(
     frame: pd.DataFrame,

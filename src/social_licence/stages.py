@@ -16,7 +16,7 @@ import pandas as pd
 
 from .cleaning import clean
 from .codebook import codebook_table, write_codebook
-from .disclosure import load_thresholds
+from .disclosure import load_thresholds, withhold_balance, withhold_flow, withhold_statistics
 from .ingest import read_survey
 from .instrument import load_instrument
 from .interim import read_interim, write_interim
@@ -35,8 +35,10 @@ def run_ingest(
     cleaning_cfg: Mapping[str, Any],
     survey_out: str | Path,
     flow_out: str | Path,
+    thresholds_path: str | Path | None = None,
 ) -> None:
-    """Export -> checked, cleaned, pseudonymised analysis file and the QA flow table."""
+    """Export -> checked, cleaned, pseudonymised analysis file and the QA flow table (with
+    exclusions of fewer than the threshold's respondents withheld, when ``thresholds_path``)."""
     instrument = load_instrument(instrument_path)
     fmt = survey_cfg.get("format", "auto")
     survey = read_survey(
@@ -50,6 +52,8 @@ def run_ingest(
     for line in cleaned.log:
         log.info(line)
     write_interim(cleaned, survey_out)
+    if thresholds_path is not None:
+        flow = withhold_flow(flow, load_thresholds(thresholds_path))
     write_csv(flow, flow_out)
 
 
@@ -109,11 +113,14 @@ def run_weight(
         "type": "weight",
     }
     write_interim(survey, survey_out)
-    write_csv(diagnostics["summary"], summary_out)
-    min_base = load_thresholds(thresholds_path).min_base
+    thresholds = load_thresholds(thresholds_path)
+    summary = diagnostics["summary"]
+    numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
+    write_csv(withhold_statistics(summary, "n", numbers, thresholds), summary_out)
+    min_base = thresholds.min_base
     margins = withhold_margin_counts(diagnostics["margins"], min_base)
     write_csv(margins, margins_out)
-    write_csv(diagnostics["balance"], balance_out)
+    write_csv(withhold_balance(diagnostics["balance"], survey.data, thresholds), balance_out)
     write_csv(diagnostics["convergence"], convergence_out)
     collapsed = withhold_margin_counts(
         diagnostics["collapsed"], min_base, by=["margin", "collapsed_into"]
@@ -134,9 +141,12 @@ def run_codebook(
     thresholds = load_thresholds(thresholds_path)
     table = codebook_table(survey, instrument, weights=WEIGHT_COLUMN)
     table = withhold_small_counts(table, thresholds.min_base)
+    table = withhold_statistics(table, "n_unweighted", CODEBOOK_STATISTICS, thresholds)
     write_codebook(table, csv_out, html_out, title=f"Codebook: {instrument.name}")
 
 
+#: Codebook columns describing the respondents of a variable, withheld with a base below the threshold.
+CODEBOOK_STATISTICS = ("n_weighted", "mean", "sd", "median", "weighted_mean")
 MISSING_COUNT_COLUMNS = (
     "missing_dont_know",
     "missing_refused",

@@ -4,13 +4,13 @@
 
 rule estimate:
     input:
-        survey="results/interim/weighted.parquet",
+        survey="work/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         targets=config["weighting"]["targets_file"],
     output:
-        **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
+        **{name: f"work/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
-        "results/logs/estimate.log",
+        "work/logs/estimate.log",
     conda:
         CONDA_ENV
     params:
