@@ -41,12 +41,13 @@ MODELS = {
     "models": [
         {
             "name": "licence_by_sex",
-            "description": "Licence index by sex: two parameters, so five respondents can be fitted.",
-            "data": "respondent",
-            "outcome": "licence_index",
-            "formula": "licence_index ~ sex",
-            "family": "gaussian",
+            "description": "Acceptable by sex: two parameters, so five respondents can be fitted.",
+            "data": "long",
+            "outcome": "acceptable",
+            "formula": "acceptable ~ sex",
+            "family": "binomial",
             "reference": {"sex": "Female"},
+            "dk": "exclude",
             "marginal_effects": ["sex"],
         }
     ]
@@ -76,6 +77,12 @@ def five_respondents(dest: Path) -> None:
 def tiny(tmp_path_factory) -> Path:
     workdir = copy_project(tmp_path_factory.mktemp("tiny"))
     five_respondents(workdir / "data" / "raw" / "tiny" / "parents.sav")
+    # five people in their own strata leave no degrees of freedom for any model: analyse them
+    # as a simple random sample (the weight stays)
+    instrument = workdir / "config" / "instrument.yaml"
+    text = instrument.read_text(encoding="utf-8")
+    instrument.write_text(text.replace("  strata: stratum\n  psu: psu\n", ""), encoding="utf-8")
+    assert "strata: stratum" not in instrument.read_text(encoding="utf-8")
     (workdir / "config" / "tiny.yaml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
     (workdir / "config" / "tiny_targets.yaml").write_text(yaml.safe_dump(TARGETS), encoding="utf-8")
     (workdir / "config" / "tiny_models.yaml").write_text(yaml.safe_dump(MODELS), encoding="utf-8")
@@ -95,12 +102,13 @@ def test_five_respondents_publish_no_estimate_or_statistic_of_a_group(tiny):
     for path in sorted((results / "tables").glob("*.csv")):
         frame = pd.read_csv(path)
         assert frame["suppressed"].all(), f"{path.name} publishes a cell of five respondents"
-        assert frame["estimate"].isna().all()
+        estimates = [c for c in frame.columns if c.startswith("estimate") or c == "difference"]
+        assert estimates and frame[estimates].isna().all().all(), path.name
     summary = pd.read_csv(results / "weighting" / "weight_summary.csv")
     numbers = summary.drop(columns="weights")
     assert numbers.isna().all().all(), "weight quantiles of five people are published"
     codebook = pd.read_csv(results / "codebook" / "codebook.csv")
-    for column in ("mean", "sd", "median", "weighted_mean", "n_unweighted"):
+    for column in ("mean", "sd", "median", "weighted_mean", "share_unweighted", "share_weighted"):
         assert codebook[column].isna().all(), f"codebook {column} of five people is published"
     for name in ("models/licence_by_sex.csv", "models/licence_by_sex_effects.csv"):
         frame = pd.read_csv(results / name)

@@ -974,14 +974,20 @@ def withhold_flow(flow: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     if out.empty or not {"excluded", "remaining"} <= set(out.columns):
         return out
     excluded = pd.to_numeric(out["excluded"], errors="coerce").to_numpy(dtype=float)
+    remaining = pd.to_numeric(out["remaining"], errors="coerce").to_numpy(dtype=float)
     steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
     held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds))
-    if not held:
+    few = np.flatnonzero(small_count(remaining, thresholds))  # a whole sample of 1-9 people
+    if not held and not len(few):
         return out
     for c in ("excluded", "remaining"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
-    out.loc[held, "excluded"] = pd.NA
-    out.loc[list(range(held[0], held[-1])), "remaining"] = pd.NA
+    if held:
+        out.loc[held, "excluded"] = pd.NA
+        out.loc[list(range(held[0], held[-1])), "remaining"] = pd.NA
+    if len(few):  # every step's numbers, or the received total minus the exclusions tells
+        out["excluded"] = pd.NA
+        out["remaining"] = pd.NA
     return out
 
 

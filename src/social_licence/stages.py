@@ -146,7 +146,17 @@ def run_codebook(
 
 
 #: Codebook columns describing the respondents of a variable, withheld with a base below the threshold.
-CODEBOOK_STATISTICS = ("n_weighted", "mean", "sd", "median", "weighted_mean")
+CODEBOOK_STATISTICS = (
+    "count_unweighted",
+    "share_unweighted",
+    "count_weighted",
+    "share_weighted",
+    "n_weighted",
+    "mean",
+    "sd",
+    "median",
+    "weighted_mean",
+)
 MISSING_COUNT_COLUMNS = (
     "missing_dont_know",
     "missing_refused",
