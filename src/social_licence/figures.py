@@ -1010,7 +1010,7 @@ def figure_from_inputs(
             value = pd.concat(list(value), ignore_index=True)
         protected = protect(value, thresholds, instrument, name=key)
         if "suppressed" in protected.columns and protected["suppressed"].fillna(False).astype(bool).all():
-            raise DisclosureError(f"{key}: every figure is withheld")
+            raise DisclosureError(f"figure {name}: every cell is withheld, so there is nothing to draw")
         return protected
 
     g = instrument.grids["acceptability"]

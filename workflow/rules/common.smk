@@ -116,9 +116,7 @@ def final_outputs():
     outputs += expand(
         "work/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"]
     )
-    outputs += expand(
-        "work/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]
-    )
+    outputs += expand("work/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"])
     outputs += expand(
         "work/models/{model}{part}.csv",
         model=model_names(),
