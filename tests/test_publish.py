@@ -63,11 +63,13 @@ def test_a_failed_run_after_a_good_one_leaves_its_results_byte_identical(tmp_pat
     dry = snakemake(workdir, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
-    # a run that fails late: figures and the brief are rebuilt in work/, then the brief fails
-    late = snakemake(workdir, "--config", "report={headline: {data_type: police, purpose: early_help, "
-                     "group_variable: ethnicity, group: Nobody}}", check=False)
+    # a run that fails half-way: the weighted file in work/ is damaged, so the jobs after the
+    # weighting run again and fail, leaving work/ with a partial set
+    weighted = workdir / "work" / "interim" / "weighted.parquet"
+    weighted.write_bytes(b"not a parquet file")
+    late = snakemake(workdir, "--keep-going", check=False)
     assert late.returncode != 0
-    assert all_files(results) == good, "a run failing late changed results/"
+    assert all_files(results) == good, "a run failing half-way changed results/"
 
     export = workdir / "data" / "raw" / "example" / "parents.sav"
     original = export.read_bytes()
