@@ -4,14 +4,20 @@ Written by hand: the established tools (tau-Argus, sdcTable, sdcMicro) are Java/
 magnitude tables or microdata and do not know our tidy estimate frames. The rules here are the
 practice of national statistics offices, with thresholds read from ``config/thresholds.yaml``:
 
-* **Primary suppression**: a cell whose unweighted base (``n_unweighted``, respondents with a
-  valid answer in the domain) is below ``min_base`` is withheld; optionally also a cell whose
-  unweighted count (``count_unweighted``) is below ``min_count``.
+* **Primary suppression**: a cell whose base (respondents with a valid answer in the domain)
+  is below ``min_base`` is withheld, and a cell with 1 to ``min_count - 1`` respondents in its
+  answer. Both count people: in a table pooled over items (``n_respondents`` and
+  ``count_respondents`` beside the ratings in ``n_unweighted``/``count_unweighted``) a parent's
+  several ratings count once. Either threshold below 10 needs a stated ``reason``.
 * **Secondary suppression**: a published table carries linear relations that an intruder can
   difference: the levels of one variable within a domain add up to the domain (proportions to
   1, counts to the base), and the groups of a partition (the ethnic groups, say) add up to the
-  whole sample, whose figure is always published. Within every relation that holds exactly one
-  withheld cell the next-smallest cell is withheld too; then an exact check (is the withheld
+  whole sample, whose figure is always published, together with the implicit cell of those
+  who did not answer the grouping question (All minus the groups: protected when it holds 1-9
+  people). :func:`protect_linked` joins the published tables into one system: an item column
+  adds up to a table pooled over it, and a figure shown in two tables is withheld in both.
+  Within every relation that holds exactly one withheld cell the next-smallest cell is withheld
+  too; then an exact check (is the withheld
   cell's unit vector in the row space of the relations restricted to withheld cells?) catches
   the patterns that differencing one relation at a time misses, such as a bridge between two
   blocks of withheld cells in a two-way table, and withholds more until no cell is derivable.
@@ -21,7 +27,9 @@ practice of national statistics offices, with thresholds read from ``config/thre
   (shown as ``[u]``) but published.
 
 A withheld cell keeps its keys and loses every number (estimate, SE, CI, bases); its ``reason``
-names the rule but never the base, which would itself disclose.
+names the rule but never the base, which would itself disclose. Statistics outside estimate
+frames (weight summaries, balance shares, codebook means and medians, the QA flow) follow the
+same thresholds (:func:`withhold_statistics`, :func:`withhold_balance`, :func:`withhold_flow`).
 """
 
 from __future__ import annotations
