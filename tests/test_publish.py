@@ -9,7 +9,8 @@ import pytest
 from workflow_helpers import copy_project, snakemake
 
 from social_licence.errors import OutputError
-from social_licence.publish import check_staged, publish, write_staged_manifest
+from social_licence.manifest import write_manifest
+from social_licence.publish import check_staged, publish, published_name
 
 
 def all_files(folder: Path) -> dict[str, bytes]:
@@ -21,7 +22,9 @@ def staged_run(root: Path, text: str) -> None:
     (root / "work" / "tables").mkdir(parents=True, exist_ok=True)
     (root / "work" / "tables" / "t.csv").write_text(text)
     (root / "input.csv").write_text("x\n1\n")
-    write_staged_manifest(["input.csv"], ["work/tables/t.csv"], root / "work" / "MANIFEST.sha256")
+    write_manifest(
+        ["input.csv"], ["work/tables/t.csv"], root / "work" / "MANIFEST.sha256", outputs_as=published_name
+    )
 
 
 def test_publish_swaps_in_a_checked_copy_of_the_staging_folder(tmp_path, monkeypatch):

@@ -16,11 +16,9 @@ import ctypes
 import errno
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import OutputError
-from .io import atomic_write_text
 from .manifest import sha256_file
 
 #: Where Snakemake builds a run (the rules' outputs) and where a complete run is published.
@@ -42,22 +40,6 @@ def staged_name(path: str | Path, staging: str = STAGING, published: str = PUBLI
     if not parts or parts[0] != published:
         raise OutputError(f"{path} is not under the published folder {published}/")
     return Path(staging, *parts[1:])
-
-
-def write_staged_manifest(
-    inputs: Iterable[str | Path],
-    outputs: Iterable[str | Path],
-    path: str | Path,
-    staging: str = STAGING,
-    published: str = PUBLISHED,
-) -> None:
-    """The manifest of a complete set: inputs as they are, staged outputs under their published
-    names, each block sorted by path, in ``sha256sum`` format."""
-    ins = sorted({Path(p).as_posix() for p in inputs})
-    outs = sorted({published_name(p, staging, published): Path(p) for p in outputs}.items())
-    text = "# inputs\n" + "".join(f"{sha256_file(p)}  {p}\n" for p in ins)
-    text += "# outputs\n" + "".join(f"{sha256_file(src)}  {name}\n" for name, src in outs)
-    atomic_write_text(path, text)
 
 
 def check_staged(manifest: str | Path, staging: str = STAGING, published: str = PUBLISHED) -> int:
