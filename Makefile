@@ -96,4 +96,4 @@ unlock: $(STAMP)
 	$(BIN)/snakemake --unlock
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results work .results.new .results.old .snakemake

@@ -4,9 +4,9 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_ingest
 
 
-def main(export, instrument, withdrawals, survey_cfg, cleaning_cfg, survey_out, flow_out, log=None):
+def main(export, instrument, withdrawals, survey_cfg, cleaning_cfg, survey_out, flow_out, log=None, thresholds=None):
     configure_logging(log)
-    run_ingest(export, instrument, withdrawals, survey_cfg, cleaning_cfg, survey_out, flow_out)
+    run_ingest(export, instrument, withdrawals, survey_cfg, cleaning_cfg, survey_out, flow_out, thresholds)
 
 
 if "snakemake" in globals():
@@ -19,4 +19,5 @@ if "snakemake" in globals():
         snakemake.output.survey,
         snakemake.output.flow,
         snakemake.log[0],
+        snakemake.input.thresholds,
     )

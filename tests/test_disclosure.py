@@ -45,6 +45,10 @@ SCHEMA = ROOT / "workflow" / "schemas" / "thresholds.schema.yaml"
 NUMBERS = ["estimate", "se", "ci_low", "ci_high", "deff", "n_unweighted", "count_unweighted", "n_weighted"]
 
 
+#: The base rule on its own (the count rule of 10 respondents switched off, as a user may with a reason).
+BASE_RULE = {"min_count": 0, "reason": "a test of the base rule on its own"}
+
+
 def cell(group, base, est=0.5, count=None, level="acceptable", variable="acc", se=0.05, group_variable="ethnicity"):
     """One row of a stacked tidy estimate frame, as the contract names its columns."""
     if count is None:
@@ -82,9 +86,9 @@ def test_cell_below_min_base_is_withheld_and_keeps_no_number():
 def test_base_equal_to_threshold_is_published():
     """Rule is 'below' the threshold: a base of exactly 10 is published (hand)."""
     table = pd.DataFrame([cell("White", 10), cell("Black", 11)])
-    out = suppress(table, Thresholds(min_base=10))
+    out = suppress(table, Thresholds(min_base=10, **BASE_RULE))
     assert not out["suppressed"].any()
-    out = suppress(table, Thresholds(min_base=11))
+    out = suppress(table, Thresholds(min_base=11, **BASE_RULE))
     assert out["suppressed"].tolist() == [True, True]  # the second by secondary suppression
 
 
@@ -169,7 +173,7 @@ def test_complement_within_a_domain_is_withheld_with_a_small_count():
         cell("White", 50, 0.06, count=3, level="acceptable"),
         cell("White", 50, 0.94, count=47, level="not acceptable"),
     ]
-    out = suppress(pd.DataFrame(rows), Thresholds(min_count=5))
+    out = suppress(pd.DataFrame(rows), Thresholds(min_count=5, reason="a test of a lowered count rule"))
     assert out["suppressed"].tolist() == [True, True]
     assert out.loc[0, "reason"] == "primary suppression: unweighted count below 5"
     assert out.loc[1, "reason"].startswith("secondary suppression")
@@ -182,7 +186,7 @@ def test_whole_domain_is_withheld_across_levels_and_partner_group_consistently()
     for level, share in (("Yes", 0.3), ("No", 0.6), ("Not sure", 0.1)):
         for group, base in (("White", 300), ("Black", 60), ("Mixed", 20), ("Other", 5)):
             rows.append(cell(group, base, share, level=level, variable="awareness"))
-    out = suppress(pd.DataFrame(rows), Thresholds())
+    out = suppress(pd.DataFrame(rows), Thresholds(**BASE_RULE))
     held = out[out["suppressed"]]
     assert sorted(set(held["group"])) == ["Mixed", "Other"]
     assert len(held) == 6
@@ -333,7 +337,7 @@ def test_property_no_withheld_cell_is_ever_derivable(shape, bases, min_base):
     # the domain base is shared by a domain's levels
     table["n_unweighted"] = table.groupby(["sex", "group"])["n_unweighted"].transform("first")
     parts = ["group", "sex"] if h > 1 else ["group"]
-    out = suppress(table, Thresholds(min_base=min_base), partitions=parts)
+    out = suppress(table, Thresholds(min_base=min_base, **BASE_RULE), partitions=parts)
     hidden = out["suppressed"].to_numpy()
     assert hidden[(table["n_unweighted"] < min_base).to_numpy()].all()
     rel = attack_relations(table, parts, [])
@@ -400,7 +404,7 @@ def test_comparisons_with_a_withheld_group_are_withheld_whole():
     data = example_respondents()
     inst = instrument()
     est = suppress(headline_by_group(data, example_design(data), inst, "acc_police__early_help", ("ethnicity",)),
-                   Thresholds(), partitions=["group"])
+                   Thresholds(**BASE_RULE), partitions=["group"])
     held = set(est.loc[est["suppressed"], "group"])
     assert held == {"Other", "Mixed"}
     comp = pd.DataFrame(

@@ -84,7 +84,7 @@ def test_formatted_table_rounds_marks_and_withholds(tmp_path):
     assert by_group.loc["White"].tolist()[1:] == ["13", "11\u201314", "1,234"]
     assert by_group.loc["Black", "%"] == "54 [u]"  # CI 35 points wide: low precision
     assert by_group.loc["Other"].tolist()[1:] == ["[c]", "[c]", "[c]"]  # base 7 < 10
-    assert by_group.loc["Mixed", "%"] == "[c]"  # secondary: smallest other group
+    assert by_group.loc["Mixed", "%"] == "[c]"  # 1-9 respondents gave the answer
     assert shown["Group variable"].unique().tolist() == ["Ethnic group"]
 
 
@@ -102,7 +102,8 @@ def test_all_three_files_are_written_and_agree(tmp_path):
     for text in ("Acceptability by ethnic group", ">13<", "11\u201314", "1,234", "54 [u]", "[c]", "Ethnic group"):
         assert text in html, text
     assert "fewer than 10 respondents" in html
-    assert "2 estimates are withheld (1 for a small base, 1 to protect it)" in html
+    # Other has a base of 7; Mixed a count of 1-9 respondents (the count rule of 10, on by default)
+    assert "2 estimates are withheld (2 for a small base)" in html
     document = docx.Document(str(paths[2]))
     cells = [[c.text for c in row.cells] for row in document.tables[0].rows]
     assert cells[0] == ["Group", "%", "95% CI", "Unweighted base"]
@@ -197,7 +198,7 @@ def test_publishes_the_estimation_modules_own_frames(tmp_path):
         "group_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"]),
         "trust": E.grid_responses(design, inst, "trust"),
     }
-    thresholds = Thresholds()
+    thresholds = Thresholds(min_count=0, reason="the base rule alone, as the expectations below")
     by_group = publish_table("acceptability_by_group", frames, inst, thresholds, tmp_path / "g.csv", tmp_path / "g.html", tmp_path / "g.docx")
     assert by_group.columns[0] == "Group variable" and "Data type" in by_group.columns
     published = pd.read_csv(tmp_path / "g.csv")

@@ -178,11 +178,13 @@ def test_illustrative_uk_targets_rake_within_bounds_and_withhold_small_merged_co
     workdir = copy_project(tmp_path / "uk")
     snakemake(
         workdir,
-        "results/weighting/collapsed.csv",
+        "work/weighting/collapsed.csv",
         "--config",
         "weighting={targets: uk_parents_illustrative}",
     )
-    weighting = workdir / "results/weighting"
+    # a target short of the whole set is built in the staging folder and not published
+    assert not (workdir / "results").exists()
+    weighting = workdir / "work/weighting"
     convergence = pd.read_csv(weighting / "convergence.csv").iloc[0]
     assert convergence["bound_low"] == 0.3 and convergence["bound_high"] == 3.0
     margins = pd.read_csv(weighting / "margins.csv")
@@ -209,6 +211,7 @@ def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path):
     message = proc.stdout + proc.stderr
     assert "bounds" in message and "'wide'" in message
     assert not (workdir / "results").exists(), "an invalid config must stop before any job"
+    assert not (workdir / "work").exists(), "an invalid config must stop before any job"
 
 
 def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
@@ -217,17 +220,17 @@ def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
     # the target comes first: --configfile takes every following word as a file
     snakemake(
         workdir,
-        "results/interim/clean.parquet",
+        "work/interim/clean.parquet",
         "--configfile",
         "config/config.yaml",
         "config/example_qualtrics.yaml",
         key=None,
     )
     from_sav = pd.read_parquet(run1 / "results/interim/clean.parquet")
-    from_csv = pd.read_parquet(workdir / "results/interim/clean.parquet")
+    from_csv = pd.read_parquet(workdir / "work/interim/clean.parquet")
     pd.testing.assert_frame_equal(from_sav, from_csv, check_like=True)
     flow_sav = pd.read_csv(run1 / "results/qa/flow.csv")
-    flow_csv = pd.read_csv(workdir / "results/qa/flow.csv")
+    flow_csv = pd.read_csv(workdir / "work/qa/flow.csv")
     pd.testing.assert_frame_equal(flow_sav, flow_csv)
 
 
@@ -246,10 +249,10 @@ def test_snakemake_report_has_a_caption_for_every_output(run1):
 def test_published_numbers_do_not_depend_on_the_pseudonymisation_key(run1, tmp_path):
     # a reviewer has their own key: pseudonyms differ, every estimate must not
     other = copy_project(tmp_path / "other-key")
-    snakemake(other, "results/interim/estimates/acceptability_by_group.parquet", key="another-key")
+    snakemake(other, "work/interim/estimates/acceptability_by_group.parquet", key="another-key")
     mine = pd.read_parquet(run1 / "results/interim/estimates/acceptability_by_group.parquet")
-    theirs = pd.read_parquet(other / "results/interim/estimates/acceptability_by_group.parquet")
+    theirs = pd.read_parquet(other / "work/interim/estimates/acceptability_by_group.parquet")
     pd.testing.assert_frame_equal(mine, theirs)
     assert not set(pd.read_parquet(run1 / "results/interim/clean.parquet").index) & set(
-        pd.read_parquet(other / "results/interim/clean.parquet").index
+        pd.read_parquet(other / "work/interim/clean.parquet").index
     ), "different keys must give different pseudonyms"

@@ -27,10 +27,14 @@ from .models.spec import get_model, load_models
 from .report.brief import BRIEF_INPUTS, write_brief
 from .report.disclosure import (
     load_thresholds,
+    protect_linked,
     suppress_effects,
     suppress_model_table,
+    withhold_balance,
+    withhold_flow,
     withhold_margin_counts,
     withhold_small_counts,
+    withhold_statistics,
 )
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
@@ -52,8 +56,10 @@ def run_ingest(
     cleaning_cfg: Mapping[str, Any],
     survey_out: str | Path,
     flow_out: str | Path,
+    thresholds_path: str | Path | None = None,
 ) -> None:
-    """Export -> checked, cleaned, pseudonymised analysis file and the QA flow table."""
+    """Export -> checked, cleaned, pseudonymised analysis file and the QA flow table (with
+    exclusions of fewer than the threshold's respondents withheld, when ``thresholds_path``)."""
     instrument = load_instrument(instrument_path)
     fmt = survey_cfg.get("format", "auto")
     survey = read_survey(
@@ -74,6 +80,8 @@ def run_ingest(
     for line in cleaned.log:
         log.info(line)
     write_interim(cleaned, survey_out)
+    if thresholds_path is not None:
+        flow = withhold_flow(flow, load_thresholds(thresholds_path))
     write_csv(flow, flow_out)
 
 
@@ -168,11 +176,14 @@ def run_weight(
         store_design(survey, spec, replicates=replicates)
     log.info("raking solves in this run: %d", raking_solves() - solves_before)
     write_interim(survey, survey_out)
-    write_csv(diagnostics["summary"], summary_out)
-    min_base = load_thresholds(thresholds_path).min_base
+    thresholds = load_thresholds(thresholds_path)
+    summary = diagnostics["summary"]
+    numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
+    write_csv(withhold_statistics(summary, "n", numbers, thresholds), summary_out)
+    min_base = thresholds.min_base
     margins = withhold_margin_counts(diagnostics["margins"], min_base)
     write_csv(margins, margins_out)
-    write_csv(diagnostics["balance"], balance_out)
+    write_csv(withhold_balance(diagnostics["balance"], survey.data, thresholds), balance_out)
     write_csv(diagnostics["convergence"], convergence_out)
     collapsed = withhold_margin_counts(
         diagnostics["collapsed"], min_base, by=["margin", "collapsed_into"]
@@ -193,7 +204,22 @@ def run_codebook(
     thresholds = load_thresholds(thresholds_path)
     table = codebook_table(survey, instrument, weights=WEIGHT_COLUMN)
     table = withhold_small_counts(table, thresholds.min_base)
+    table = withhold_statistics(table, "n_unweighted", CODEBOOK_STATISTICS, thresholds)
     write_codebook(table, csv_out, html_out, title=f"Codebook: {instrument.name}")
+
+
+#: Codebook columns describing the respondents of a variable, withheld with a base below the threshold.
+CODEBOOK_STATISTICS = (
+    "count_unweighted",
+    "share_unweighted",
+    "count_weighted",
+    "share_weighted",
+    "n_weighted",
+    "mean",
+    "sd",
+    "median",
+    "weighted_mean",
+)
 
 
 def run_estimate(
@@ -288,6 +314,12 @@ def report_inputs(
     return inputs
 
 
+def protect_published(frames: Mapping[str, Any], thresholds, instrument) -> dict[str, Any]:
+    """Disclosure control of every estimate frame the brief publishes, as one linked system,
+    so that tables, figures and the brief withhold the same cells."""
+    return protect_linked(frames, thresholds, instrument, published=BRIEF_INPUTS)
+
+
 def run_table(
     name: str,
     estimates: Sequence[str | Path],
@@ -298,12 +330,14 @@ def run_table(
     docx_out: str | Path,
 ) -> None:
     """One published table: disclosure control, then CSV, HTML and Word."""
-    frames = report_inputs(estimates)
+    instrument = load_instrument(instrument_path)
+    thresholds = load_thresholds(thresholds_path)
+    frames = protect_published(report_inputs(estimates), thresholds, instrument)
     publish_table(
         name,
         frames,
-        load_instrument(instrument_path),
-        load_thresholds(thresholds_path),
+        instrument,
+        thresholds,
         csv_out,
         html_out,
         docx_out,
@@ -320,11 +354,13 @@ def run_figure(
     options: Mapping[str, Any] | None = None,
 ) -> None:
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
+    instrument = load_instrument(instrument_path)
+    thresholds = load_thresholds(thresholds_path)
     publish_figure(
         name,
-        inputs,
-        load_instrument(instrument_path),
-        load_thresholds(thresholds_path),
+        protect_published(inputs, thresholds, instrument),
+        instrument,
+        thresholds,
         png_out,
         svg_out,
         dict(options or {}),
@@ -343,6 +379,7 @@ def run_brief(
     """The policy brief: key messages from the numbers, figures, tables and methods box."""
     inputs = {key: value for key, value in inputs.items() if key in BRIEF_INPUTS}
     inputs["instrument"] = load_instrument(instrument_path)
+    inputs = protect_published(inputs, load_thresholds(thresholds_path), inputs["instrument"])
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
         "weighting_text": methods_note(weighting_diagnostics, inputs["instrument"]),

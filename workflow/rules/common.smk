@@ -99,26 +99,25 @@ FIGURES = [
 
 
 def final_outputs():
-    """Everything a user reads in results/, in a fixed order."""
+    """Everything a user reads in results/, in a fixed order, as built in the staging folder
+    work/ (published to results/ by the last rule once the whole set is built)."""
     outputs = [
-        "results/qa/flow.csv",
-        "results/codebook/codebook.csv",
-        "results/codebook/codebook.html",
-        "results/weighting/weight_summary.csv",
-        "results/weighting/margins.csv",
-        "results/weighting/balance.csv",
-        "results/weighting/convergence.csv",
-        "results/weighting/collapsed.csv",
-        "results/brief/brief.html",
+        "work/qa/flow.csv",
+        "work/codebook/codebook.csv",
+        "work/codebook/codebook.html",
+        "work/weighting/weight_summary.csv",
+        "work/weighting/margins.csv",
+        "work/weighting/balance.csv",
+        "work/weighting/convergence.csv",
+        "work/weighting/collapsed.csv",
+        "work/brief/brief.html",
     ]
     outputs += expand(
-        "results/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"]
+        "work/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"]
     )
+    outputs += expand("work/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"])
     outputs += expand(
-        "results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]
-    )
-    outputs += expand(
-        "results/models/{model}{part}.csv",
+        "work/models/{model}{part}.csv",
         model=model_names(),
         part=["", "_effects", "_checks"],
     )

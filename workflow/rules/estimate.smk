@@ -4,12 +4,12 @@
 
 rule estimate:
     input:
-        survey="results/interim/weighted.parquet",
+        survey="work/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
     output:
-        **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
+        **{name: f"work/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
-        "results/logs/estimate.log",
+        "work/logs/estimate.log",
     conda:
         CONDA_ENV
     params:

@@ -6,15 +6,16 @@ rule ingest:
         export=config["survey"]["export"],
         instrument=config["survey"]["instrument"],
         withdrawals=withdrawals_input(),
+        thresholds=config["report"]["thresholds"],
     output:
-        survey="results/interim/clean.parquet",
+        survey="work/interim/clean.parquet",
         flow=report(
-            "results/qa/flow.csv",
+            "work/qa/flow.csv",
             caption="../report/qa_flow.rst",
             category="1. Data",
         ),
     log:
-        "results/logs/ingest.log",
+        "work/logs/ingest.log",
     conda:
         CONDA_ENV
     params:
@@ -26,18 +27,18 @@ rule ingest:
 
 rule codebook:
     input:
-        survey="results/interim/weighted.parquet",
+        survey="work/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv="results/codebook/codebook.csv",
+        csv="work/codebook/codebook.csv",
         html=report(
-            "results/codebook/codebook.html",
+            "work/codebook/codebook.html",
             caption="../report/codebook.rst",
             category="1. Data",
         ),
     log:
-        "results/logs/codebook.log",
+        "work/logs/codebook.log",
     conda:
         CONDA_ENV
     script:

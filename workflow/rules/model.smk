@@ -3,26 +3,26 @@
 
 rule model:
     input:
-        survey="results/interim/weighted.parquet",
+        survey="work/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
         thresholds=config["report"]["thresholds"],
     output:
         coefficients=report(
-            "results/models/{model}.csv",
+            "work/models/{model}.csv",
             caption="../report/model.rst",
             category="4. Models",
             subcategory="{model}",
         ),
         effects=report(
-            "results/models/{model}_effects.csv",
+            "work/models/{model}_effects.csv",
             caption="../report/model_effects.rst",
             category="4. Models",
             subcategory="{model}",
         ),
-        checks="results/models/{model}_checks.csv",
+        checks="work/models/{model}_checks.csv",
     log:
-        "results/logs/model_{model}.log",
+        "work/logs/model_{model}.log",
     wildcard_constraints:
         model="|".join(model_names()),
     conda:

@@ -3,19 +3,19 @@
 
 rule table:
     input:
-        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
+        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv="results/tables/{table}.csv",
+        csv="work/tables/{table}.csv",
         html=report(
-            "results/tables/{table}.html",
+            "work/tables/{table}.html",
             caption="../report/table.rst",
             category="3. Tables",
         ),
-        docx="results/tables/{table}.docx",
+        docx="work/tables/{table}.docx",
     log:
-        "results/logs/table_{table}.log",
+        "work/logs/table_{table}.log",
     wildcard_constraints:
         table="|".join(TABLES),
     conda:
@@ -26,21 +26,21 @@ rule table:
 
 rule figure:
     input:
-        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
-        models=expand("results/models/{model}.csv", model=model_names()),
-        effects=expand("results/models/{model}_effects.csv", model=model_names()),
-        margins="results/weighting/margins.csv",
+        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
+        models=expand("work/models/{model}.csv", model=model_names()),
+        effects=expand("work/models/{model}_effects.csv", model=model_names()),
+        margins="work/weighting/margins.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
         png=report(
-            "results/figures/{figure}.png",
+            "work/figures/{figure}.png",
             caption="../report/figure.rst",
             category="5. Figures",
         ),
-        svg="results/figures/{figure}.svg",
+        svg="work/figures/{figure}.svg",
     log:
-        "results/logs/figure_{figure}.log",
+        "work/logs/figure_{figure}.log",
     wildcard_constraints:
         figure="|".join(FIGURES),
     conda:
@@ -56,25 +56,25 @@ rule figure:
 
 rule brief:
     input:
-        estimates=expand("results/interim/estimates/{name}.parquet", name=ESTIMATES),
-        figures=expand("results/figures/{figure}.png", figure=FIGURES),
-        models=expand("results/models/{model}.csv", model=model_names()),
-        effects=expand("results/models/{model}_effects.csv", model=model_names()),
-        flow="results/qa/flow.csv",
-        weights="results/weighting/weight_summary.csv",
-        margins="results/weighting/margins.csv",
-        convergence="results/weighting/convergence.csv",
-        collapsed="results/weighting/collapsed.csv",
+        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
+        figures=expand("work/figures/{figure}.png", figure=FIGURES),
+        models=expand("work/models/{model}.csv", model=model_names()),
+        effects=expand("work/models/{model}_effects.csv", model=model_names()),
+        flow="work/qa/flow.csv",
+        weights="work/weighting/weight_summary.csv",
+        margins="work/weighting/margins.csv",
+        convergence="work/weighting/convergence.csv",
+        collapsed="work/weighting/collapsed.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
         html=report(
-            "results/brief/brief.html",
+            "work/brief/brief.html",
             caption="../report/brief.rst",
             category="0. Policy brief",
         ),
     log:
-        "results/logs/brief.log",
+        "work/logs/brief.log",
     conda:
         CONDA_ENV
     params:
@@ -90,10 +90,24 @@ rule manifest:
         inputs=manifest_inputs(),
         outputs=final_outputs(),
     output:
-        "results/MANIFEST.sha256",
+        "work/MANIFEST.sha256",
     log:
-        "results/logs/manifest.log",
+        "work/logs/manifest.log",
     conda:
         CONDA_ENV
     script:
         "../../scripts/manifest.py"
+
+
+# The last rule: only a complete, checked set replaces results/, in one step (see README).
+rule publish:
+    input:
+        manifest="work/MANIFEST.sha256",
+    output:
+        "results/MANIFEST.sha256",
+    log:
+        "work/logs/publish.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/publish.py"

@@ -3,31 +3,31 @@
 
 rule weight:
     input:
-        survey="results/interim/clean.parquet",
+        survey="work/interim/clean.parquet",
         targets=config["weighting"]["targets_file"],
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        survey="results/interim/weighted.parquet",
+        survey="work/interim/weighted.parquet",
         summary=report(
-            "results/weighting/weight_summary.csv",
+            "work/weighting/weight_summary.csv",
             caption="../report/weight_summary.rst",
             category="2. Weighting",
         ),
         margins=report(
-            "results/weighting/margins.csv",
+            "work/weighting/margins.csv",
             caption="../report/weight_margins.rst",
             category="2. Weighting",
         ),
         balance=report(
-            "results/weighting/balance.csv",
+            "work/weighting/balance.csv",
             caption="../report/weight_balance.rst",
             category="2. Weighting",
         ),
-        convergence="results/weighting/convergence.csv",
-        collapsed="results/weighting/collapsed.csv",
+        convergence="work/weighting/convergence.csv",
+        collapsed="work/weighting/collapsed.csv",
     log:
-        "results/logs/weight.log",
+        "work/logs/weight.log",
     conda:
         CONDA_ENV
     params:

@@ -21,6 +21,40 @@ from .replicates import ReplicateDesign
 
 
 # -- question grids ------------------------------------------------------------------------------
+def respondent_counts(
+    table: pd.DataFrame, long: pd.DataFrame, by: Sequence[str], level: str | pd.Series
+) -> pd.DataFrame:
+    """Add ``n_respondents`` and ``count_respondents`` to a table of a grid's long frame.
+
+    A domain pooled over items holds several ratings of one respondent; disclosure thresholds
+    count respondents, so these are distinct respondents in the domain (``n_unweighted`` counts
+    ratings) and in the level: ``level`` is the long frame's answer column, or a boolean mask of
+    the rows in the table's single level.
+    """
+    by = list(by)
+    valid = long.dropna(subset=by) if by else long
+
+    def distinct(rows: pd.DataFrame, keys: list[str]) -> dict[tuple, int]:
+        if not keys:
+            return {(): int(rows["respondent"].nunique())}
+        counts = rows.groupby(keys, observed=True, sort=False)["respondent"].nunique()
+        index = counts.index if isinstance(counts.index, pd.MultiIndex) else [(k,) for k in counts.index]
+        return {tuple(k): int(v) for k, v in zip(index, counts.to_numpy(), strict=True)}
+
+    base = distinct(valid, by)
+    domain = [tuple(r) for r in table[by].astype(object).itertuples(index=False, name=None)]
+    out = table.copy()
+    out["n_respondents"] = np.array([base.get(k, 0) for k in domain], dtype=np.int64)
+    if isinstance(level, str):
+        counts = distinct(valid, [*by, level])
+        keys = [(*k, lv) for k, lv in zip(domain, table["level"].astype(object), strict=True)]
+    else:
+        counts = distinct(valid[level.loc[valid.index].to_numpy(dtype=bool)], by)
+        keys = domain
+    out["count_respondents"] = np.array([counts.get(k, 0) for k in keys], dtype=np.int64)
+    return out
+
+
 def acceptability(
     design,
     instrument: Instrument,
@@ -55,6 +89,7 @@ def acceptability(
     if overall or not groups:
         dom, frame = domain_codes(long, by)
         t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
+        t = respondent_counts(t, long, by, long["acceptable"] == 1)
         if groups:
             t.insert(len(by), "group", OVERALL)
             t.insert(len(by), "group_variable", OVERALL)
@@ -62,6 +97,7 @@ def acceptability(
     for gv in groups:
         dom, frame = domain_codes(long, [*by, gv])
         t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
+        t = respondent_counts(t, long, [*by, gv], long["acceptable"] == 1)
         t.insert(len(by), "group", t.pop(gv).astype(object))
         t.insert(len(by), "group_variable", gv)
         pieces.append(t)
@@ -121,12 +157,14 @@ def grid_responses(
     pieces = []
     if overall or not groups:
         t = ld.proportion("response", by=by, **options)
+        t = respondent_counts(t, long, by, "response")
         if groups:
             t.insert(len(by), "group", OVERALL)
             t.insert(len(by), "group_variable", OVERALL)
         pieces.append(t)
     for gv in groups:
         t = ld.proportion("response", by=[*by, gv], **options)
+        t = respondent_counts(t, long, [*by, gv], "response")
         t.insert(len(by), "group", t.pop(gv).astype(object))
         t.insert(len(by), "group_variable", gv)
         pieces.append(t)

@@ -525,17 +525,24 @@ def _final_weights(summary: pd.DataFrame) -> pd.Series:
     return summary.iloc[-1]
 
 
+def _count(value: Any) -> str:
+    """A published count, or [c] where disclosure control withheld it."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return SYMBOL_SUPPRESSED if pd.isna(number) else format_number(number, 0)
+
+
 def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -> str:
     flow = data["qa_flow"]
     need = [c for c in ("rule", "excluded", "remaining") if c not in flow.columns]
     if need:
         raise OutputError(f"the brief: qa_flow lacks column(s) {need} (has {list(flow.columns)})")
-    received = int(flow["remaining"].iloc[0] + flow["excluded"].iloc[0])
-    analysed = int(flow["remaining"].iloc[-1])
-    excl = flow[flow["excluded"].astype(int) > 0]
+    numbers = flow[["excluded", "remaining"]].apply(pd.to_numeric, errors="coerce")
+    received = numbers["remaining"].iloc[0] + numbers["excluded"].iloc[0]
+    analysed = numbers["remaining"].iloc[-1]
+    excl = flow[numbers["excluded"].fillna(1).to_numpy() > 0]  # withheld counts (NaN) are listed as [c]
     detail = flow["detail"] if "detail" in flow.columns else flow["rule"]
     items = "".join(
-        f"<li>{_e(str(detail[i]) or str(r['rule']).replace('_', ' '))}: {_e(format_number(r['excluded'], 0))}</li>"
+        f"<li>{_e(str(detail[i]) or str(r['rule']).replace('_', ' '))}: {_e(_count(r['excluded']))}</li>"
         for i, r in excl.iterrows()
     )
     final = _final_weights(data["weight_summary"])
@@ -561,11 +568,11 @@ def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -
     )
     parts = [
         "<dl>",
-        f"<dt>Sample</dt><dd>{_e(format_number(analysed, 0))} parents were analysed, of {_e(format_number(received, 0))} responses received.</dd>",
+        f"<dt>Sample</dt><dd>{_e(_count(analysed))} parents were analysed, of {_e(_count(received))} responses received.</dd>",
         f"<dt>Exclusions (quality checks, in order)</dt><dd>{'<ul>' + items + '</ul>' if items else 'None.'}</dd>",
         f"<dt>Weighting</dt><dd>{_e(weighting_text)}</dd>",
         "<dt>Design effect and effective sample size</dt><dd>"
-        f"Kish's design effect from the weights is {_e(format_number(final['deff_kish'], 2))}, so the {_e(format_number(final['n'], 0))} "
+        f"Kish's design effect from the weights is {_e(format_number(final['deff_kish'], 2))}, so the {_e(_count(final['n']))} "
         f"weighted responses carry about as much information as {_e(format_number(final['n_effective'], 0))} from a simple random sample."
         + (
             f" Design effects of the estimates in the main table, which also reflect stratification and clustering, range from "

@@ -4,14 +4,20 @@ Written by hand: the established tools (tau-Argus, sdcTable, sdcMicro) are Java/
 magnitude tables or microdata and do not know our tidy estimate frames. The rules here are the
 practice of national statistics offices, with thresholds read from ``config/thresholds.yaml``:
 
-* **Primary suppression**: a cell whose unweighted base (``n_unweighted``, respondents with a
-  valid answer in the domain) is below ``min_base`` is withheld; optionally also a cell whose
-  unweighted count (``count_unweighted``) is below ``min_count``.
+* **Primary suppression**: a cell whose base (respondents with a valid answer in the domain)
+  is below ``min_base`` is withheld, and a cell with 1 to ``min_count - 1`` respondents in its
+  answer. Both count people: in a table pooled over items (``n_respondents`` and
+  ``count_respondents`` beside the ratings in ``n_unweighted``/``count_unweighted``) a parent's
+  several ratings count once. Either threshold below 10 needs a stated ``reason``.
 * **Secondary suppression**: a published table carries linear relations that an intruder can
   difference: the levels of one variable within a domain add up to the domain (proportions to
   1, counts to the base), and the groups of a partition (the ethnic groups, say) add up to the
-  whole sample, whose figure is always published. Within every relation that holds exactly one
-  withheld cell the next-smallest cell is withheld too; then an exact check (is the withheld
+  whole sample, whose figure is always published, together with the implicit cell of those
+  who did not answer the grouping question (All minus the groups: protected when it holds 1-9
+  people). :func:`protect_linked` joins the published tables into one system: an item column
+  adds up to a table pooled over it, and a figure shown in two tables is withheld in both.
+  Within every relation that holds exactly one withheld cell the next-smallest cell is withheld
+  too; then an exact check (is the withheld
   cell's unit vector in the row space of the relations restricted to withheld cells?) catches
   the patterns that differencing one relation at a time misses, such as a bridge between two
   blocks of withheld cells in a two-way table, and withholds more until no cell is derivable.
@@ -21,7 +27,9 @@ practice of national statistics offices, with thresholds read from ``config/thre
   (shown as ``[u]``) but published.
 
 A withheld cell keeps its keys and loses every number (estimate, SE, CI, bases); its ``reason``
-names the rule but never the base, which would itself disclose.
+names the rule but never the base, which would itself disclose. Statistics outside estimate
+frames (weight summaries, balance shares, codebook means and medians, the QA flow) follow the
+same thresholds (:func:`withhold_statistics`, :func:`withhold_balance`, :func:`withhold_flow`).
 """
 
 from __future__ import annotations
@@ -47,13 +55,25 @@ VALUE_COLUMNS = (
     "n_unweighted",
     "count_unweighted",
     "n_weighted",
+    "n_respondents",
+    "count_respondents",
 )
-COUNT_COLUMNS = ("n_unweighted", "count_unweighted")
+COUNT_COLUMNS = ("n_unweighted", "count_unweighted", "n_respondents", "count_respondents")
 FLAG_COLUMNS = ("suppressed", "low_precision", "reason")
 #: Columns that identify a cell besides the by columns.
 CELL_COLUMNS = ("variable", "level")
 #: Stacked group breakdowns: which grouping variable a row belongs to (never a partition itself).
 GROUP_VARIABLE = "group_variable"
+
+#: Respondents per published cell unless the user lowers it with a stated reason: the threshold of
+#: 10 units per cell that output checkers in UK trusted research environments commonly apply.
+DEFAULT_THRESHOLD = 10
+
+#: The whole-sample rows of a stacked group frame (``group_variable`` and ``group``).
+OVERALL = "All"
+#: Key of the implicit cell of a grouping variable: respondents in no published group of it
+#: (who did not answer the grouping question). Never published; All minus the groups gives it.
+REMAINDER = "(no answer to the grouping question)"
 
 #: GSS shorthand for tables (Government Analysis Function, "Symbols in tables").
 SYMBOL_SUPPRESSED = "[c]"
@@ -76,10 +96,11 @@ class Thresholds:
     """The disclosure and precision rules; defaults are those of ``config/thresholds.yaml``."""
 
     min_base: int = 10
-    min_count: int = 0
+    min_count: int = 10
     secondary: bool = True
     max_rse: float | None = 0.3
     max_ci_width: float | None = 0.2
+    reason: str | None = None
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +119,17 @@ class Thresholds:
             raise DisclosureError(f"disclosure.min_count{where} must be a whole number, not {self.min_count!r}")
         if self.min_count < 0:
             raise DisclosureError(f"disclosure.min_count{where} is {self.min_count}; use 0 (off) or more")
+        lowered = [
+            f"{key} {value}"
+            for key, value in (("min_base", self.min_base), ("min_count", self.min_count))
+            if value < DEFAULT_THRESHOLD
+        ]
+        if lowered and not (isinstance(self.reason, str) and self.reason.strip()):
+            raise DisclosureError(
+                f"disclosure{where}: {' and '.join(lowered)} is below the default of "
+                f"{DEFAULT_THRESHOLD} respondents; state why under disclosure.reason (e.g. the "
+                "output checker's agreement), or keep the default"
+            )
         if not isinstance(self.secondary, bool):
             raise DisclosureError(f"disclosure.secondary{where} must be true or false, not {self.secondary!r}")
         for name in ("max_rse", "max_ci_width"):
@@ -121,7 +153,7 @@ class Thresholds:
         disclosure = dict(raw.get("disclosure") or {})
         precision = dict(raw.get("precision") or {})
         for section, keys, got in (
-            ("disclosure", {"min_base", "min_count", "secondary"}, disclosure),
+            ("disclosure", {"min_base", "min_count", "secondary", "reason"}, disclosure),
             ("precision", {"max_rse", "max_ci_width"}, precision),
         ):
             extra = sorted(set(got) - keys)
@@ -134,6 +166,7 @@ class Thresholds:
             min_base=disclosure.get("min_base", defaults.min_base),
             min_count=disclosure.get("min_count", defaults.min_count),
             secondary=disclosure.get("secondary", defaults.secondary),
+            reason=disclosure.get("reason"),
             max_rse=precision.get("max_rse", defaults.max_rse),
             max_ci_width=precision.get("max_ci_width", defaults.max_ci_width),
             source=source,
@@ -297,12 +330,8 @@ def suppress(
     _require(table, ("variable", "level", "estimate", "n_unweighted"), name)
     _check_unique(table, name)
     out = table.copy().reset_index(drop=True)
-    base = pd.to_numeric(out["n_unweighted"], errors="coerce").to_numpy(dtype=float)
-    count = (
-        pd.to_numeric(out["count_unweighted"], errors="coerce").to_numpy(dtype=float)
-        if "count_unweighted" in out.columns
-        else np.full(len(out), np.nan)
-    )
+    base = respondents(out, "n_respondents", "n_unweighted")
+    count = respondents(out, "count_respondents", "count_unweighted")
     already = out["suppressed"].fillna(False).to_numpy(dtype=bool) if "suppressed" in out else np.zeros(len(out), bool)
     old_reason = out["reason"].fillna("").astype(str).to_numpy() if "reason" in out else np.full(len(out), "")
     no_base = np.isnan(base) & ~already
@@ -320,16 +349,20 @@ def suppress(
     for i in np.flatnonzero(small):
         reasons[i] = REASON_PRIMARY.format(min_base=thresholds.min_base)
     primary |= small
-    if thresholds.min_count:
-        few = ~primary & (count < thresholds.min_count)
-        for i in np.flatnonzero(few):
-            reasons[i] = REASON_PRIMARY_COUNT.format(min_count=thresholds.min_count)
-        primary |= few
+    few = ~primary & small_count(count, thresholds)
+    for i in np.flatnonzero(few):
+        reasons[i] = REASON_PRIMARY_COUNT.format(min_count=thresholds.min_count)
+    primary |= few
 
     suppressed = primary.copy()
-    if thresholds.secondary and suppressed.any():
-        relations = linear_relations(out, partitions)
-        _secondary(suppressed, relations, base, count, reasons)
+    if thresholds.secondary:
+        system = linked_system(out, base, count, thresholds, partitions)
+        unpublished = np.concatenate([suppressed, np.ones(system.n_virtual, dtype=bool)])
+        needs = np.concatenate([suppressed, system.sensitive])
+        all_reasons = reasons + [""] * system.n_virtual
+        _secondary(unpublished, needs, system.relations, system.base, system.count, all_reasons)
+        suppressed = unpublished[: len(out)]
+        reasons = all_reasons[: len(out)]
 
     values = value_columns(out)
     for c in values:
@@ -381,14 +414,110 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
+def respondents(table: pd.DataFrame, people: str, rows: str) -> np.ndarray:
+    """Respondents behind each cell: the ``people`` column (distinct respondents, in a table
+    pooled over items) where the frame has it, else ``rows`` (one row per respondent)."""
+    column = people if people in table.columns else rows
+    if column not in table.columns:
+        return np.full(len(table), np.nan)
+    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+
+
+def small_count(count: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """Counts of 1 to ``min_count - 1`` respondents (zero discloses nobody; NaN is unknown)."""
+    count = np.asarray(count, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (count >= 1) & (count < thresholds.min_count)
+
+
+@dataclass
+class LinkedSystem:
+    """A table's cells plus its implicit ones, and the relations that tie them together.
+
+    Cells ``0..n-1`` are the table's rows; the ``n_virtual`` cells after them are the
+    remainders of stacked group breakdowns (All minus the groups of one variable: the people
+    who did not answer that grouping question). They are never published; ``sensitive`` marks
+    those with 1 to ``min_base - 1`` respondents (or a count of 1 to ``min_count - 1``), which
+    must not be derivable either.
+    """
+
+    relations: list[Relation]
+    base: np.ndarray
+    count: np.ndarray
+    sensitive: np.ndarray
+    n_virtual: int
+
+
+def linked_system(
+    table: pd.DataFrame,
+    base: np.ndarray,
+    count: np.ndarray,
+    thresholds: Thresholds,
+    partitions: Sequence[str] | None = None,
+) -> LinkedSystem:
+    """Every additive relation of a tidy frame, with the implicit remainder of each breakdown.
+
+    In a stacked group frame the groups of one variable add up to All only with the people
+    who did not answer that variable; their cell is added (per domain and level) so that All
+    minus the published groups is a relation like any other. Where a group's base is missing
+    (withheld before) the remainder is unknown: added as unpublished but not sensitive.
+    """
+    keys = key_columns(table)
+    cells = table[keys + ["variable", "level"]].astype(object).reset_index(drop=True)
+    rows: list[dict[str, Any]] = []
+    v_base: list[float] = []
+    v_count: list[float] = []
+    v_sensitive: list[bool] = []
+    if GROUP_VARIABLE in keys and "group" in keys:
+        other = [k for k in keys if k not in (GROUP_VARIABLE, "group")] + ["variable", "level"]
+        overall = (cells[GROUP_VARIABLE] == OVERALL).to_numpy()
+        totals = {
+            tuple(r): int(i)
+            for i, r in zip(np.flatnonzero(overall), cells.loc[overall, other].itertuples(index=False, name=None), strict=True)
+        }
+        groups = cells.loc[~overall].fillna("<missing>").groupby([GROUP_VARIABLE] + other, sort=False)
+        for _, sub in groups:
+            total = totals.get(tuple(cells.loc[sub.index[0], other]))
+            if total is None:
+                continue
+            members = sub.index.to_numpy()
+            rb = base[total] - base[members].sum()
+            rc = count[total] - count[members].sum()
+            if np.isnan(rb):
+                rb, rc, sensitive = np.nan, np.nan, False
+            elif rb <= 0:
+                continue
+            else:
+                sensitive = bool(rb < thresholds.min_base or small_count(np.array([rc]), thresholds)[0])
+            row = dict(cells.loc[sub.index[0]])
+            row["group"] = REMAINDER
+            rows.append(row)
+            v_base.append(rb)
+            v_count.append(rc)
+            v_sensitive.append(sensitive)
+    system = pd.concat([cells, pd.DataFrame(rows, columns=cells.columns)], ignore_index=True) if rows else cells
+    return LinkedSystem(
+        relations=linear_relations(system, partitions),
+        base=np.concatenate([base, np.array(v_base, dtype=float)]),
+        count=np.concatenate([count, np.array(v_count, dtype=float)]),
+        sensitive=np.array(v_sensitive, dtype=bool),
+        n_virtual=len(rows),
+    )
+
+
 def _secondary(
     suppressed: np.ndarray,
+    needs: np.ndarray,
     relations: list[Relation],
     base: np.ndarray,
     count: np.ndarray,
     reasons: list[str],
 ) -> None:
-    """Withhold further cells in place until no withheld cell can be derived."""
+    """Withhold further cells in place until no cell that ``needs`` protection can be derived.
+
+    ``suppressed``: cells not published (withheld, or implicit); ``needs``: those whose value
+    must stay unknown (withheld cells and sensitive implicit ones).
+    """
     big = np.where(np.isnan(base), np.inf, base)
     cnt = np.where(np.isnan(count), np.inf, count)
 
@@ -400,6 +529,7 @@ def _secondary(
 
     def withhold(cell: int, rel: Relation) -> None:
         suppressed[cell] = True
+        needs[cell] = True
         reasons[cell] = REASON_SECONDARY.format(where=rel.where)
 
     by_cell: dict[int, list[Relation]] = {}
@@ -412,13 +542,13 @@ def _secondary(
         while changed:  # differencing one relation at a time
             changed = False
             for rel in relations:
-                held = sum(1 for m in rel.members if suppressed[m])
-                if held == 1:
+                held = [m for m in rel.members if suppressed[m]]
+                if len(held) == 1 and needs[held[0]]:
                     free = order(rel)
                     if free:
                         withhold(free[0], rel)
                         changed = True
-        derivable = derivable_cells(suppressed, relations)
+        derivable = [c for c in derivable_cells(suppressed, relations) if needs[c]]
         if not derivable:
             return
         for cell in derivable:
@@ -498,10 +628,31 @@ def derivable_cells(suppressed: np.ndarray, relations: Sequence[Relation]) -> li
     return sorted(out)
 
 
-def audit(table: pd.DataFrame, partitions: Sequence[str] | None = None, *, name: str = "table") -> None:
-    """Raise :class:`DisclosureError` if a withheld cell of a suppressed frame can be derived."""
+def audit(
+    table: pd.DataFrame,
+    partitions: Sequence[str] | None = None,
+    *,
+    thresholds: Thresholds | None = None,
+    name: str = "table",
+) -> None:
+    """Raise :class:`DisclosureError` if a withheld cell of a suppressed frame can be derived;
+    with ``thresholds``, also a sensitive remainder (All minus the published groups)."""
     _require(table, ("suppressed",), name)
-    cells = derivable_cells(table["suppressed"].to_numpy(dtype=bool), linear_relations(table, partitions))
+    held = table["suppressed"].fillna(False).to_numpy(dtype=bool)
+    if thresholds is None:
+        cells = derivable_cells(held, linear_relations(table, partitions))
+    else:
+        base = respondents(table, "n_respondents", "n_unweighted")
+        count = respondents(table, "count_respondents", "count_unweighted")
+        system = linked_system(table, base, count, thresholds, partitions)
+        unpublished = np.concatenate([held, np.ones(system.n_virtual, dtype=bool)])
+        needs = np.concatenate([held, system.sensitive])
+        cells = [c for c in derivable_cells(unpublished, system.relations) if needs[c]]
+        if any(c >= len(table) for c in cells):
+            raise DisclosureError(
+                f"{name}: All minus the published groups gives fewer than {thresholds.min_base} "
+                "respondents who did not answer a grouping question"
+            )
     if cells:
         keys = key_columns(table) + ["variable", "level"]
         shown = [_describe(keys, table.iloc[c][keys].tolist()) for c in cells[:3]]
@@ -671,6 +822,196 @@ def protect(
         return out
     check_publishable(frame, name)
     return frame
+
+
+def pooled_over(pooled: pd.DataFrame, table: pd.DataFrame, column: str) -> bool:
+    """Whether ``pooled`` is ``table`` summed over the item column ``column`` (the by-type table
+    is the type x purpose table pooled over purpose): then ``column`` adds up to it."""
+    if column not in key_columns(table) or not {"variable"} <= set(pooled.columns):
+        return False
+    same_keys = set(key_columns(pooled)) == set(key_columns(table)) - {column}
+    same_questions = set(pooled["variable"].astype(str)) == set(table["variable"].astype(str))
+    return same_keys and same_questions
+
+
+def cell_keys(table: pd.DataFrame) -> list[tuple]:
+    """A key per cell that is the same in every table publishing that figure: the by columns and
+    their values (leaving out ``group_variable``/``group`` on whole-sample rows), variable, level."""
+    keys = key_columns(table)
+    frame = table[keys + ["variable", "level"]].astype(object)
+    out = []
+    for row in frame.itertuples(index=False, name=None):
+        named = dict(zip(keys, row[: len(keys)], strict=True))
+        if named.get(GROUP_VARIABLE) == OVERALL and named.get("group") == OVERALL:
+            named.pop(GROUP_VARIABLE)
+            named.pop("group")
+        out.append((tuple(sorted((k, str(v)) for k, v in named.items())), str(row[-2]), str(row[-1])))
+    return out
+
+
+def protect_linked(
+    frames: Mapping[str, Any],
+    thresholds: Thresholds,
+    instrument: Any | None = None,
+    *,
+    published: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Suppress every published estimate frame as one linked system; other frames pass as they are.
+
+    Beyond each table's own relations (levels, groups with their unanswered remainder): an item
+    column is a partition when a published table pools over it (the rows and columns of the
+    type x purpose table add up to the by-type and by-purpose tables), and a figure published
+    in two tables (All of the group table and the type x purpose table) is withheld in both if
+    in either. Repeats until no table changes. ``published``: names of the frames that are
+    published (default: every estimate frame given).
+    """
+    items = item_columns_of(instrument) if instrument is not None else []
+    wanted = set(frames) if published is None else set(published)
+    names = [
+        k
+        for k, f in frames.items()
+        if k in wanted and isinstance(f, pd.DataFrame) and len(f) and frame_kind(f) == "estimates"
+    ]
+    parts: dict[str, list[str]] = {}
+    for name in names:
+        table = frames[name]
+        chosen = default_partitions(table, items)
+        for column in key_columns(table):
+            if column in chosen or column == GROUP_VARIABLE:
+                continue
+            if any(pooled_over(frames[o], table, column) for o in names if o != name):
+                chosen.append(column)
+        parts[name] = chosen
+    linked: dict[str, dict[int, str]] = {name: {} for name in names}
+    while True:
+        out: dict[str, pd.DataFrame] = {}
+        for name in names:
+            table = frames[name].reset_index(drop=True)
+            marks = linked[name]
+            if marks:
+                table = table.copy()
+                held = table["suppressed"].fillna(False).to_numpy(dtype=bool) if "suppressed" in table else np.zeros(len(table), bool)
+                why = table["reason"].fillna("").astype(str).tolist() if "reason" in table else [""] * len(table)
+                for i, reason in marks.items():
+                    held[i] = True
+                    why[i] = why[i] or reason
+                table["suppressed"] = held
+                table["reason"] = why
+            out[name] = suppress(table, thresholds, partitions=parts[name], name=name)
+        where: dict[tuple, str] = {}
+        keys = {name: cell_keys(out[name]) for name in names}
+        for name in names:
+            for key, held in zip(keys[name], out[name]["suppressed"].to_numpy(dtype=bool), strict=True):
+                if held:
+                    where.setdefault(key, name)
+        changed = False
+        for name in names:
+            for i, (key, held) in enumerate(zip(keys[name], out[name]["suppressed"].to_numpy(dtype=bool), strict=True)):
+                if not held and key in where:
+                    linked[name][i] = REASON_SECONDARY.format(where=f"the same figure is withheld in {where[key]}")
+                    changed = True
+        if not changed:
+            result = dict(frames)
+            for name in names:
+                out[name].index = frames[name].index
+                result[name] = out[name]
+            return result
+
+
+# -- statistics of groups and counts outside estimate frames ------------------------------------
+def withhold_in_relation(counts: Mapping[Any, float], thresholds: Thresholds) -> set[Any]:
+    """Keys to withhold among respondent counts that add up to a published total.
+
+    Primary: 1 to ``min_count - 1`` respondents (zero discloses nobody). Secondary: when exactly
+    one is withheld, the smallest other one goes too, so the total minus the published ones no
+    longer reveals it.
+    """
+    values = {k: float(v) for k, v in counts.items() if pd.notna(v)}
+    held = {k for k, v in values.items() if small_count(np.array([v]), thresholds)[0]}
+    if len(held) == 1 and len(values) > 1:
+        others = sorted((v, str(k), k) for k, v in values.items() if k not in held)
+        held.add(others[0][2])
+    return held
+
+
+def withhold_statistics(
+    frame: pd.DataFrame,
+    respondents_column: str,
+    columns: Sequence[str],
+    thresholds: Thresholds,
+) -> pd.DataFrame:
+    """Blank the statistics of every row summarising fewer than ``min_base`` respondents.
+
+    For rows of a weight summary, a balance table or a codebook: a mean, median, quartile or
+    SD of a handful of people describes those people, so it is withheld with their number
+    (``respondents_column``); a row of nobody (0) has no statistics to withhold.
+    """
+    out = frame.copy()
+    if respondents_column not in out.columns or out.empty:
+        return out
+    n = pd.to_numeric(out[respondents_column], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        few = (n >= 1) & (n < thresholds.min_base)
+    for c in [respondents_column, *columns]:
+        if c in out.columns and few.any():
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+            out.loc[few, c] = np.nan
+    return out
+
+
+def withhold_balance(
+    balance: pd.DataFrame,
+    data: pd.DataFrame,
+    thresholds: Thresholds,
+) -> pd.DataFrame:
+    """Covariate balance (``covariate``, ``level``, ``n_unweighted``, shares) with the shares of a
+    level held by 1 to ``min_count - 1`` respondents withheld (and, by :func:`withhold_in_relation`,
+    a second level of the same covariate, since the shares add up to one); a covariate observed
+    for fewer than ``min_base`` respondents has every number withheld."""
+    numbers = [c for c in balance.columns if c not in ("covariate", "level") and pd.api.types.is_numeric_dtype(balance[c])]
+    shares = [c for c in numbers if c != "n_unweighted"]
+    out = withhold_statistics(balance, "n_unweighted", numbers, thresholds)
+    if out.empty or not {"covariate", "level"} <= set(out.columns):
+        return out
+    for c in shares:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    for covariate, rows in out.groupby("covariate", sort=False).groups.items():
+        if covariate not in data.columns:
+            continue
+        values = data[covariate].astype(object)
+        counts = {i: int((values == out.at[i, "level"]).sum()) for i in rows}
+        held = sorted(withhold_in_relation(counts, thresholds))
+        out.loc[held, shares] = np.nan
+    return out
+
+
+def withhold_flow(flow: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
+    """The QA flow (``step``, ``rule``, ``excluded``, ``remaining``) with exclusions of 1 to
+    ``min_count - 1`` respondents withheld.
+
+    Each ``remaining`` is the one before minus the exclusion, so a withheld exclusion takes a
+    neighbouring one with it (when it is alone) and every ``remaining`` between the first and
+    last withheld step; their sum stays known, each one does not.
+    """
+    out = flow.copy()
+    if out.empty or not {"excluded", "remaining"} <= set(out.columns):
+        return out
+    excluded = pd.to_numeric(out["excluded"], errors="coerce").to_numpy(dtype=float)
+    remaining = pd.to_numeric(out["remaining"], errors="coerce").to_numpy(dtype=float)
+    steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
+    held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds))
+    few = np.flatnonzero(small_count(remaining, thresholds))  # a whole sample of 1-9 people
+    if not held and not len(few):
+        return out
+    for c in ("excluded", "remaining"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
+    if held:
+        out.loc[held, "excluded"] = pd.NA
+        out.loc[list(range(held[0], held[-1])), "remaining"] = pd.NA
+    if len(few):  # every step's numbers, or the received total minus the exclusions tells
+        out["excluded"] = pd.NA
+        out["remaining"] = pd.NA
+    return out
 
 
 # -- what may leave the building ----------------------------------------------------------------

@@ -1003,7 +1003,10 @@ def figure_from_inputs(
             raise OutputError(f"figure {name}: input {key!r} is missing or empty")
         if isinstance(value, (list, tuple)):
             value = pd.concat(list(value), ignore_index=True)
-        return protect(value, thresholds, instrument, name=key)
+        protected = protect(value, thresholds, instrument, name=key)
+        if "suppressed" in protected.columns and protected["suppressed"].fillna(False).astype(bool).all():
+            raise DisclosureError(f"figure {name}: every cell is withheld, so there is nothing to draw")
+        return protected
 
     g = instrument.grids["acceptability"]
     try:

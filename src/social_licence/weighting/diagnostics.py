@@ -225,6 +225,8 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None
         )
     if len(diagnostics["collapsed"]):
         text += f" {len(diagnostics['collapsed'])} sparse categories were merged before raking."
+    if pd.isna(final["n"]):  # withheld by disclosure control: too few respondents
+        return text + " The weight summary is withheld [c]: too few respondents to publish it."
     text += (
         f" Weights range from {final['min']:.3g} to {final['max']:.3g} (CV {final['cv']:.2f});"
         f" Kish's design effect from weighting is {final['deff_kish']:.2f}, an effective sample"
