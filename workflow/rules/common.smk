@@ -1,4 +1,6 @@
 # Helpers shared by the rules: configuration checks and target lists. No rule lives here.
+import functools
+import math
 import os
 
 import yaml
@@ -137,3 +139,96 @@ def manifest_inputs():
         config["models"]["file"],
         config["report"]["thresholds"],
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources: what each job needs, from the size of the export, so that Snakemake never runs
+# jobs side by side past the machine's memory and a cluster gets honest requests.
+#
+# Memory model (README, "Memory and run time"): a job's peak resident memory is
+#     base_mb + mb_per_million_cells * rows * ratings / 1e6
+# where `rows` is the number of rows of the export (read from its header, no data loaded) and
+# `ratings` the number of grid items in the instrument (the long frame's width). The two
+# coefficients per rule were fitted to peak memory measured (max_rss of the benchmark files)
+# on the synthetic generator's exports at several sizes; requests add a margin of
+# MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a
+# cluster is resubmitted with more.
+MEMORY_MARGIN = 1.25
+# rule: (base_mb, mb_per_million_cells, base_minutes, minutes_per_million_cells)
+RULE_COST = {
+    "ingest": (260, 40, 2, 2),
+    "weight": (260, 60, 2, 2),
+    "codebook": (250, 40, 2, 2),
+    "estimate": (300, 60, 5, 10),
+    "model": (330, 1200, 5, 30),
+    "table": (250, 0, 2, 0),
+    "figure": (300, 0, 2, 0),
+    "brief": (300, 0, 2, 0),
+    "manifest": (150, 0, 2, 0),
+}
+# Readers that give a file's row count from its header alone.
+_ROW_COUNTERS = {
+    ".sav": "read_sav",
+    ".zsav": "read_sav",
+    ".por": "read_por",
+    ".dta": "read_dta",
+}
+
+
+@functools.cache
+def export_rows():
+    """Rows of the export (header metadata only; lines of a CSV export)."""
+    path = config["survey"]["export"]
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in _ROW_COUNTERS:
+        import pyreadstat  # only here: a dry run of a CSV export never needs it
+
+        _, meta = getattr(pyreadstat, _ROW_COUNTERS[suffix])(path, metadataonly=True)
+        if meta.number_rows is not None:
+            return meta.number_rows
+    if suffix == ".parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_metadata(path).num_rows
+    # CSV (Qualtrics too) and any reader without a row count in the header: count lines
+    with open(path, "rb") as handle:
+        return sum(
+            block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
+        )
+
+
+def ratings():
+    """Grid items in the instrument: the width of the long frame of ratings."""
+    return sum(
+        len(grid["rows"]) * max(1, len(grid.get("columns") or {}))
+        for grid in INSTRUMENT.get("grids", {}).values()
+    )
+
+
+def _cells():
+    return export_rows() * ratings() / 1e6
+
+
+def mem_mb(rule):
+    """Memory request of a rule's job (MB), from the export's size; more on each retry."""
+    base, per_cell = RULE_COST[rule][:2]
+
+    def request(wildcards, attempt):
+        return math.ceil((base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
+
+    return request
+
+
+def runtime(rule):
+    """Wall-time request of a rule's job (minutes), from the export's size."""
+    base, per_cell = RULE_COST[rule][2:]
+
+    def request(wildcards, attempt):
+        return math.ceil((base + per_cell * _cells()) * 2 * attempt)
+
+    return request
+
+
+def benchmark_file(name):
+    """Where a job's `benchmark:` record goes: outside results/, so results stay byte-identical."""
+    return f"benchmarks/out/rules/{name}.tsv"

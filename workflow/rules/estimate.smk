@@ -11,8 +11,14 @@ rule estimate:
         **{name: f"results/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
         "results/logs/estimate.log",
+    benchmark:
+        benchmark_file("estimate")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("estimate"),
+        runtime=runtime("estimate"),
     params:
         estimation=config["estimation"],
         weighting=config["weighting"],

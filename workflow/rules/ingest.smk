@@ -15,8 +15,14 @@ rule ingest:
         ),
     log:
         "results/logs/ingest.log",
+    benchmark:
+        benchmark_file("ingest")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("ingest"),
+        runtime=runtime("ingest"),
     params:
         survey=config["survey"],
         cleaning=config["cleaning"],
@@ -38,7 +44,13 @@ rule codebook:
         ),
     log:
         "results/logs/codebook.log",
+    benchmark:
+        benchmark_file("codebook")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("codebook"),
+        runtime=runtime("codebook"),
     script:
         "../../scripts/codebook.py"

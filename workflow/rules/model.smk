@@ -24,10 +24,16 @@ rule model:
         checks="results/models/{model}_checks.csv",
     log:
         "results/logs/model_{model}.log",
+    benchmark:
+        benchmark_file("model_{model}")
     wildcard_constraints:
         model="|".join(model_names()),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("model"),
+        runtime=runtime("model"),
     params:
         estimation=config["estimation"],
         weighting=config["weighting"],

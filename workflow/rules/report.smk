@@ -16,10 +16,16 @@ rule table:
         docx="results/tables/{table}.docx",
     log:
         "results/logs/table_{table}.log",
+    benchmark:
+        benchmark_file("table_{table}")
     wildcard_constraints:
         table="|".join(TABLES),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("table"),
+        runtime=runtime("table"),
     script:
         "../../scripts/table.py"
 
@@ -41,10 +47,16 @@ rule figure:
         svg="results/figures/{figure}.svg",
     log:
         "results/logs/figure_{figure}.log",
+    benchmark:
+        benchmark_file("figure_{figure}")
     wildcard_constraints:
         figure="|".join(FIGURES),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("figure"),
+        runtime=runtime("figure"),
     params:
         options={
             "groups": config["report"].get("groups") or config["estimation"]["groups"],
@@ -75,8 +87,14 @@ rule brief:
         ),
     log:
         "results/logs/brief.log",
+    benchmark:
+        benchmark_file("brief")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("brief"),
+        runtime=runtime("brief"),
     params:
         report=config["report"],
         estimation=config["estimation"],
@@ -93,7 +111,13 @@ rule manifest:
         "results/MANIFEST.sha256",
     log:
         "results/logs/manifest.log",
+    benchmark:
+        benchmark_file("manifest")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("manifest"),
+        runtime=runtime("manifest"),
     script:
         "../../scripts/manifest.py"

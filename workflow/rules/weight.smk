@@ -28,8 +28,14 @@ rule weight:
         collapsed="results/weighting/collapsed.csv",
     log:
         "results/logs/weight.log",
+    benchmark:
+        benchmark_file("weight")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("weight"),
+        runtime=runtime("weight"),
     params:
         weighting=config["weighting"],
     script:
