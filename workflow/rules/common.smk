@@ -154,6 +154,18 @@ def manifest_inputs():
 # MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a
 # cluster is resubmitted with more.
 MEMORY_MARGIN = 1.25
+
+
+# Jobs whose cost does not grow with the sample (they read aggregates) run on the submitting
+# machine when a cluster executor is used; the others are submitted as cluster jobs.
+localrules:
+    all,
+    table,
+    figure,
+    brief,
+    manifest,
+
+
 # rule: (base_mb, mb_per_million_cells, base_minutes, minutes_per_million_cells)
 RULE_COST = {
     "ingest": (260, 40, 2, 2),
@@ -232,3 +244,21 @@ def runtime(rule):
 def benchmark_file(name):
     """Where a job's `benchmark:` record goes: outside results/, so results stay byte-identical."""
     return f"benchmarks/out/rules/{name}.tsv"
+
+
+def _available_mb():
+    """Memory this machine has free now (MemAvailable), in MB."""
+    with open("/proc/meminfo", encoding="ascii") as handle:
+        fields = dict(line.split(":", 1) for line in handle)
+    return int(fields["MemAvailable"].split()[0]) * 1024 // 1_000_000
+
+
+# A local run never starts jobs side by side past this machine's memory: unless
+# `--resources mem_mb=N` is given, the jobs' memory requests share what is free at the start.
+# Cluster runs leave the limits to the cluster.
+if (
+    workflow.local_exec
+    and "mem_mb" not in workflow.global_resources
+    and os.path.exists("/proc/meminfo")
+):
+    workflow.register_resource("mem_mb", _available_mb())
