@@ -157,7 +157,9 @@ MEMORY_MARGIN = 1.25
 
 
 # Jobs whose cost does not grow with the sample (they read aggregates) run on the submitting
-# machine when a cluster executor is used; the others are submitted as cluster jobs.
+# machine when a cluster executor is used; the others are submitted as cluster jobs. Each
+# local job also holds one `local_jobs`, which the cluster profile bounds: Snakemake does not
+# bound local jobs by --local-cores in cluster runs (snakemake/snakemake#2896).
 localrules:
     all,
     table,
@@ -246,19 +248,11 @@ def benchmark_file(name):
     return f"benchmarks/out/rules/{name}.tsv"
 
 
-def _available_mb():
-    """Memory this machine has free now (MemAvailable), in MB."""
-    with open("/proc/meminfo", encoding="ascii") as handle:
-        fields = dict(line.split(":", 1) for line in handle)
-    return int(fields["MemAvailable"].split()[0]) * 1024 // 1_000_000
-
-
 # A local run never starts jobs side by side past this machine's memory: unless
-# `--resources mem_mb=N` is given, the jobs' memory requests share what is free at the start.
-# Cluster runs leave the limits to the cluster.
-if (
-    workflow.local_exec
-    and "mem_mb" not in workflow.global_resources
-    and os.path.exists("/proc/meminfo")
-):
-    workflow.register_resource("mem_mb", _available_mb())
+# `--resources mem_mb=N` is given, the jobs' memory requests share what is available at the
+# start (psutil, as Snakemake's own benchmarks use). A job asking for more than that runs
+# alone, its request capped. Cluster runs leave the limits to the cluster.
+if workflow.local_exec and "mem_mb" not in workflow.global_resources:
+    import psutil
+
+    workflow.register_resource("mem_mb", psutil.virtual_memory().available // 1_000_000)

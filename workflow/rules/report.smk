@@ -26,6 +26,7 @@ rule table:
     resources:
         mem_mb=mem_mb("table"),
         runtime=runtime("table"),
+        local_jobs=1,
     script:
         "../../scripts/table.py"
 
@@ -57,6 +58,7 @@ rule figure:
     resources:
         mem_mb=mem_mb("figure"),
         runtime=runtime("figure"),
+        local_jobs=1,
     params:
         options={
             "groups": config["report"].get("groups") or config["estimation"]["groups"],
@@ -95,6 +97,7 @@ rule brief:
     resources:
         mem_mb=mem_mb("brief"),
         runtime=runtime("brief"),
+        local_jobs=1,
     params:
         report=config["report"],
         estimation=config["estimation"],
@@ -119,5 +122,6 @@ rule manifest:
     resources:
         mem_mb=mem_mb("manifest"),
         runtime=runtime("manifest"),
+        local_jobs=1,
     script:
         "../../scripts/manifest.py"
