@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: all setup run test lint format lock clean report benchmarks
+.PHONY: all setup run test test-cluster lint format lock clean report benchmarks
 
 all: run
 
@@ -32,6 +32,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+# The example workflow through workflow/profiles/slurm on a real single-node SLURM cluster
+# started by the test (Debian's slurm-wlm and munge; installed when absent and run as root).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster tests/test_cluster.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks

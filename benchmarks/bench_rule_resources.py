@@ -56,13 +56,13 @@ def ratings(project: Path) -> int:
 def requested(project: Path, config: list[str], target: str) -> int:
     """The job's mem_mb as the workflow computes it (dry run, forced)."""
     out = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--cores", "1", *config, "--forcerun", "--", target],
+        [str(BIN / "snakemake"), "-n", "--force", "--cores", "1", *config, "--", target],
         cwd=project,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
-    return int(re.search(r"\bmem_mb=(\d+)", out).group(1))
+    )
+    return int(re.search(r"\bmem_mb=(\d+)", out.stdout + out.stderr).group(1))
 
 
 def measure(project: Path, config: list[str], target: str) -> tuple[float, float]:

@@ -28,6 +28,15 @@ KEY = "cluster-test-key"
 CLUSTER_RULES = {"ingest", "weight", "codebook", "estimate", "model"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def only_when_asked(request):
+    """Runs when selected by marker (`make test-cluster`), never inside a plain `pytest`."""
+    if "cluster" not in (request.config.option.markexpr or "") or "not cluster" in (
+        request.config.option.markexpr or ""
+    ):
+        pytest.skip("starts a SLURM cluster: run by `make test-cluster` (pytest -m cluster)")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     slurm = SlurmCluster(tmp_path_factory.mktemp("slurm"), find_or_install())

@@ -251,8 +251,8 @@ def benchmark_file(name):
 # A local run never starts jobs side by side past this machine's memory: unless
 # `--resources mem_mb=N` is given, the jobs' memory requests share what is available at the
 # start (psutil, as Snakemake's own benchmarks use). A job asking for more than that runs
-# alone, its request capped. Cluster runs leave the limits to the cluster.
-if workflow.local_exec and "mem_mb" not in workflow.global_resources:
+# alone, its request capped. Cluster runs (remote nodes given) leave the limits to the cluster.
+if workflow.nodes is None and "mem_mb" not in workflow.global_resources:
     import psutil
 
     workflow.register_resource("mem_mb", psutil.virtual_memory().available // 1_000_000)
