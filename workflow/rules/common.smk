@@ -146,14 +146,16 @@ def manifest_inputs():
 # jobs side by side past the machine's memory and a cluster gets honest requests.
 #
 # Memory model (README, "Memory and run time"): a job's peak resident memory is
-#     base_mb + mb_per_million_cells * rows * ratings / 1e6
-# where `rows` is the number of rows of the export (read from its header, no data loaded) and
-# `ratings` the number of grid items in the instrument (the long frame's width). The two
-# coefficients per rule were fitted to peak memory measured (max_rss of the benchmark files)
-# on the synthetic generator's exports at several sizes; requests add a margin of
-# MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a
-# cluster is resubmitted with more.
-MEMORY_MARGIN = 1.25
+#     job_mb + base_mb + mb_per_million_cells * rows * ratings / 1e6
+# where `rows` is the number of rows of the export (read from its header, no data loaded),
+# `ratings` the number of grid items in the instrument (the long frame's width) and `job_mb`
+# the Snakemake process that runs a cluster job beside its rule script (0 for local rules).
+# The coefficients were fitted to peaks measured by benchmarks/bench_rule_resources.py on the
+# synthetic generator's exports of 1,500, 10,000 and 30,000 parents; requests add a margin of
+# MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a cluster
+# is resubmitted with more.
+MEMORY_MARGIN = 1.2
+JOB_MB = 215
 
 
 # Jobs whose cost does not grow with the sample (they read aggregates) run on the submitting
@@ -168,17 +170,19 @@ localrules:
     manifest,
 
 
-# rule: (base_mb, mb_per_million_cells, base_minutes, minutes_per_million_cells)
+# rule: (base_mb, mb_per_million_cells, base_minutes, minutes_per_million_cells); models by the
+# frame they fit: the long frame of ratings or one row per respondent.
 RULE_COST = {
-    "ingest": (260, 40, 2, 2),
-    "weight": (260, 60, 2, 2),
-    "codebook": (250, 40, 2, 2),
-    "estimate": (300, 60, 5, 10),
-    "model": (330, 1200, 5, 30),
+    "ingest": (175, 50, 5, 2),
+    "weight": (180, 50, 5, 2),
+    "codebook": (180, 30, 5, 2),
+    "estimate": (290, 90, 5, 5),
+    "model_long": (265, 1210, 5, 10),
+    "model_respondent": (300, 130, 5, 2),
     "table": (250, 0, 2, 0),
-    "figure": (300, 0, 2, 0),
+    "figure": (280, 0, 2, 0),
     "brief": (300, 0, 2, 0),
-    "manifest": (150, 0, 2, 0),
+    "manifest": (100, 0, 2, 0),
 }
 # Readers that give a file's row count from its header alone.
 _ROW_COUNTERS = {
@@ -223,21 +227,29 @@ def _cells():
     return export_rows() * ratings() / 1e6
 
 
-def mem_mb(rule):
+def _cost(name, wildcards):
+    if name == "model":
+        spec = next(m for m in MODELS["models"] if m["name"] == wildcards.model)
+        name = "model_long" if spec.get("data") == "long" else "model_respondent"
+    return RULE_COST[name]
+
+
+def mem_mb(name):
     """Memory request of a rule's job (MB), from the export's size; more on each retry."""
-    base, per_cell = RULE_COST[rule][:2]
 
     def request(wildcards, attempt):
-        return math.ceil((base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
+        base, per_cell = _cost(name, wildcards)[:2]
+        job = 0 if name in ("table", "figure", "brief", "manifest") else JOB_MB
+        return math.ceil((job + base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
 
     return request
 
 
-def runtime(rule):
-    """Wall-time request of a rule's job (minutes), from the export's size."""
-    base, per_cell = RULE_COST[rule][2:]
+def runtime(name):
+    """Wall-time request of a rule's job (minutes), from the export's size; more on each retry."""
 
     def request(wildcards, attempt):
+        base, per_cell = _cost(name, wildcards)[2:]
         return math.ceil((base + per_cell * _cells()) * 2 * attempt)
 
     return request
