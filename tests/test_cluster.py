@@ -4,8 +4,8 @@ Run by `make test-cluster` (and by `.ci/run` after `make test`), not by `make te
 munged, slurmctld and slurmd from Debian's packages (installed when absent and run as root),
 submits every non-local job with sbatch through snakemake-executor-plugin-slurm, and compares
 the outputs with a local run of the same project (run at the same time), byte for byte.
-Measured: 10 min 50 s on the shared 2-core development machine at a load average of 10-15;
-the two runs are the whole cost (README, "Run on a cluster").
+Measured: 9 min 56 s and 10 min 50 s on the shared 2-core development machine at a load
+average of 10-15; the two runs are nearly the whole cost (README, "Run on a cluster").
 """
 
 from __future__ import annotations
