@@ -198,16 +198,27 @@ def export_rows():
     """Rows of the export (header metadata only; lines of a CSV export)."""
     path = config["survey"]["export"]
     suffix = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        return 0  # Snakemake reports the missing input before any job runs
     if suffix in _ROW_COUNTERS:
         import pyreadstat  # only here: a dry run of a CSV export never needs it
 
-        _, meta = getattr(pyreadstat, _ROW_COUNTERS[suffix])(path, metadataonly=True)
+        read = getattr(pyreadstat, _ROW_COUNTERS[suffix])
+        try:
+            _, meta = read(path, metadataonly=True)
+        # an unreadable export: the ingest job names the file and the fault
+        except Exception:
+            return 0
         if meta.number_rows is not None:
             return meta.number_rows
     if suffix == ".parquet":
         import pyarrow.parquet
 
-        return pyarrow.parquet.read_metadata(path).num_rows
+        try:
+            return pyarrow.parquet.read_metadata(path).num_rows
+        # an unreadable export: the ingest job names the file and the fault
+        except Exception:
+            return 0
     # CSV (Qualtrics too) and any reader without a row count in the header: count lines
     with open(path, "rb") as handle:
         return sum(
