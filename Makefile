@@ -14,7 +14,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock | cksum | 
 CORES ?= all
 PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: all setup run test test-fast lint format lock clean report benchmarks reference unlock
+.PHONY: all setup run test test-fast test-cluster lint format lock clean report benchmarks reference unlock
 
 all: run
 
@@ -50,7 +50,12 @@ test: $(DEV_STAMP)
 
 # The quick loop while developing: no whole-workflow runs (at most 90 seconds).
 test-fast: $(DEV_STAMP)
-	$(PYTEST) -m "not slow"
+	$(PYTEST) -m "not slow and not cluster"
+
+# The example workflow through workflow/profiles/slurm on a real single-node SLURM cluster
+# started by the test (Debian's slurm-wlm and munge; installed when absent and run as root).
+test-cluster: $(DEV_STAMP)
+	$(PYTEST) -m cluster tests/test_cluster.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks

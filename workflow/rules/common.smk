@@ -1,4 +1,6 @@
 # Helpers shared by the rules: configuration checks and target lists. No rule lives here.
+import functools
+import math
 import os
 import sys
 
@@ -135,3 +137,145 @@ def manifest_inputs():
         config["models"]["file"],
         config["report"]["thresholds"],
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources: what each job needs, from the size of the export, so that Snakemake never runs
+# jobs side by side past the machine's memory and a cluster gets honest requests.
+#
+# Memory model (README, "Memory and run time"): a job's peak resident memory is
+#     job_mb + base_mb + mb_per_million_cells * rows * ratings / 1e6
+# where `rows` is the number of rows of the export (read from its header, no data loaded),
+# `ratings` the number of grid items in the instrument (the long frame's width) and `job_mb`
+# the Snakemake process that runs a cluster job beside its rule script (0 for local rules).
+# The coefficients were fitted to peaks measured by benchmarks/bench_rule_resources.py on the
+# synthetic generator's exports of 1,500, 10,000 and 30,000 parents; requests add a margin of
+# MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a cluster
+# is resubmitted with more.
+MEMORY_MARGIN = 1.2
+JOB_MB = 215
+
+
+# Jobs whose cost does not grow with the sample (they read aggregates) run on the submitting
+# machine when a cluster executor is used; the others are submitted as cluster jobs. Each
+# local job also holds one `local_jobs`, which the cluster profile bounds: Snakemake does not
+# bound local jobs by --local-cores in cluster runs (snakemake/snakemake#2896).
+localrules:
+    all,
+    table,
+    figure,
+    brief,
+    manifest,
+    publish,
+
+
+# rule: (base_mb, mb_per_million_cells, base_minutes, minutes_per_million_cells); models by the
+# frame they fit: the long frame of ratings or one row per respondent.
+RULE_COST = {
+    "ingest": (175, 50, 5, 2),
+    "weight": (180, 50, 5, 2),
+    "codebook": (180, 30, 5, 2),
+    "estimate": (290, 90, 5, 5),
+    "model_long": (265, 1210, 5, 10),
+    "model_respondent": (300, 130, 5, 2),
+    "table": (250, 0, 2, 0),
+    "figure": (280, 0, 2, 0),
+    "brief": (300, 0, 2, 0),
+    "manifest": (100, 0, 2, 0),
+    "publish": (100, 0, 2, 0),
+}
+# Readers that give a file's row count from its header alone.
+_ROW_COUNTERS = {
+    ".sav": "read_sav",
+    ".zsav": "read_sav",
+    ".por": "read_por",
+    ".dta": "read_dta",
+}
+
+
+@functools.cache
+def export_rows():
+    """Rows of the export (header metadata only; lines of a CSV export)."""
+    path = config["survey"]["export"]
+    suffix = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        return 0  # Snakemake reports the missing input before any job runs
+    if suffix in _ROW_COUNTERS:
+        import pyreadstat  # only here: a dry run of a CSV export never needs it
+
+        read = getattr(pyreadstat, _ROW_COUNTERS[suffix])
+        try:
+            _, meta = read(path, metadataonly=True)
+        # an unreadable export: the ingest job names the file and the fault
+        except Exception:
+            return 0
+        if meta.number_rows is not None:
+            return meta.number_rows
+    if suffix == ".parquet":
+        import pyarrow.parquet
+
+        try:
+            return pyarrow.parquet.read_metadata(path).num_rows
+        # an unreadable export: the ingest job names the file and the fault
+        except Exception:
+            return 0
+    # CSV (Qualtrics too) and any reader without a row count in the header: count lines
+    with open(path, "rb") as handle:
+        return sum(
+            block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
+        )
+
+
+def ratings():
+    """Grid items in the instrument: the width of the long frame of ratings."""
+    return sum(
+        len(grid["rows"]) * max(1, len(grid.get("columns") or {}))
+        for grid in INSTRUMENT.get("grids", {}).values()
+    )
+
+
+def _cells():
+    return export_rows() * ratings() / 1e6
+
+
+def _cost(name, wildcards):
+    if name == "model":
+        spec = next(m for m in MODELS["models"] if m["name"] == wildcards.model)
+        name = "model_long" if spec.get("data") == "long" else "model_respondent"
+    return RULE_COST[name]
+
+
+def mem_mb(name):
+    """Memory request of a rule's job (MB), from the export's size; more on each retry."""
+
+    def request(wildcards, attempt):
+        base, per_cell = _cost(name, wildcards)[:2]
+        job = 0 if name in ("table", "figure", "brief", "manifest", "publish") else JOB_MB
+        return math.ceil((job + base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
+
+    return request
+
+
+def runtime(name):
+    """Wall-time request of a rule's job (minutes), from the export's size; more on each retry."""
+
+    def request(wildcards, attempt):
+        base, per_cell = _cost(name, wildcards)[2:]
+        return math.ceil((base + per_cell * _cells()) * 2 * attempt)
+
+    return request
+
+
+def benchmark_file(name):
+    """Where a job's `benchmark:` record goes: outside results/, so results stay byte-identical."""
+    return f"benchmarks/out/rules/{name}.tsv"
+
+
+# A local run never starts jobs side by side past this machine's memory: unless
+# `--resources mem_mb=N` is given, the jobs' memory requests share what is available at the
+# start (psutil, as Snakemake's own benchmarks use). A job asking for more than that runs
+# alone, its request capped. Cluster runs (remote nodes given) leave the limits to the cluster.
+if workflow.nodes is None and "mem_mb" not in workflow.global_resources:
+    import psutil
+
+    workflow.register_resource("mem_mb", psutil.virtual_memory().available // 1_000_000)

@@ -10,8 +10,14 @@ rule estimate:
         **{name: f"work/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
         "work/logs/estimate.log",
+    benchmark:
+        benchmark_file("estimate")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("estimate"),
+        runtime=runtime("estimate"),
     params:
         estimation=config["estimation"],
     script:

@@ -16,8 +16,14 @@ rule ingest:
         ),
     log:
         "work/logs/ingest.log",
+    benchmark:
+        benchmark_file("ingest")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("ingest"),
+        runtime=runtime("ingest"),
     params:
         survey=config["survey"],
         cleaning=config["cleaning"],
@@ -39,7 +45,13 @@ rule codebook:
         ),
     log:
         "work/logs/codebook.log",
+    benchmark:
+        benchmark_file("codebook")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("codebook"),
+        runtime=runtime("codebook"),
     script:
         "../../scripts/codebook.py"

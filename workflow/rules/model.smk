@@ -23,10 +23,16 @@ rule model:
         checks="work/models/{model}_checks.csv",
     log:
         "work/logs/model_{model}.log",
+    benchmark:
+        benchmark_file("model_{model}")
     wildcard_constraints:
         model="|".join(model_names()),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("model"),
+        runtime=runtime("model"),
     params:
         estimation=config["estimation"],
     script:

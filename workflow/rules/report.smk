@@ -16,10 +16,17 @@ rule table:
         docx="work/tables/{table}.docx",
     log:
         "work/logs/table_{table}.log",
+    benchmark:
+        benchmark_file("table_{table}")
     wildcard_constraints:
         table="|".join(TABLES),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("table"),
+        runtime=runtime("table"),
+        local_jobs=1,
     script:
         "../../scripts/table.py"
 
@@ -41,10 +48,17 @@ rule figure:
         svg="work/figures/{figure}.svg",
     log:
         "work/logs/figure_{figure}.log",
+    benchmark:
+        benchmark_file("figure_{figure}")
     wildcard_constraints:
         figure="|".join(FIGURES),
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("figure"),
+        runtime=runtime("figure"),
+        local_jobs=1,
     params:
         options={
             "groups": config["report"].get("groups") or config["estimation"]["groups"],
@@ -75,8 +89,15 @@ rule brief:
         ),
     log:
         "work/logs/brief.log",
+    benchmark:
+        benchmark_file("brief")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("brief"),
+        runtime=runtime("brief"),
+        local_jobs=1,
     params:
         report=config["report"],
         estimation=config["estimation"],
@@ -93,8 +114,15 @@ rule manifest:
         "work/MANIFEST.sha256",
     log:
         "work/logs/manifest.log",
+    benchmark:
+        benchmark_file("manifest")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("manifest"),
+        runtime=runtime("manifest"),
+        local_jobs=1,
     script:
         "../../scripts/manifest.py"
 
@@ -107,7 +135,13 @@ rule publish:
         "results/MANIFEST.sha256",
     log:
         "work/logs/publish.log",
+    benchmark:
+        benchmark_file("publish")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("publish"),
+        runtime=runtime("publish"),
     script:
         "../../scripts/publish.py"

@@ -28,8 +28,14 @@ rule weight:
         collapsed="work/weighting/collapsed.csv",
     log:
         "work/logs/weight.log",
+    benchmark:
+        benchmark_file("weight")
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("weight"),
+        runtime=runtime("weight"),
     params:
         weighting=config["weighting"],
         estimation=config["estimation"],
