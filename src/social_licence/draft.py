@@ -761,7 +761,7 @@ def draft_analysis(
                 f"--weight: {len(bad)} row(s) have no positive weight",
                 file=file,
                 variable=weight,
-                value=survey.data[weight].iloc[bad[0]],
+                value=float(w.iloc[bad[0]]),
                 rows=[int(r) for r in np.asarray(survey.rows)[bad]],
             )
     notes: list[str] = []
