@@ -448,13 +448,17 @@ def test_a_column_called_weight_is_not_a_weight_unless_asked(tmp_path):
     plain = _init(path, tmp_path / "plain")
     assert plain["config"]["weighting"] == {"method": "none"}
     assert plain["instrument"]["design"]["weight"] is None
-    assert _variables(plain)["weight"]["type"] == "numeric"
+    # the analysis frame makes its own `weight` column, so the export's is read under another name
+    assert plain["config"]["survey"]["rename"] == {"weight": "weight_var"}
+    assert _variables(plain)["weight_var"]["type"] == "numeric"
     assert plain["instrument"]["id"] == "id"  # proposed: named like an ID, unique
     assert any(line.startswith("id: id  # review:") for line in _review_lines(tmp_path / "plain"))
     weighted = _init(path, tmp_path / "weighted", "--weight", "weight")
     assert weighted["config"]["weighting"] == {"method": "supplied"}
-    assert weighted["instrument"]["design"]["weight"] == "weight"
-    assert _variables(weighted)["weight"]["type"] == "weight"
+    assert weighted["instrument"]["design"]["weight"] == "weight_var"
+    assert _variables(weighted)["weight_var"]["type"] == "weight"
+    survey = _read(path, tmp_path / "weighted", weighted)
+    assert survey.data["weight_var"].sum() == pytest.approx(frame["weight"].sum(), abs=1e-9)
     # a supplied weight must be positive: an error naming file, variable, value and rows
     frame.loc[[2, 4], "weight"] = [0.0, -1.0]
     bad = tmp_path / "bad.sav"

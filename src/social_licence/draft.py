@@ -56,6 +56,9 @@ __all__ = ["Draft", "draft_analysis", "missing_reason", "write_draft", "DRAFT_FI
 DRAFT_FILES = ("config.yaml", "instrument.yaml", "models.yaml")
 MAX_CATEGORIES = 12  # an unlabelled integer column with at most this many values is categorical
 REVIEW = "review:"
+# Columns the analysis frame makes itself (the final weight, the respondent index): an export
+# column of that name (body weight, say) is read under another name.
+RESERVED = frozenset({"weight", "respondent", "row"})
 
 # Missing-value labels in other languages (folded: casefold, accents removed). English is
 # recognised by ingest.reason_from_label; these add French, German, Spanish, Dutch, Italian.
@@ -222,11 +225,14 @@ def _int_code(value: Any) -> int | None:
 
 
 def _valid_name(source: str, taken: set[str]) -> str:
-    if _NAME_OK.match(source) and source not in taken:
+    """An instrument name for an export column: the column's own name where it is a valid one."""
+    if _NAME_OK.match(source) and source not in taken and source not in RESERVED:
         return source
     base = re.sub(r"[^0-9A-Za-z]+", "_", _fold(source)).strip("_") or "var"
     if base[0].isdigit():
         base = "v_" + base
+    if base in RESERVED:
+        base += "_var"
     name, k = base, 2
     while name in taken:
         name, k = f"{base}_{k}", k + 1
@@ -307,7 +313,6 @@ def _describe(
 ) -> list[_Var]:
     out: list[_Var] = []
     taken: set[str] = set()
-    n = len(survey.data)
     for source in survey.variables:
         vmeta = survey.meta["variables"][source]
         label = str(vmeta.get("file_label") or vmeta.get("label") or source)
@@ -476,8 +481,6 @@ def _describe(
         elif var.type == "numeric" and _DURATION_RE.search(text):
             var.role = "quality"
         out.append(var)
-    if n == 0:
-        raise InputError("the export has no rows", file=survey.file)
     return out
 
 
@@ -501,14 +504,8 @@ def _item_column(survey: Survey, id_col: str, variables: list[_Var]) -> str | No
     ids = survey.data[id_col].astype(str)
     best: tuple[tuple[int, int], str] | None = None
     for var in variables:
-        if (
-            var.type not in ("categorical", "ordinal")
-            or var.missing
-            and survey.data[var.source].isna().any()
-        ):
-            continue
         col = survey.data[var.source]
-        if col.isna().any():
+        if var.type not in ("categorical", "ordinal") or col.isna().any():
             continue
         pairs = pd.DataFrame({"id": ids.to_numpy(), "v": col.astype(str).to_numpy()})
         if pairs.duplicated().any():
@@ -891,7 +888,6 @@ def _instrument_text(
         _line(0, f"name: {_y(str(name))}", "the survey's name, as tables and the codebook show it"),
         'version: "1.0"',
     ]
-    by_name = {v.name: v for v in variables}
     id_name = next((v.name for v in variables if v.source == id), None)
     if id_name is None:
         lines.append(
@@ -937,7 +933,7 @@ def _instrument_text(
             lines.append(f"  {key}: {_y(vname)}")
     if layout == "long":
         lines.append(
-            f"# Long form: one row per rating; {by_name_source(variables, item)} is the item (scenario) column (role: item),"
+            f"# Long form: one row per rating; {_name_of(variables, item)} is the item (scenario) column (role: item),"
         )
         lines.append("# variables that vary within a respondent are rating-level (role: rating).")
     scales: dict[str, _Var] = {}
@@ -1000,11 +996,10 @@ def _instrument_text(
             lines.append(_line(4, f"rows: {_y(g.rows)}", "short labels of the items"))
             if g.columns:
                 lines.append(f"    columns: {_y(g.columns)}")
-    _ = by_name
     return "\n".join(lines) + "\n"
 
 
-def by_name_source(variables: list[_Var], source: str | None) -> str:
+def _name_of(variables: list[_Var], source: str | None) -> str:
     return next((v.name for v in variables if v.source == source), str(source))
 
 
@@ -1059,7 +1054,7 @@ def _config_text(
     lines.append("  recode: {}")
     lines.append(_line(2, "withdrawals: null", "a CSV of respondents who withdrew consent, if any"))
     if layout == "long":
-        item_name = by_name_source(variables, item)
+        item_name = _name_of(variables, item)
         lines.append(
             _line(2, "layout: long", f"one row per rating: the ID repeats in {repeated} row(s)")
         )
