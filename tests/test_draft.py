@@ -469,6 +469,40 @@ def test_a_column_called_weight_is_not_a_weight_unless_asked(tmp_path):
         draft_analysis(bad, tmp_path / "bad", weight="weight")
 
 
+def test_identifiers_are_told_from_questions_that_mention_them(tmp_path):
+    agree = {1: "Strongly disagree", 2: "Disagree", 3: "Neither", 4: "Agree", 5: "Strongly agree"}
+    frame = pd.DataFrame(
+        {
+            "RecipientLastName": ["Smith", "Jones", "Brown", "Smith"],
+            "IPAddress": ["192.0.2.1", "192.0.2.7", "192.0.2.9", "192.0.2.4"],
+            "e_mail": ["a@x.example", "b@x.example", "c@x.example", "d@x.example"],
+            "loc_use": [1.0, 2.0, 5.0, 4.0],
+            "dob": [1990.0, 1985.0, 1979.0, 2001.0],
+        }
+    )
+    path = tmp_path / "mentions.sav"
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        column_labels=[
+            "Last name",
+            "IP address",
+            "Email",
+            "How acceptable is it to use your location data for research?",
+            "Year of birth",
+        ],
+        variable_value_labels={"loc_use": agree},
+    )
+    d = _init(path, tmp_path / "out")
+    assert set(d["instrument"]["identifiers"]) == {
+        "RecipientLastName",
+        "IPAddress",
+        "e_mail",
+        "dob",
+    }
+    assert _variables(d)["loc_use"]["type"] == "ordinal"  # a question about location data
+
+
 # --------------------------------------------------------------------------------------------
 # Review comments, the command, missing-value wording
 # --------------------------------------------------------------------------------------------

@@ -88,12 +88,17 @@ _OTHER_LANGUAGES = [
 ]
 _OTHER_RE = [(r, re.compile(p)) for r, p in _OTHER_LANGUAGES]
 
+_IDENTIFIER_WORDS = (
+    r"(?:e[- ]?mail|name|first ?name|last ?name|surname|full ?name|address|ip|post ?code|zip ?code"
+    r"|zip|phone|mobile|telephone|latitude|longitude|location|geo ?location|birth ?date"
+    r"|date of birth|dob|national insurance(?: number)?|nino|social security(?: number)?|ssn"
+    r"|passport(?: number)?|nhs number)"
+)
+# A column *is* an identifier when its name, or its whole (short) label, names one: "email",
+# "RecipientLastName", "Home postcode", "Location Latitude". A long question that merely mentions
+# one ("... to use location data for research?") is not.
 _IDENTIFIER_RE = re.compile(
-    r"e-?mail|\bname\b|firstname|lastname|surname|full.?name|recipient.?(?:first|last)"
-    r"|address|ip.?address|^ip$|post.?code|zip.?code|\bzip\b|phone|mobile|telephone"
-    r"|latitude|longitude|\blocation\b|geo.?loc|birth|\bdob\b|national insurance|\bnino\b"
-    r"|social security|\bssn\b|passport|nhs number",
-    re.IGNORECASE,
+    rf"^(?:\w+ ){{0,2}}{_IDENTIFIER_WORDS}(?: \w+){{0,2}}(?: \(.*\))?$", re.IGNORECASE
 )
 _FREE_TEXT_RE = re.compile(
     r"free.?text|comment|please (?:specify|describe|explain|tell)|other.{0,12}specify|_text$"
@@ -131,6 +136,12 @@ def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", str(text).replace("\u2019", "'")).casefold()
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return " ".join(text.split())
+
+
+def _words(name: str) -> str:
+    """A column name as words: ``RecipientLastName`` -> "recipient last name", ``e_mail`` -> "e mail"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
+    return " ".join(re.split(r"[^0-9A-Za-z]+", spaced)).strip().casefold()
 
 
 def missing_reason(label: str | None) -> str | None:
@@ -335,7 +346,8 @@ def _describe(
             out.append(var)
             continue
         if (
-            _IDENTIFIER_RE.search(text)
+            _IDENTIFIER_RE.match(_words(source))
+            or _IDENTIFIER_RE.match(_fold(label))
             or _FREE_TEXT_RE.search(text)
             or _FREE_TEXT_RE.search(str(vmeta.get("import_id", "")))
         ):
@@ -442,7 +454,9 @@ def _describe(
             else:
                 var.type = "numeric"
                 if declared:
-                    var.missing = dict(sorted(declared.items()))
+                    var.notes.append(
+                        f"codes {sorted(declared)} are user-missing in the file; ingest applies them from the file"
+                    )
             for lo, hi, reason in vmeta.get("missing_ranges") or []:
                 var.notes.append(
                     f"the file declares {lo} to {hi} missing ({reason}); ingest applies it from the file"
