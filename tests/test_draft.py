@@ -163,7 +163,8 @@ def test_parents_sav_drafts_the_questionnaire_its_file_describes(tmp_path):
     assert trust["missing"] == {8: "dont_know", 9: "refused"}
     assert trust["positive"] == [3, 4]
     acc = inst["scales"][grids["acc"]["scale"]]
-    assert acc["missing"][8] == "dont_know" and -1 in acc["missing"]
+    # -1 "Not asked (split ballot)": missing by design, as config/instrument.yaml has it
+    assert acc["missing"] == {-1: "by_design", 8: "dont_know", 9: "refused"}
     v = _variables(d)
     assert v["attention_check"]["pass"] == [2]  # 'Tend to disagree', read from the question
     assert v["region"]["type"] == "categorical"  # 12 named regions are not a scale
@@ -555,6 +556,8 @@ def test_drafting_is_deterministic(tmp_path):
         ("No contesta", "refused"),
         ("Préfère ne pas répondre", "refused"),
         ("Sans objet", "not_asked"),
+        ("Not asked (split ballot)", "by_design"),
+        ("Not asked", "not_asked"),
         ("Trifft nicht zu", "not_asked"),
         ("No aplica", "not_asked"),
         ("Niet van toepassing", "not_asked"),

@@ -86,6 +86,9 @@ _OTHER_LANGUAGES = [
         r"|\bgeen antwoord\b|\bmancant",
     ),
 ]
+_BY_DESIGN_RE = re.compile(
+    r"\bsplit ballot\b|\bby design\b|\bnot in (?:this )?(?:ballot|version|form)\b"
+)
 _OTHER_RE = [(r, re.compile(p)) for r, p in _OTHER_LANGUAGES]
 
 _IDENTIFIER_WORDS = (
@@ -153,6 +156,8 @@ def missing_reason(label: str | None) -> str | None:
     """
     if label is None:
         return None
+    if _BY_DESIGN_RE.search(_fold(label)):
+        return "by_design"  # "Not asked (split ballot)": by design, however the label starts
     english = reason_from_label(label)
     if english is not None:
         return english
@@ -396,7 +401,7 @@ def _describe(
                 if (c := _int_code(k)) is not None
             }
             if int_labels and whole:
-                missing = dict(declared)
+                missing = {c: missing_reason(int_labels.get(c)) or r for c, r in declared.items()}
                 for code, lab in int_labels.items():
                     reason = missing_reason(lab)
                     if reason is not None and code not in missing:
