@@ -143,6 +143,15 @@ def test_parents_sav_drafts_the_questionnaire_its_file_describes(tmp_path):
         "planning",
         "eligibility",
     ]
+    # labels split into row and column parts; the hand-written instrument has the same purposes
+    hand = yaml.safe_load((ROOT / "config" / "instrument.yaml").read_text(encoding="utf-8"))
+    assert grids["acc"]["columns"] == hand["grids"]["acceptability"]["columns"]
+    assert grids["acc"]["rows"]["social_care"] == "children's social care"
+    _, meta = pyreadstat.read_sav(str(export), metadataonly=True)
+    drafted = load_instrument(tmp_path / "instrument.yaml")
+    for name, label in meta.column_names_to_labels.items():
+        if name.startswith(("acc_", "trust_", "rights_")):
+            assert drafted[name].label == label, name  # the template rebuilds every item label
     assert list(grids["trust"]["rows"]) == [
         "nhs",
         "schools",
@@ -296,6 +305,10 @@ def test_campus_sav_is_drafted_long_with_the_scenario_as_item_column(tmp_path):
     assert inst["scales"][five["scale"]]["missing"] == {8: "dont_know"}
     lines = (tmp_path / "config.yaml").read_text().splitlines()
     assert any(line.startswith("  item: scenario  # review:") for line in lines)
+    _, meta = pyreadstat.read_sav(str(export), metadataonly=True)
+    drafted = load_instrument(tmp_path / "instrument.yaml")
+    for name in ("comfort", "benefit", "fairness", "trust", "risk"):
+        assert drafted[name].label == meta.column_names_to_labels[name], name
 
 
 def test_campus_sav_drafted_ingest_keeps_every_rating_and_counts_match_the_file(tmp_path):

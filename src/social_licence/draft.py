@@ -559,6 +559,63 @@ def _label_stem(labels: Sequence[str]) -> str:
     return ""
 
 
+def _word_cut(text: str, at_end: bool) -> str:
+    """Trim a common prefix (or suffix) back to a whole-word boundary."""
+    if at_end:
+        return text[text.index(" ") :] if " " in text and not text.startswith(" ") else text
+    return text[: text.rindex(" ") + 1] if " " in text and not text.endswith(" ") else text
+
+
+def _two_way_labels(
+    cells: Mapping[tuple[str, str], str], rows: Sequence[str], cols: Sequence[str]
+) -> tuple[str, dict[str, str], dict[str, str]] | None:
+    """Row and column labels of a two-way battery, read from its item labels, with the template.
+
+    "... link health records for early help?" over rows and columns gives the row part (common
+    to a row's items), the column part (common to a column's items) and what joins them; None
+    unless every item label is exactly prefix + row part + joint + column part + suffix.
+    """
+    labels = list(cells.values())
+    prefix = _word_cut(os.path.commonprefix(labels), at_end=False)
+    suffix = os.path.commonprefix([lab[::-1] for lab in labels])[::-1]
+    suffix = (
+        suffix if not suffix.strip() or suffix[0] in " ?.:!" else _word_cut(suffix, at_end=True)
+    )
+    middle = {k: lab[len(prefix) : len(lab) - len(suffix)] for k, lab in cells.items()}
+    row_part = {
+        r: _word_cut(os.path.commonprefix([middle[r, c] for c in cols]), at_end=False) for r in rows
+    }
+    col_part = {
+        c: _word_cut(os.path.commonprefix([middle[r, c][::-1] for r in rows])[::-1], at_end=True)
+        for c in cols
+    }
+    # words every row part ends with (or every column part starts with) join the two
+    tail = os.path.commonprefix([p[::-1] for p in row_part.values()])[::-1]
+    tail = _word_cut(tail, at_end=True) if tail and not tail.startswith(" ") else tail
+    row_part = {r: p[: len(p) - len(tail)] for r, p in row_part.items()}
+    head = _word_cut(os.path.commonprefix(list(col_part.values())), at_end=False)
+    col_part = {c: p[len(head) :] for c, p in col_part.items()}
+    joints = set()
+    for (r, c), mid in middle.items():
+        if not (mid.startswith(row_part[r]) and mid.endswith(col_part[c])):
+            return None
+        joints.add(mid[len(row_part[r]) : len(mid) - len(col_part[c])])
+    if len(joints) != 1:
+        return None
+    joint = joints.pop()
+    # the words joining the parts belong to the template ("health records" + " for " + ...)
+    rows_out = {r: row_part[r].strip() for r in rows}
+    cols_out = {c: col_part[c].strip() for c in cols}
+    if not all(rows_out.values()) or not all(cols_out.values()):
+        return None
+    lead = row_part[rows[0]][len(row_part[rows[0]].rstrip()) :]
+    trail = col_part[cols[0]][: len(col_part[cols[0]]) - len(col_part[cols[0]].lstrip())]
+    template = (
+        _escape(prefix) + "{row}" + _escape(lead + joint + trail) + "{column}" + _escape(suffix)
+    )
+    return template, rows_out, cols_out
+
+
 def _slug(text: str) -> str:
     words = re.findall(r"[a-z0-9]+", _fold(text))
     return "_".join(words[:4]) or "grid"
@@ -654,15 +711,25 @@ def _batteries(variables: list[_Var]) -> dict[str, _Grid]:
                 rows = list(dict.fromkeys(p[0] for p in parts))
                 cols = list(dict.fromkeys(p[1] for p in parts))
                 if len(rows) * len(cols) == len(vs) and len(rows) > 1 and len(cols) > 1:
+                    cells = {(p[0], p[1]): v.label for p, v in zip(parts, vs, strict=True)}
+                    split = _two_way_labels(cells, rows, cols)
+                    if split is None:
+                        template = "{row} / {column}"
+                        row_labels = {r: r.replace("_", " ") for r in rows}
+                        col_labels = {c: c.replace("_", " ") for c in cols}
+                        how = "write the row and column labels"
+                    else:
+                        template, row_labels, col_labels = split
+                        how = "row and column labels read from the item labels"
                     add(
                         vs,
                         stem.rstrip("_"),
                         _escape(stem) + "{row}__{column}",
-                        {r: r.replace("_", " ") for r in rows},
-                        "{row} / {column}",
-                        f"two-way battery {stem}<row>__<column>: {len(rows)} rows x {len(cols)} columns; "
-                        "write the row and column labels",
-                        {c: c.replace("_", " ") for c in cols},
+                        row_labels,
+                        template,
+                        f"two-way battery {stem}<row>__<column>: {len(rows)} rows x {len(cols)} "
+                        f"columns; {how}",
+                        col_labels,
                         "column",
                     )
                     continue
