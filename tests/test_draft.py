@@ -12,6 +12,8 @@ pyreadstat test suite, and Stata and SPSS files written here with pyreadstat.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -545,6 +547,32 @@ def test_the_command_refuses_to_overwrite_and_names_an_unknown_column(tmp_path, 
     err = capsys.readouterr().err
     assert "--id" in err and "nope" in err and "campus.sav" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_installed_command_drafts_an_analysis(tmp_path):
+    """The console script declared in pyproject.toml, run as a user runs it."""
+    script = Path(sys.executable).parent / "social-licence"
+    done = subprocess.run(
+        [
+            str(script),
+            "init",
+            str(CAMPUS / "campus.sav"),
+            "--out",
+            str(tmp_path),
+            "--id",
+            "student_id",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "long form (one row per rating; item column scenario)" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.yaml",
+        "instrument.yaml",
+        "models.yaml",
+    ]
 
 
 def test_drafting_is_deterministic(tmp_path):
