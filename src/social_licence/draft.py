@@ -21,13 +21,15 @@ Rules, in the order they apply:
   Dutch or Italian (:func:`missing_reason`). In a column without value labels (CSV), codes such as
   8, 9, 98, 99 or negative codes that lie outside the run of the other answers are drafted missing
   (reason ``system``) for the researcher to name;
-* **ordered scales**: ordinal measurement level, 0-10 (or any run of 7+ consecutive codes),
-  Likert wording (agree, acceptable, satisfied, likely, trust, "not at all" ... "a great deal");
+* **ordered scales**: ordinal measurement level; a run of 7+ consecutive codes labelled at the
+  ends only (0 "Not at all" ... 10 "Completely"), or unlabelled codes 0-10; Likert wording
+  (agree, acceptable, satisfied, likely, trust, "not at all" ... "a great deal");
 * **batteries**: two or more items with one value-label set (codes, labels and missing codes)
   and a shared name stem (``trust_nhs``, ``trust_police``; ``Q15_1``, ``Q15_2``; two-way
   ``acc_health__planning``) or a label stem ending in punctuation ("Rating of this use: ...");
-* **design**: unweighted unless ``weight`` is given, whatever a column is called; ``strata`` and
-  ``psu`` as given;
+* **design**: unweighted unless ``weight`` is given (its values must be positive), whatever a
+  column is called; ``strata`` and ``psu`` as given. A column named like one the analysis frame
+  makes itself (``weight``) is read under another name (``weight_var``);
 * **long form**: where the respondent ID repeats and one column takes a different value in each
   of a respondent's rows, the export is one row per rating and that column is proposed as the
   item (scenario) column; variables constant within respondents are respondent characteristics,
