@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from test_ingest_support import INSTRUMENT, KEY, coded_export, write_sav
 
-from social_licence.cleaning import clean
+from social_licence.ingest.cleaning import clean
 from social_licence.errors import InputError
-from social_licence.ingest import read_survey
-from social_licence.privacy import pseudonymise
+from social_licence.ingest.formats import read_survey
+from social_licence.ingest.privacy import pseudonymise
 from social_licence.ingest.withdrawals import match_withdrawals, normalise_id
 
 

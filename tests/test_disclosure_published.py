@@ -23,7 +23,7 @@ from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 from workflow_helpers import copy_project, snakemake
 
-from social_licence.instrument import load_instrument
+from social_licence.survey.instrument import load_instrument
 
 pytestmark = pytest.mark.slow
 

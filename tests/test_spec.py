@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from test_ingest_support import ROOT
 
-from social_licence.design import SurveyDesign
+from social_licence.design.design import SurveyDesign
 from social_licence.errors import ConfigError
-from social_licence.instrument import load_instrument
-from social_licence.models import ModelSpec, fit_model, parse_models, svyglm, svyolr
+from social_licence.survey.instrument import load_instrument
+from social_licence.models.spec import ModelSpec, parse_models
+from social_licence.models.fit import fit_model, svyglm, svyolr
 from social_licence.models.formula import evaluate_subset, parse_formula, parse_subset
 
 
