@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from test_ingest_support import INSTRUMENT, KEY, coded_export, write_sav
 
-from social_licence.ingest.cleaning import clean
 from social_licence.errors import InputError
+from social_licence.ingest.cleaning import clean
 from social_licence.ingest.formats import read_survey
 from social_licence.ingest.privacy import pseudonymise
 from social_licence.ingest.withdrawals import match_withdrawals, normalise_id
@@ -195,9 +195,9 @@ def test_the_key_creation_line_is_not_kept_in_the_survey_log(frame, tmp_path, mo
 
 
 def test_design_and_weighting_messages_give_rows_never_pseudonyms():
-    from social_licence.design import SurveyDesign
+    from social_licence.design.design import SurveyDesign
     from social_licence.errors import EstimationError, WeightingError
-    from social_licence.weighting import rake
+    from social_licence.weighting.solver import rake
 
     ids = [f"P{i:05d}" for i in range(12)]
     pseudo = pseudonymise(ids, KEY)

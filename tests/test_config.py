@@ -39,7 +39,8 @@ def test_missing_keys_get_the_schema_default_and_given_ones_stay(tmp_path):
     path = tmp_path / "thresholds.yaml"
     path.write_text("disclosure: {min_base: 25}\n", encoding="utf-8")
     loaded = config.load(path, "thresholds")
-    assert loaded["disclosure"] == {"min_base": 25, "min_count": 0, "secondary": True}
+    # schema defaults: the count rule of 10 respondents, no reason needed at or above 10
+    assert loaded["disclosure"] == {"min_base": 25, "min_count": 10, "secondary": True, "reason": None}
     assert loaded["precision"] == {"max_rse": 0.3, "max_ci_width": 0.2}
     thresholds = load_thresholds(path)
     assert (thresholds.min_base, thresholds.max_rse) == (25, 0.3)

@@ -159,12 +159,12 @@ def test_every_bad_config_value_is_named_by_key_and_value(tmp_path, changes, mod
 
 
 def test_the_shipped_configs_pass():
-    check_workflow_config(CONFIG, ROOT)
+    assert check_workflow_config(CONFIG, ROOT) is None  # raises ConfigError on any problem
     qualtrics = copy.deepcopy(CONFIG)
     qualtrics["survey"].update(
         yaml.safe_load((ROOT / "config" / "example_qualtrics.yaml").read_text())["survey"]
     )
-    check_workflow_config(qualtrics, ROOT)
+    assert check_workflow_config(qualtrics, ROOT) is None
 
 
 def test_all_problems_are_listed_at_once(tmp_path):

@@ -190,8 +190,10 @@ def test_a_model_uses_the_calibration_residuals(raked):
 def test_calibration_for_other_respondents_is_an_error(raked):
     df = raked
     cal = calibration(df, TARGETS, base_weight="d")
-    with pytest.raises(EstimationError, match="q299 are not in the calibration"):
+    # the row (by position), never the respondent's ID or pseudonym
+    with pytest.raises(EstimationError, match="rows 300 are not in the calibration") as info:
         SurveyDesign(df.rename(index={"r299": "q299"}), weights="w", calibration=cal)
+    assert "q299" not in str(info.value)
     with pytest.raises(EstimationError, match="calibration has 300 respondents, the design 299"):
         SurveyDesign(df.iloc[1:], weights="w", calibration=cal)
     with pytest.raises(EstimationError, match="codes must be"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from social_licence.errors import DisclosureError
 from social_licence.report.disclosure import (
     Thresholds,
     audit,
@@ -14,7 +15,6 @@ from social_licence.report.disclosure import (
     withhold_flow,
     withhold_statistics,
 )
-from social_licence.errors import DisclosureError
 
 
 def row(group_variable, group, base, count, item="x", **extra):

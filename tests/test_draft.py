@@ -21,16 +21,15 @@ import pandas as pd
 import pyreadstat
 import pytest
 import yaml
-
 from conftest import DATA
 
 from social_licence.cli import main
-from social_licence.ingest.draft import draft_analysis, missing_reason
 from social_licence.errors import InputError
+from social_licence.ingest.draft import draft_analysis, missing_reason
 from social_licence.ingest.formats import read_survey
 from social_licence.ingest.interim import read_interim
-from social_licence.survey.instrument import load_instrument
 from social_licence.stages import run_ingest
+from social_licence.survey.instrument import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "workflow" / "schemas"

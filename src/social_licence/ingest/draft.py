@@ -51,6 +51,7 @@ import pandas as pd
 import yaml
 
 from ..errors import ConfigError, InputError
+from ..io import atomic_write_text
 from ..survey.survey import Survey
 from .formats import read_survey, reason_from_label
 
@@ -1316,8 +1317,6 @@ def _models_text(variables, grids, groups, layout, item, by_source) -> str:
 
 def write_draft(draft: Draft, out: str | Path, *, force: bool = False) -> list[Path]:
     """Write the drafted files into ``out``; an existing file is kept unless ``force``."""
-    from .io import atomic_write_text
-
     out = Path(out)
     paths = [out / name for name in DRAFT_FILES]
     existing = [p for p in paths if p.exists()]

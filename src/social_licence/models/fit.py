@@ -51,9 +51,9 @@ from .engine import (
     replicate_fail,
     replicate_weights_of,
 )
+from .formula import parse_formula, parse_subset
 from .indices import INDEX_COLUMNS, add_indices, cronbach_alpha
 from .results import GLMResult, ModelResult, OrdinalResult
-from .formula import parse_formula, parse_subset
 from .spec import DESIGN_OPTION_KEYS, FAMILIES, MAX_SE, ModelSpec
 
 

@@ -562,20 +562,23 @@ def _secondary(
             withhold(order(rel)[0], rel)
 
 
-def withhold_in_relation(counts: Mapping[Any, float], min_base: int) -> set[Any]:
-    """Cells to withhold among unweighted counts that add up to a published total (codebook
-    categories, raking margins), by the same secondary suppression as :func:`suppress`.
+def withhold_in_relation(counts: Mapping[Any, float], limit: int) -> set[Any]:
+    """Cells to withhold among respondent counts that add up to a published total (codebook
+    categories, raking margins, balance levels, QA-flow exclusions), by the same secondary
+    suppression as :func:`suppress`.
 
-    Primary: counts from 1 to ``min_base - 1`` (an empty category discloses nobody). Then the
-    one engine (:func:`_secondary`) withholds the smallest other count, zero included, until
-    no withheld count can be derived from the total; ties go to the first key in text order.
+    Primary: counts from 1 to ``limit - 1`` (an empty category discloses nobody; an unknown,
+    NaN, count is left out). Then the one engine (:func:`_secondary`) withholds the smallest
+    other count, zero included, until no withheld count can be derived from the total; ties go
+    to the first key in text order.
     """
-    keys = sorted(counts, key=str)
+    keys = sorted((k for k, v in counts.items() if pd.notna(v)), key=str)
     values = np.array([float(counts[k]) for k in keys])
-    suppressed = (values >= 1) & (values < min_base)
+    suppressed = (values >= 1) & (values < limit)
     if suppressed.any() and len(keys) > 1:
         relation = Relation("levels", "the categories", tuple(range(len(keys))))
-        _secondary(suppressed, [relation], np.full(len(keys), np.nan), values, [""] * len(keys))
+        needs = suppressed.copy()
+        _secondary(suppressed, needs, [relation], np.full(len(keys), np.nan), values, [""] * len(keys))
     return {k for k, held in zip(keys, suppressed, strict=True) if held}
 
 
@@ -919,21 +922,6 @@ def protect_linked(
 
 
 # -- statistics of groups and counts outside estimate frames ------------------------------------
-def withhold_in_relation(counts: Mapping[Any, float], thresholds: Thresholds) -> set[Any]:
-    """Keys to withhold among respondent counts that add up to a published total.
-
-    Primary: 1 to ``min_count - 1`` respondents (zero discloses nobody). Secondary: when exactly
-    one is withheld, the smallest other one goes too, so the total minus the published ones no
-    longer reveals it.
-    """
-    values = {k: float(v) for k, v in counts.items() if pd.notna(v)}
-    held = {k for k, v in values.items() if small_count(np.array([v]), thresholds)[0]}
-    if len(held) == 1 and len(values) > 1:
-        others = sorted((v, str(k), k) for k, v in values.items() if k not in held)
-        held.add(others[0][2])
-    return held
-
-
 def withhold_statistics(
     frame: pd.DataFrame,
     respondents_column: str,
@@ -980,7 +968,7 @@ def withhold_balance(
             continue
         values = data[covariate].astype(object)
         counts = {i: int((values == out.at[i, "level"]).sum()) for i in rows}
-        held = sorted(withhold_in_relation(counts, thresholds))
+        held = sorted(withhold_in_relation(counts, thresholds.min_count))
         out.loc[held, shares] = np.nan
     return out
 
@@ -999,7 +987,7 @@ def withhold_flow(flow: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     excluded = pd.to_numeric(out["excluded"], errors="coerce").to_numpy(dtype=float)
     remaining = pd.to_numeric(out["remaining"], errors="coerce").to_numpy(dtype=float)
     steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
-    held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds))
+    held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds.min_count))
     few = np.flatnonzero(small_count(remaining, thresholds))  # a whole sample of 1-9 people
     if not held and not len(few):
         return out

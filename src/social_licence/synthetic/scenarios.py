@@ -47,7 +47,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyreadstat
 
+from ..io import atomic_path, atomic_write_text
 from .parents import SAV_TIMESTAMP, SAV_TIMESTAMP_OFFSET
 
 SEED = 20260901
@@ -443,10 +445,6 @@ def _measure(name: str) -> str:
 
 def write_sav(frame: pd.DataFrame, path: str | Path) -> None:
     """The export as SPSS .sav: variable and value labels, user-missing codes, measures; byte-stable."""
-    import pyreadstat
-
-    from .io import atomic_path
-
     out = frame.copy()
     numeric = [n for n in COLUMNS if pd.api.types.is_numeric_dtype(out[n])]
     for name in COLUMNS:
@@ -483,8 +481,6 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def write_example(out: str | Path, n: int = N_STUDENTS, seed: int = SEED) -> list[Path]:
     """Write campus.sav, campus.csv and truth.json into ``out``."""
-    from .io import atomic_write_text
-
     frame = generate(n, seed)
     out = Path(out)
     paths = [out / "campus.sav", out / "campus.csv", out / "truth.json"]
