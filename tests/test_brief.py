@@ -216,6 +216,7 @@ def test_a_group_with_every_cell_withheld_is_stated_not_drawn_empty(raw):
 
 
 # -- a real browser --------------------------------------------------------------------------------
+@pytest.mark.slow  # starts a browser: left out of make test-fast
 @pytest.mark.needs_program("chromium", "chromium-browser")
 def test_brief_renders_in_headless_chromium(brief, tmp_path):
     from playwright.sync_api import sync_playwright
