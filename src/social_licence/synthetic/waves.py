@@ -25,6 +25,7 @@ import copy
 import json
 import sys
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,11 @@ def wave_truth(model: SyntheticModel = DEFAULT_MODEL) -> dict[str, Any]:
         "wave2": _rounded(wave2),
         "change": _difference(wave1, wave2),
     }
+
+
+@lru_cache(maxsize=1)
+def _default_truth() -> dict[str, Any]:
+    return wave_truth()
 
 
 def _careful(frame: pd.DataFrame) -> np.ndarray:
@@ -304,3 +310,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def change_draw(
+    draw: int,
+    n: int = 1500,
+    overlap: int = OVERLAP,
+    *,
+    panel: bool = True,
+    instrument: Instrument | None = None,
+) -> pd.DataFrame:
+    """One draw of both waves (simple random samples, no QA cases) and the estimated changes
+    in acceptance by lone parent x purpose, long format (each parent x item rated once), with
+    the true change beside each row (for coverage and false-flag checks over many draws).
+
+    The design clusters ratings on the parent; ``panel=True`` also links the overlap across
+    waves, ``False`` treats the waves as independent samples (ignoring the overlap).
+    """
+    from ..design.change import combine_waves, wave_changes  # noqa: PLC0415 - see below
+    from ..design.design import SurveyDesign  # noqa: PLC0415
+    from ..survey.grid import grid_rows  # noqa: PLC0415
+    from .parents import analysis_frame  # noqa: PLC0415
+
+    # (Imported here so that writing the example files needs no estimation code.)
+    inst = instrument if instrument is not None else load_instrument("config/instrument.yaml")
+    raws = generate_waves(
+        n, overlap, seed=1_000 + 2 * draw, wave2_seed=1_001 + 2 * draw, sample="srs", qa=False
+    )
+    designs = {}
+    for name, raw in zip(("wave1", "wave2"), raws, strict=True):
+        frame = analysis_frame(
+            raw[["respondent_id", "design_weight", "lone_parent", *ACC_ITEMS]], inst
+        )
+        rows, _ = grid_rows(frame, inst, "acceptability", keep=["lone_parent"])
+        designs[name] = SurveyDesign(frame, weights="weight").long(rows)
+    waves = combine_waves(designs, panel="respondent" if panel else None, repeated=True)
+    out = wave_changes(waves, "acceptable", None, by=["lone_parent", "purpose"])
+    truth = _default_truth()["change"]["acceptable_by_group_and_purpose"]["lone_parent"]
+    out["true_change"] = [
+        truth[str(g)][str(p)] for g, p in zip(out["lone_parent"], out["purpose"], strict=True)
+    ]
+    out["draw"] = draw
+    return out
