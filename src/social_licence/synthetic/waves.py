@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..design.change import combine_waves, wave_changes
+from ..design.design import SurveyDesign
 from ..io import atomic_write_text
+from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument, load_instrument
 from .parents import (
     ACC_ITEMS,
@@ -44,6 +47,7 @@ from .parents import (
     PURPOSES,
     SEED,
     SyntheticModel,
+    analysis_frame,
     census_table,
     check_against_instrument,
     generate,
@@ -327,12 +331,6 @@ def change_draw(
     The design clusters ratings on the parent; ``panel=True`` also links the overlap across
     waves, ``False`` treats the waves as independent samples (ignoring the overlap).
     """
-    from ..design.change import combine_waves, wave_changes  # noqa: PLC0415 - see below
-    from ..design.design import SurveyDesign  # noqa: PLC0415
-    from ..survey.grid import grid_rows  # noqa: PLC0415
-    from .parents import analysis_frame  # noqa: PLC0415
-
-    # (Imported here so that writing the example files needs no estimation code.)
     inst = instrument if instrument is not None else load_instrument("config/instrument.yaml")
     raws = generate_waves(
         n, overlap, seed=1_000 + 2 * draw, wave2_seed=1_001 + 2 * draw, sample="srs", qa=False
