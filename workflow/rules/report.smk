@@ -91,9 +91,12 @@ rule manifest:
         outputs=final_outputs(),
     output:
         "results/MANIFEST.sha256",
+        provenance="results/PROVENANCE.json",
     log:
         "results/logs/manifest.log",
     conda:
         CONDA_ENV
+    params:
+        provenance=provenance_params(),
     script:
         "../../scripts/manifest.py"
