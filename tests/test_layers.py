@@ -26,7 +26,7 @@ LAYERS = [
     {"report"},
     {"synthetic"},
     {"stages"},
-    {"cli", "__init__"},
+    {"cli", "verify", "__init__"},
 ]
 
 
