@@ -48,6 +48,8 @@ def summarise(draws: pd.DataFrame) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--first", type=int, default=0, help="index of the first draw")
+    parser.add_argument("--out", help="write every draw's changes to this CSV")
     parser.add_argument("--n", type=int, default=1500)
     parser.add_argument("--overlap", type=int, default=OVERLAP)
     args = parser.parse_args()
@@ -58,10 +60,14 @@ def main() -> None:
         draws = pd.concat(
             [
                 change_draw(d, args.n, args.overlap, panel=panel, instrument=inst)
-                for d in range(args.draws)
+                for d in range(args.first, args.first + args.draws)
             ],
             ignore_index=True,
         )
+        if args.out:
+            draws.assign(panel=panel).to_csv(
+                args.out, mode="a" if not panel else "w", header=panel, index=False
+            )
         results["panel linearisation" if panel else "peer: independent samples"] = summarise(draws)
     table = pd.DataFrame(results).T
     print(f"{args.draws} draws, n = {args.n} per wave, overlap {args.overlap}")
