@@ -16,6 +16,8 @@ then an ordinary estimator of that design, so the variance is computed in one pl
 
 Calibration (raking) of a wave's weights is not carried into the combined design: its standard
 errors are those of the final weights taken as fixed, as R's ``svydesign`` on the final weights.
+Waves are linearisation designs (:class:`SurveyDesign`); replicate-weight designs are not combined
+here.
 
 Harmonisation (:func:`check_harmonised`): waves are only combined when every variable used is
 present in every wave with the same codes, labels and missing codes; otherwise an error names the
