@@ -26,7 +26,7 @@ LAYERS = [
     {"report"},
     {"synthetic"},
     {"stages", "config_check"},
-    {"cli", "__init__"},
+    {"cli", "verify", "__init__"},
 ]
 
 

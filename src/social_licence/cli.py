@@ -1,4 +1,5 @@
-"""The ``social-licence`` command: ``init`` drafts an analysis folder from a survey export."""
+"""The ``social-licence`` command: ``init`` drafts an analysis folder from a survey export;
+``verify`` re-runs a results folder's analysis and compares it with its manifest."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from . import verify
 from .errors import SocialLicenceError
 from .ingest.draft import draft_analysis, write_draft
 
@@ -40,6 +42,10 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    return verify.main(args.results_dir, cores=args.cores)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="social-licence",
@@ -71,6 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--force", action="store_true", help="overwrite drafted files already in --out"
     )
     init.set_defaults(run=_init)
+    check = sub.add_parser(
+        "verify",
+        help="re-run the analysis of a results folder and compare it file by file with its manifest",
+    )
+    check.add_argument("results_dir", help="the results folder (holds MANIFEST.sha256)")
+    check.add_argument("--cores", default="all", help="cores for the re-run (default: all)")
+    check.set_defaults(run=_verify)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

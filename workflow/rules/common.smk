@@ -126,16 +126,43 @@ def final_outputs():
     return outputs
 
 
+def config_inputs():
+    """The files the config names: instrument, targets, models, thresholds."""
+    return [
+        config["survey"]["instrument"],
+        config["weighting"]["targets_file"],
+        config["models"]["file"],
+        config["report"]["thresholds"],
+    ]
+
+
+def config_files():
+    """Every config file read, in merge order: the Snakefile's, then each --configfile."""
+    extra = [os.path.abspath(p) for p in workflow.config_settings.configfiles]
+    own = [p for p in workflow.configfiles if os.path.abspath(p) not in extra]
+    files = []
+    for path in own + extra:
+        rel = os.path.relpath(path)
+        files.append(path if rel.startswith("..") else rel)
+    return files
+
+
+def provenance_params():
+    """What PROVENANCE.json records of this invocation: config files and --config overrides."""
+    return {
+        "configfiles": config_files(),
+        "overrides": {k: v for k, v in workflow.config_settings.config.items()},
+        "config_inputs": config_inputs(),
+    }
+
+
 def manifest_inputs():
     """Every input the results depend on: the export, withdrawals and each config file."""
     return [
         config["survey"]["export"],
         *withdrawals_input(),
-        "config/config.yaml",
-        config["survey"]["instrument"],
-        config["weighting"]["targets_file"],
-        config["models"]["file"],
-        config["report"]["thresholds"],
+        *config_files(),
+        *config_inputs(),
     ]
 
 

@@ -112,6 +112,7 @@ rule manifest:
         outputs=final_outputs(),
     output:
         "work/MANIFEST.sha256",
+        provenance="work/PROVENANCE.json",
     log:
         "work/logs/manifest.log",
     benchmark:
@@ -123,6 +124,8 @@ rule manifest:
         mem_mb=mem_mb("manifest"),
         runtime=runtime("manifest"),
         local_jobs=1,
+    params:
+        provenance=provenance_params(),
     script:
         "../../scripts/manifest.py"
 
