@@ -60,7 +60,26 @@ def five_respondents(dest: Path) -> None:
     ok = (raw["attention_check"] == 2) & raw["duration_s"].between(550, 750)
     items = [c for c in raw.columns if c.startswith("acc_")]
     varied = raw[items].nunique(axis=1) > 1
-    pick = [*raw.index[ok & varied & (raw["sex"] == 1)][:3], *raw.index[ok & varied & (raw["sex"] == 2)][:2]]
+    # every grid item needs a valid answer from someone (ingest stops on an item nobody answered):
+    # take, greedily, the respondent who answers most items no one picked so far answers
+    missing = {c: meta.missing_ranges.get(c, []) for c in items}
+
+    def valid(col: str) -> pd.Series:
+        values = raw[col]
+        out = values.notna()
+        for r in missing[col]:
+            out &= ~values.between(r["lo"], r["hi"])
+        return out
+
+    answered = pd.DataFrame({c: valid(c) for c in items})
+    pick: list[int] = []
+    for sex, count in ((1, 3), (2, 2)):
+        pool = raw.index[ok & varied & (raw["sex"] == sex)]
+        for _ in range(count):
+            covered = answered.loc[pick].any(axis=0) if pick else pd.Series(False, index=items)
+            gain = answered.loc[pool, ~covered].sum(axis=1).drop(pick, errors="ignore")
+            pick.append(int(gain.idxmax()))
+    assert answered.loc[pick].any(axis=0).all(), "five respondents cannot answer every item"
     tiny = raw.loc[pick].reset_index(drop=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     pyreadstat.write_sav(
