@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
-from workflow_helpers import copy_project, snakemake
 
 from social_licence.survey.instrument import load_instrument
 
@@ -31,10 +30,9 @@ OVERALL = "All"
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory) -> Path:
-    workdir = copy_project(tmp_path_factory.mktemp("published"))
-    snakemake(workdir)
-    return workdir
+def example(example_run) -> Path:
+    """The session's one complete run of the bundled example (tests/conftest.py)."""
+    return example_run
 
 
 class Model:
