@@ -72,6 +72,7 @@ benchmarks: $(DEV_STAMP)
 # r-base-core r-cran-survey) and the digest list the tests check the reference files against.
 reference:
 	cd tests/data/reference && Rscript r/make_reference.R
+	cd tests/data/reference/waves && Rscript waves_reference.R
 	cd tests/data/reference && find . -type f ! -name SHA256SUMS ! -name README.md | LC_ALL=C sort \
 		| sed 's|^\./||' | xargs sha256sum > SHA256SUMS
 
