@@ -63,7 +63,10 @@ def test_verify_reproduces_a_run_and_names_the_one_edited_output(tmp_path, capsy
     project = copy_project(tmp_path / "project")
     for name in ("requirements.lock", "environment.yml"):
         (project / name).write_bytes((Path(__file__).resolve().parents[1] / name).read_bytes())
-    (project / "config" / "extra.yaml").write_text("estimation:\n  adjust: bonf\n")
+    # the extra file also keeps the run short: one model (the brief's forest plot needs a logit)
+    (project / "config" / "extra.yaml").write_text(
+        "estimation:\n  adjust: bonf\nmodels:\n  run: [acceptability_logit]\n"
+    )
     snakemake(
         project,
         "--configfile", "config/config.yaml", "config/extra.yaml",
