@@ -1094,14 +1094,18 @@ def withhold_margin_counts(
     The counts within each ``by`` group add up to a published total (those of one margin to the
     sample size; the categories merged by a collapse rule, ``by=["margin", "collapsed_into"]``,
     to the merged category's count in the margins table), so secondary suppression applies as
-    in the codebook; shares (weighted) are kept, as they are what the diagnostics show.
+    in the codebook. The sample's share before raking goes with a withheld count (with equal
+    design weights it is the count over n); the target and the raked share describe the
+    population, and are kept.
     """
     out = margins.copy()
     if "count_unweighted" not in out.columns or out.empty:
         return out
-    out["count_unweighted"] = out["count_unweighted"].astype(float)
+    sample = [c for c in ("count_unweighted", "before", "abs_diff_before") if c in out.columns]
+    for c in sample:
+        out[c] = out[c].astype(float)
     for _, rows in out.groupby(by, sort=False).groups.items():
         counts = dict(zip(rows, out.loc[rows, "count_unweighted"], strict=True))
         hide = sorted(withhold_in_relation(counts, min_base))
-        out.loc[hide, "count_unweighted"] = float("nan")
+        out.loc[hide, sample] = float("nan")
     return out
