@@ -45,8 +45,7 @@ def _key(monkeypatch):
 
 
 def _need_reference() -> None:
-    if not REFERENCE_SPSS.is_dir():
-        pytest.skip(f"third-party SPSS fixtures not found at {REFERENCE_SPSS}")
+    assert REFERENCE_SPSS.is_dir(), f"the vendored SPSS fixtures are missing: {REFERENCE_SPSS}"
 
 
 def _init(export: Path, out: Path, *flags: str) -> dict[str, dict]:

@@ -3,7 +3,7 @@
 Written by hand on purpose: statsmodels has no survey designs and Python survey packages have
 shipped wrong standard errors. The variance follows R ``survey``'s ``svyrecvar``/``onestrat``
 (ultimate-cluster, with-replacement first stage unless an FPC is given) and is proven against
-R ``survey`` numbers in ``../shared/reference/api/r_reference/`` (see ``tests/test_design*.py``).
+R ``survey`` numbers in ``tests/data/reference/api/r_reference/`` (see ``tests/test_design*.py``).
 
 Every estimator (means, proportions, totals, model coefficients) reduces to a weighted total of
 per-row influence values ``z``; :meth:`SurveyDesign.vcov_total` is the only function that turns

@@ -11,7 +11,7 @@ GLM point estimates come from statsmodels' IRLS (the weights as ``var_weights``,
 :mod:`.engine`); the design-based sandwich is ours, as statsmodels knows no strata, PSUs or FPC.
 The proportional-odds model is hand-written: statsmodels' ``OrderedModel`` takes no weights. Formulas go through patsy (term names as patsy
 gives them, e.g. ``ethnicity[T.Black]``). Proven against R ``svyglm``/``svyolr`` numbers in
-``../shared/reference/api/r_reference/`` and against statsmodels on unweighted data
+``tests/data/reference/api/r_reference/`` and against statsmodels on unweighted data
 (``tests/test_models*.py``).
 
 On a replicate-weight design (``SurveyDesign.with_replicates``: JK1, JKn, bootstrap, optionally

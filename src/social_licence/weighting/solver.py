@@ -8,7 +8,7 @@ is most fragile, so unweighted or badly weighted figures overstate social licenc
 Written by hand on purpose: Python rakers have shipped weights that never converged, ignored
 their trimming caps, or let an empty category through. This one
 - matches R ``survey::rake`` (``tests/test_weighting_r.py``, R numbers in
-  ``../shared/reference/api/r_reference/``),
+  ``tests/data/reference/api/r_reference/``),
 - never returns unconverged weights: it raises :class:`WeightingError` naming the margin and
   category that did not fit,
 - works on *cells*: rows that share a category on every margin get the same raking factor, so the
