@@ -168,7 +168,8 @@ def test_a_lone_withheld_group_takes_the_next_smallest_with_it():
 
 def test_complement_within_a_domain_is_withheld_with_a_small_count():
     """With min_count 5, 'acceptable' (3 parents) and its complement 'not acceptable' add up to
-    the domain: withholding one alone reveals it as 100% minus the other (hand)."""
+    the domain: withholding one alone reveals it as 100% minus the other (hand), so the
+    complement goes too: its base minus its count is those 3 parents."""
     rows = [
         cell("White", 50, 0.06, count=3, level="acceptable"),
         cell("White", 50, 0.94, count=47, level="not acceptable"),
@@ -176,7 +177,7 @@ def test_complement_within_a_domain_is_withheld_with_a_small_count():
     out = suppress(pd.DataFrame(rows), Thresholds(min_count=5, reason="a test of a lowered count rule"))
     assert out["suppressed"].tolist() == [True, True]
     assert out.loc[0, "reason"] == "primary suppression: unweighted count below 5"
-    assert out.loc[1, "reason"].startswith("secondary suppression")
+    assert out.loc[1, "reason"].startswith("primary suppression: the base minus the count")
 
 
 def test_whole_domain_is_withheld_across_levels_and_partner_group_consistently():

@@ -39,14 +39,18 @@ def by_group(no_base: int) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize(("no_base", "withheld"), [(35, {"No"}), (40, set()), (25, set())])
-def test_all_minus_the_groups_counts_the_people_who_did_not_answer(no_base, withheld):
+@pytest.mark.parametrize(
+    ("no_base", "withheld", "why"),
+    [(35, {"No"}, "secondary"), (40, set(), ""), (25, {"No"}, "primary suppression: the base minus")],
+)
+def test_all_minus_the_groups_counts_the_people_who_did_not_answer(no_base, withheld, why):
     """100 - 60 - 35 = 5 did not answer: the smaller group goes, so the 5 stay hidden; with
-    100 - 60 - 40 = 0 nothing is hidden, and 15 non-answerers are enough on their own."""
+    100 - 60 - 40 = 0 nothing is hidden; with No at 25, the 15 non-answerers are enough on their
+    own, but 25 - 20 = 5 of No answered otherwise: No goes for that (hand)."""
     out = suppress(by_group(no_base), Thresholds(), partitions=["group"])
     assert set(out.loc[out["suppressed"], "group"]) == withheld
     if withheld:
-        assert out.loc[out["group"] == "No", "reason"].str.startswith("secondary").all()
+        assert out.loc[out["group"] == "No", "reason"].str.startswith(why).all()
     audit(out, ["group"], thresholds=Thresholds())
 
 

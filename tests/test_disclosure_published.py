@@ -218,6 +218,15 @@ def small_counts(results: Path) -> list[str]:
             values = pd.to_numeric(frame[column], errors="coerce")
             rows = np.flatnonzero(((values >= 1) & (values <= 9)).to_numpy())
             found += [f"{rel} {column} row {r + 2}: {values.iloc[r]:g}" for r in rows]
+        # in an estimate table, a base and a count published together also tell those who
+        # answered otherwise (in people: the respondent columns where a table pools ratings);
+        # a model's effects table counts the group's respondents among all, not answers
+        for base, count in (("n_respondents", "count_respondents"), ("n_unweighted", "count_unweighted")):
+            if rel.parts[0] == "tables" and {base, count} <= set(frame.columns):
+                rest = pd.to_numeric(frame[base], errors="coerce") - pd.to_numeric(frame[count], errors="coerce")
+                rows = np.flatnonzero(((rest >= 1) & (rest <= 9)).to_numpy())
+                found += [f"{rel} {base} - {count} row {r + 2}: {rest.iloc[r]:g}" for r in rows]
+                break
     return found
 
 

@@ -81,6 +81,9 @@ SYMBOL_LOW_PRECISION = "[u]"
 
 REASON_PRIMARY = "primary suppression: unweighted base below {min_base}"
 REASON_PRIMARY_COUNT = "primary suppression: unweighted count below {min_count}"
+REASON_PRIMARY_REST = (
+    "primary suppression: the base minus the count (those who answered otherwise) is below {min_count}"
+)
 REASON_SECONDARY = "secondary suppression: would let a withheld cell be derived ({where})"
 REASON_RSE = "low precision: relative standard error above {max_rse:.0%}"
 REASON_CI = "low precision: confidence interval wider than {points:g} percentage points"
@@ -353,6 +356,12 @@ def suppress(
     for i in np.flatnonzero(few):
         reasons[i] = REASON_PRIMARY_COUNT.format(min_count=thresholds.min_count)
     primary |= few
+    # the base minus the count is the people of the cell who gave another answer: published
+    # together they tell it (95 of 100 acceptable: 5 not), so it is held to the same rule
+    rest = ~primary & small_count(base - count, thresholds)
+    for i in np.flatnonzero(rest):
+        reasons[i] = REASON_PRIMARY_REST.format(min_count=thresholds.min_count)
+    primary |= rest
 
     suppressed = primary.copy()
     if thresholds.secondary:
