@@ -277,7 +277,9 @@ def mem_mb(name):
 
     def request(wildcards, attempt):
         base, per_cell = _cost(name, wildcards)[:2]
-        job = 0 if name in ("table", "figure", "brief", "manifest", "publish") else JOB_MB
+        job = (
+            0 if name in ("table", "figure", "brief", "manifest", "publish") else JOB_MB
+        )
         return math.ceil((job + base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
 
     return request
