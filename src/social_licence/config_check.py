@@ -23,12 +23,11 @@ from .models.indices import INDEX_COLUMNS
 from .models.spec import ModelSpec, load_models
 from .survey.instrument import Instrument, load_instrument
 from .survey.missing import DONT_KNOW_LABEL
+from .weighting.margins import WEIGHT_NAME
 from .weighting.targets import load_targets
 
 __all__ = ["check_workflow_config", "model_variables", "variable_levels"]
 
-#: The final weight column the weight stage adds to the analysis frame
-WEIGHT_COLUMN = "weight"
 # columns a long model's frame gets from the grid it stacks (social_licence.grid.long_format)
 _LONG_COLUMNS = ("item", "rating", "response", "acceptable")
 
@@ -38,7 +37,7 @@ def model_variables(spec: ModelSpec, instrument: Instrument) -> set[str]:
     never), the final weight, and what the model's frame adds (the grid's row and column keys,
     rating, response, acceptable for a long model; the licence and trust indices otherwise)."""
     hidden = {instrument.id, *instrument.identifiers}
-    names = {v for v in instrument.variables if v not in hidden} | {WEIGHT_COLUMN}
+    names = {v for v in instrument.variables if v not in hidden} | {WEIGHT_NAME}
     if spec.data == "long":
         grid = instrument.grids.get(spec.grid)
         if grid is not None:

@@ -40,12 +40,13 @@ from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
 from .weighting.diagnostics import methods_note
+from .weighting.margins import WEIGHT_NAME
 from .weighting.solver import calibration, make_reweighter, raking_solves
 from .weighting.targets import load_targets, rake_from_config
 
 log = logging.getLogger("social_licence.stages")
 
-WEIGHT_COLUMN = "weight"
+WEIGHT_COLUMN = WEIGHT_NAME  # the raked weights' name is the final weight column
 
 
 def run_ingest(

@@ -26,9 +26,10 @@ from pathlib import Path
 from .errors import InputError
 from .io import sha256_file
 from .report.provenance import LOCK_FILES, code_version, read_provenance
+from .report.publish import STAGING
 
 MANIFEST_FILE = "MANIFEST.sha256"
-NOT_LINKED = {".snakemake", ".venv", ".git", "work"}
+NOT_LINKED = {".snakemake", ".venv", ".git", STAGING}
 
 
 @dataclass
