@@ -17,4 +17,4 @@ rule all:
     default_target: True
     input:
         final_outputs(),
-        "results/MANIFEST.sha256",
+        f"{RESULTS}/MANIFEST.sha256",

@@ -1,19 +1,19 @@
-"""Design-based estimates of acceptability, trust and rights, by item and social group."""
+"""Design-based estimates of every question of the analysis plan, by item and group."""
 
 from social_licence.io import configure_logging
 from social_licence.stages import run_estimate
 
 
-def main(survey, instrument, estimation_cfg, outputs, log=None):
+def main(survey, instrument, plan_cfg, outputs, log=None):
     configure_logging(log)
-    run_estimate(survey, instrument, estimation_cfg, outputs)
+    run_estimate(survey, instrument, plan_cfg, outputs)
 
 
 if "snakemake" in globals():
     main(
         snakemake.input.survey,
         snakemake.input.instrument,
-        snakemake.params.estimation,
+        snakemake.params.plan,
         dict(snakemake.output.items()),
         snakemake.log[0],
     )

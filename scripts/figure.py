@@ -4,23 +4,19 @@ from social_licence.io import configure_logging
 from social_licence.stages import report_inputs, run_figure
 
 
-def main(name, estimates, models, effects, margins, instrument, thresholds, png, svg, options=None, log=None):
+def main(name, paths, plan_cfg, models, png, svg, log=None):
     configure_logging(log)
-    inputs = report_inputs(estimates, models, effects, margins=margins)
-    run_figure(name, inputs, instrument, thresholds, png, svg, options)
+    inputs = report_inputs(paths["estimates"], paths["models"], paths["effects"], margins=paths.get("margins"))
+    run_figure(name, inputs, paths["instrument"], paths["thresholds"], plan_cfg, png, svg, models)
 
 
 if "snakemake" in globals():
     main(
         snakemake.wildcards.figure,
-        list(snakemake.input.estimates),
-        list(snakemake.input.models),
-        list(snakemake.input.effects),
-        snakemake.input.margins,
-        snakemake.input.instrument,
-        snakemake.input.thresholds,
+        {key: snakemake.input[key] for key in snakemake.input.keys()},
+        snakemake.params.plan,
+        snakemake.params.models,
         snakemake.output.png,
         snakemake.output.svg,
-        {k: v for k, v in snakemake.params.options.items() if v is not None},
         snakemake.log[0],
     )

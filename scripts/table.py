@@ -4,9 +4,9 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_table
 
 
-def main(name, estimates, instrument, thresholds, csv_out, html_out, docx_out, log=None):
+def main(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out, log=None):
     configure_logging(log)
-    run_table(name, estimates, instrument, thresholds, csv_out, html_out, docx_out)
+    run_table(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out)
 
 
 if "snakemake" in globals():
@@ -15,6 +15,7 @@ if "snakemake" in globals():
         list(snakemake.input.estimates),
         snakemake.input.instrument,
         snakemake.input.thresholds,
+        snakemake.params.plan,
         snakemake.output.csv,
         snakemake.output.html,
         snakemake.output.docx,

@@ -23,6 +23,7 @@ from .models.indices import INDEX_COLUMNS
 from .models.spec import ModelSpec, load_models
 from .survey.instrument import Instrument, load_instrument
 from .survey.missing import DONT_KNOW_LABEL
+from .survey.plan import build_plan
 from .weighting.margins import WEIGHT_NAME
 from .weighting.targets import load_targets
 
@@ -166,33 +167,46 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
                     )
 
 
-def _check_headline(
-    problems: _Problems, headline: Mapping[str, Any], groups: Sequence[str], instrument: Instrument
-) -> None:
-    grid = instrument.grids.get("acceptability")
-    if grid is None:
-        problems.add("report.headline", "the instrument has no acceptability grid")
+def _check_plan(problems: _Problems, config: Mapping[str, Any], instrument: Instrument) -> None:
+    """The analysis plan (questions, their dimensions and groups) and the brief's headline."""
+    try:
+        plan = build_plan(config, instrument)
+    except SocialLicenceError as exc:
+        problems.guard("analysis.questions", exc)
         return
-    cells = [("data_type", grid.row_name, list(grid.rows))]
-    if grid.column_name:
-        cells.append(("purpose", grid.column_name, list(grid.columns)))
-    for key, name, keys in cells:
-        value = headline.get(key)
-        if value not in keys:
-            problems.add(
-                f"report.headline.{key}",
-                f"{value!r} is not a {name} of the acceptability grid (one of {_names(keys)})",
-            )
+    for q in plan.questions:
+        _check_variables(problems, f"analysis.questions ({q.name}).groups", list(q.groups), instrument, levels=True)
+    headline = (config.get("report") or {}).get("headline")
+    if not headline:
+        return
+    try:
+        q = plan.headline_question
+    except SocialLicenceError as exc:
+        problems.guard("report.headline.question", exc)
+        return
+    if q is None:
+        problems.add("report.headline", "the analysis plan has no question")
+        return
+    for dim, value in dict(headline.get("cell") or {}).items():
+        if dim not in q.dims:
+            problems.add("report.headline.cell", f"{dim!r} is not a dimension of question {q.name} ({_names(q.dims)})")
+            continue
+        try:
+            plan.level_label(q, dim, value)
+        except SocialLicenceError as exc:
+            problems.guard(f"report.headline.cell.{dim}", exc)
     var = headline.get("group_variable")
-    if var not in groups:
+    if var is None:
+        return
+    if var not in q.groups:
         problems.add(
             "report.headline.group_variable",
-            f"{var!r} is not one of estimation.groups ({_names(groups)})",
+            f"{var!r} is not one of the groups of question {q.name} ({_names(q.groups)})",
         )
         return
-    if var in instrument.variables:
+    group = headline.get("group")
+    if group is not None and var in instrument.variables:
         labels = instrument.variables[var].labels
-        group = headline.get("group")
         if group not in labels:
             problems.add(
                 "report.headline.group",
@@ -298,14 +312,7 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
     estimation = config.get("estimation") or {}
     groups = list(estimation.get("groups") or [])
     _check_variables(problems, "estimation.groups", groups, instrument, levels=True)
-    report = config.get("report") or {}
-    for g in report.get("groups") or []:
-        if g not in groups:
-            problems.add(
-                "report.groups", f"{g!r} is not one of estimation.groups ({_names(groups)})"
-            )
-    if report.get("headline"):
-        _check_headline(problems, report["headline"], groups, instrument)
+    _check_plan(problems, config, instrument)
 
     models_cfg = config.get("models") or {}
     models_file = root / models_cfg.get("file", "config/models.yaml")

@@ -17,6 +17,7 @@ import pandas as pd
 from .config import with_defaults
 from .design.build import build_design, design_spec, load_design, store_design, without_design
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
+from .errors import OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
@@ -39,6 +40,7 @@ from .report.disclosure import (
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
+from .survey.plan import Plan, build_plan
 from .weighting.diagnostics import methods_note
 from .weighting.margins import WEIGHT_NAME
 from .weighting.solver import calibration, make_reweighter, raking_solves
@@ -223,10 +225,17 @@ CODEBOOK_STATISTICS = (
 )
 
 
+def load_plan(instrument_path: str | Path, plan_cfg: Mapping[str, Any], models: Sequence[str] = ()) -> Plan:
+    """The analysis plan (:func:`social_licence.survey.plan.build_plan`) from the instrument and
+    the config sections it reads (``analysis``, ``survey``, ``estimation``, ``weighting``,
+    ``report``), as the workflow builds its DAG from it."""
+    return build_plan(plan_cfg, load_instrument(instrument_path), models=models)
+
+
 def run_estimate(
     survey_in: str | Path,
     instrument_path: str | Path,
-    estimation_cfg: Mapping[str, Any],
+    plan_cfg: Mapping[str, Any],
     outputs: Mapping[str, str | Path],
 ) -> None:
     """Every design-based estimate of the analysis plan, full precision, as interim Parquet.
@@ -234,12 +243,15 @@ def run_estimate(
     The design is the weight stage's (:func:`load_design`): its standard errors include the
     weighting (calibration residuals, or replicates raked once by the weight stage).
     """
-    estimation_cfg = with_defaults("estimation", estimation_cfg)
-    instrument = load_instrument(instrument_path)
+    estimation_cfg = with_defaults("estimation", plan_cfg.get("estimation") or {})
+    plan = load_plan(instrument_path, {**plan_cfg, "estimation": estimation_cfg})
     design = load_design(read_interim(survey_in))
     log.info("design: %r", design)
     options = {k: v for k, v in estimation_cfg.items() if k in ESTIMATION_OPTIONS}
-    frames = estimate_frames(design, instrument, options)
+    frames = estimate_frames(design, plan, options)
+    unexpected = sorted(set(outputs) - set(frames))
+    if unexpected:
+        raise OutputError(f"the estimate job was asked for {unexpected}, which the analysis plan does not make")
     for name, path in outputs.items():
         write_parquet(frames[name], path)
         log.info("%s: %d rows", name, len(frames[name]))
@@ -295,13 +307,13 @@ def report_inputs(
     estimates: Sequence[str | Path],
     models: Sequence[str | Path] = (),
     effects: Sequence[str | Path] = (),
-    **named: str | Path,
+    **named: str | Path | None,
 ) -> dict[str, Any]:
     """The frames tables, figures and the brief read, by the names they expect.
 
     ``estimates`` are the estimation stage's Parquet files (named by their stem); model
     coefficient and effect tables are stacked over models; ``named`` paths (``qa_flow``,
-    ``weight_summary``, ``margins``, ...) are read as they are.
+    ``weight_summary``, ``margins``, ...) are read as they are (None: not made in this analysis).
     """
     inputs: dict[str, Any] = {Path(p).stem: read_frame(p) for p in estimates}
     stacked = {"models": models, "effects": effects}
@@ -311,14 +323,15 @@ def report_inputs(
         if frames:
             inputs[key] = pd.concat(frames, ignore_index=True)
     for key, path in named.items():
-        inputs[key] = read_frame(path)
+        if path is not None:
+            inputs[key] = read_frame(path)
     return inputs
 
 
-def protect_published(frames: Mapping[str, Any], thresholds, instrument) -> dict[str, Any]:
-    """Disclosure control of every estimate frame the brief publishes, as one linked system,
-    so that tables, figures and the brief withhold the same cells."""
-    return protect_linked(frames, thresholds, instrument, published=BRIEF_INPUTS)
+def protect_published(frames: Mapping[str, Any], thresholds, plan: Plan) -> dict[str, Any]:
+    """Disclosure control of every estimate frame of the plan, as one linked system, so that
+    tables, figures and the brief withhold the same cells."""
+    return protect_linked(frames, thresholds, plan.instrument, published=plan.estimates())
 
 
 def run_table(
@@ -326,23 +339,16 @@ def run_table(
     estimates: Sequence[str | Path],
     instrument_path: str | Path,
     thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
     csv_out: str | Path,
     html_out: str | Path,
     docx_out: str | Path,
 ) -> None:
     """One published table: disclosure control, then CSV, HTML and Word."""
-    instrument = load_instrument(instrument_path)
+    plan = load_plan(instrument_path, plan_cfg)
     thresholds = load_thresholds(thresholds_path)
-    frames = protect_published(report_inputs(estimates), thresholds, instrument)
-    publish_table(
-        name,
-        frames,
-        instrument,
-        thresholds,
-        csv_out,
-        html_out,
-        docx_out,
-    )
+    frames = protect_published(report_inputs(estimates), thresholds, plan)
+    publish_table(name, frames, plan, thresholds, csv_out, html_out, docx_out)
 
 
 def run_figure(
@@ -350,49 +356,49 @@ def run_figure(
     inputs: Mapping[str, Any],
     instrument_path: str | Path,
     thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
     png_out: str | Path,
     svg_out: str | Path,
-    options: Mapping[str, Any] | None = None,
+    models: Sequence[str] = (),
 ) -> None:
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
-    instrument = load_instrument(instrument_path)
+    plan = load_plan(instrument_path, plan_cfg, models)
     thresholds = load_thresholds(thresholds_path)
-    publish_figure(
-        name,
-        protect_published(inputs, thresholds, instrument),
-        instrument,
-        thresholds,
-        png_out,
-        svg_out,
-        dict(options or {}),
-    )
+    options = {"headline": plan.headline}
+    publish_figure(name, protect_published(inputs, thresholds, plan), plan, thresholds, png_out, svg_out, options)
 
 
 def run_brief(
     inputs: dict[str, Any],
     instrument_path: str | Path,
     thresholds_path: str | Path,
-    report_cfg: Mapping[str, Any],
-    estimation_cfg: Mapping[str, Any],
+    plan_cfg: Mapping[str, Any],
     weighting_diagnostics: Mapping[str, pd.DataFrame],
     html_out: str | Path,
+    figures: Mapping[str, str | Path] | None = None,
+    models: Sequence[str] = (),
 ) -> None:
-    """The policy brief: key messages from the numbers, figures, tables and methods box."""
-    inputs = {key: value for key, value in inputs.items() if key in BRIEF_INPUTS}
-    inputs["instrument"] = load_instrument(instrument_path)
-    inputs = protect_published(inputs, load_thresholds(thresholds_path), inputs["instrument"])
+    """The policy brief: key messages from the numbers, figures, tables and methods box.
+
+    ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn again).
+    """
+    plan = load_plan(instrument_path, plan_cfg, models)
+    report_cfg = with_defaults("report", plan_cfg.get("report") or {})
+    estimation_cfg = with_defaults("estimation", plan_cfg.get("estimation") or {})
+    thresholds = load_thresholds(thresholds_path)
+    known = set(plan.estimates()) | set(BRIEF_INPUTS)
+    inputs = protect_published({k: v for k, v in inputs.items() if k in known}, thresholds, plan)
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
-        "weighting_text": methods_note(weighting_diagnostics, inputs["instrument"]),
-        "groups": list(report_cfg.get("groups") or estimation_cfg.get("groups") or []),
+        "weighting_text": methods_note(weighting_diagnostics, plan.instrument) if weighting_diagnostics else None,
+        "figure_files": dict(figures or {}),
     }
-    if report_cfg.get("headline"):
-        options["headline"] = dict(report_cfg["headline"])
     write_brief(
         inputs,
-        load_thresholds(thresholds_path),
+        thresholds,
         html_out,
-        title=report_cfg.get("title", "Parents' social licence for linking administrative data"),
+        plan=plan,
+        title=report_cfg.get("title") or None,
         subtitle=report_cfg.get("subtitle", ""),
         options=options,
     )

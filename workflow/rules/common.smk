@@ -67,59 +67,53 @@ def withdrawals_input():
     return [path] if path else []
 
 
-ESTIMATES = [
-    "acceptability_type_purpose",
-    "acceptability_by_type",
-    "acceptability_by_purpose",
-    "acceptability_by_group",
-    "acceptability_responses",
-    "group_comparisons",
-    "association_tests",
-    "trust",
-    "rights",
-]
-TABLES = [
-    "acceptability_type_purpose",
-    "acceptability_by_type",
-    "acceptability_by_purpose",
-    "acceptability_by_group",
-    "group_comparisons",
-    "trust",
-    "rights",
-]
-FIGURES = [
-    "acceptability_by_type",
-    "acceptability_by_purpose",
-    "acceptability_heatmap",
-    "acceptability_by_group",
-    "model_forest",
-    "model_effects",
-    "trust",
-    "rights",
-    "weights",
-]
+# The analysis: its name, where it is built (the staging folder) and where it is published.
+ANALYSIS = (
+    config.get("analysis", {}).get("name")
+    or os.path.splitext(os.path.basename(config["survey"]["export"]))[0]
+)
+WORK = f"work/{ANALYSIS}"
+RESULTS = config.get("analysis", {}).get("results") or f"results/{ANALYSIS}"
+
+# The analysis plan (social_licence.survey.plan): every estimate, table and figure follows from
+# the config's questions (or those drafted from the instrument); no output is named here.
+from social_licence.survey.instrument import load_instrument
+from social_licence.survey.plan import build_plan
+
+PLAN_CONFIG = {
+    key: config.get(key, {})
+    for key in ("analysis", "survey", "estimation", "weighting", "report")
+}
+PLAN = build_plan(
+    PLAN_CONFIG, load_instrument(config["survey"]["instrument"]), models=model_names()
+)
+ESTIMATES = PLAN.estimates()
+TABLES = PLAN.tables()
+FIGURES = PLAN.figures()
 
 
 def final_outputs():
-    """Everything a user reads in results/, in a fixed order, as built in the staging folder
-    work/ (published to results/ by the last rule once the whole set is built)."""
+    """Everything a user reads in the results folder, in a fixed order, as built in the staging
+    folder (published by the last rule once the whole set is built)."""
     outputs = [
-        "work/qa/flow.csv",
-        "work/codebook/codebook.csv",
-        "work/codebook/codebook.html",
-        "work/weighting/weight_summary.csv",
-        "work/weighting/margins.csv",
-        "work/weighting/balance.csv",
-        "work/weighting/convergence.csv",
-        "work/weighting/collapsed.csv",
-        "work/brief/brief.html",
+        f"{WORK}/qa/flow.csv",
+        f"{WORK}/codebook/codebook.csv",
+        f"{WORK}/codebook/codebook.html",
+        f"{WORK}/weighting/weight_summary.csv",
+        f"{WORK}/weighting/margins.csv",
+        f"{WORK}/weighting/balance.csv",
+        f"{WORK}/weighting/convergence.csv",
+        f"{WORK}/weighting/collapsed.csv",
+        f"{WORK}/brief/brief.html",
     ]
     outputs += expand(
-        "work/tables/{table}.{ext}", table=TABLES, ext=["csv", "html", "docx"]
+        f"{WORK}/tables/{{table}}.{{ext}}", table=TABLES, ext=["csv", "html", "docx"]
     )
-    outputs += expand("work/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"])
     outputs += expand(
-        "work/models/{model}{part}.csv",
+        f"{WORK}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
+    )
+    outputs += expand(
+        f"{WORK}/models/{{model}}{{part}}.csv",
         model=model_names(),
         part=["", "_effects", "_checks"],
     )
@@ -153,6 +147,8 @@ def provenance_params():
         "configfiles": config_files(),
         "overrides": {k: v for k, v in workflow.config_settings.config.items()},
         "config_inputs": config_inputs(),
+        "staging": WORK,
+        "published": RESULTS,
     }
 
 

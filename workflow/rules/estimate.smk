@@ -4,12 +4,12 @@
 
 rule estimate:
     input:
-        survey="work/interim/weighted.parquet",
+        survey=f"{WORK}/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
     output:
-        **{name: f"work/interim/estimates/{name}.parquet" for name in ESTIMATES},
+        **{name: f"{WORK}/interim/estimates/{name}.parquet" for name in ESTIMATES},
     log:
-        "work/logs/estimate.log",
+        f"{WORK}/logs/estimate.log",
     benchmark:
         benchmark_file("estimate")
     conda:
@@ -19,6 +19,6 @@ rule estimate:
         mem_mb=mem_mb("estimate"),
         runtime=runtime("estimate"),
     params:
-        estimation=config["estimation"],
+        plan=PLAN_CONFIG,
     script:
         "../../scripts/estimate.py"

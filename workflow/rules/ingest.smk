@@ -8,14 +8,14 @@ rule ingest:
         withdrawals=withdrawals_input(),
         thresholds=config["report"]["thresholds"],
     output:
-        survey="work/interim/clean.parquet",
+        survey=f"{WORK}/interim/clean.parquet",
         flow=report(
-            "work/qa/flow.csv",
+            f"{WORK}/qa/flow.csv",
             caption="../report/qa_flow.rst",
             category="1. Data",
         ),
     log:
-        "work/logs/ingest.log",
+        f"{WORK}/logs/ingest.log",
     benchmark:
         benchmark_file("ingest")
     conda:
@@ -33,18 +33,18 @@ rule ingest:
 
 rule codebook:
     input:
-        survey="work/interim/weighted.parquet",
+        survey=f"{WORK}/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv="work/codebook/codebook.csv",
+        csv=f"{WORK}/codebook/codebook.csv",
         html=report(
-            "work/codebook/codebook.html",
+            f"{WORK}/codebook/codebook.html",
             caption="../report/codebook.rst",
             category="1. Data",
         ),
     log:
-        "work/logs/codebook.log",
+        f"{WORK}/logs/codebook.log",
     benchmark:
         benchmark_file("codebook")
     conda:

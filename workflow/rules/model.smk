@@ -3,26 +3,26 @@
 
 rule model:
     input:
-        survey="work/interim/weighted.parquet",
+        survey=f"{WORK}/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
         thresholds=config["report"]["thresholds"],
     output:
         coefficients=report(
-            "work/models/{model}.csv",
+            f"{WORK}/models/{{model}}.csv",
             caption="../report/model.rst",
             category="4. Models",
             subcategory="{model}",
         ),
         effects=report(
-            "work/models/{model}_effects.csv",
+            f"{WORK}/models/{{model}}_effects.csv",
             caption="../report/model_effects.rst",
             category="4. Models",
             subcategory="{model}",
         ),
-        checks="work/models/{model}_checks.csv",
+        checks=f"{WORK}/models/{{model}}_checks.csv",
     log:
-        "work/logs/model_{model}.log",
+        f"{WORK}/logs/model_{{model}}.log",
     benchmark:
         benchmark_file("model_{model}")
     wildcard_constraints:

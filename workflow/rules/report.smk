@@ -3,19 +3,19 @@
 
 rule table:
     input:
-        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
+        estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv="work/tables/{table}.csv",
+        csv=f"{WORK}/tables/{{table}}.csv",
         html=report(
-            "work/tables/{table}.html",
+            f"{WORK}/tables/{{table}}.html",
             caption="../report/table.rst",
             category="3. Tables",
         ),
-        docx="work/tables/{table}.docx",
+        docx=f"{WORK}/tables/{{table}}.docx",
     log:
-        "work/logs/table_{table}.log",
+        f"{WORK}/logs/table_{{table}}.log",
     benchmark:
         benchmark_file("table_{table}")
     wildcard_constraints:
@@ -27,27 +27,29 @@ rule table:
         mem_mb=mem_mb("table"),
         runtime=runtime("table"),
         local_jobs=1,
+    params:
+        plan=PLAN_CONFIG,
     script:
         "../../scripts/table.py"
 
 
 rule figure:
     input:
-        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
-        models=expand("work/models/{model}.csv", model=model_names()),
-        effects=expand("work/models/{model}_effects.csv", model=model_names()),
-        margins="work/weighting/margins.csv",
+        estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
+        models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
+        effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
+        margins=f"{WORK}/weighting/margins.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
         png=report(
-            "work/figures/{figure}.png",
+            f"{WORK}/figures/{{figure}}.png",
             caption="../report/figure.rst",
             category="5. Figures",
         ),
-        svg="work/figures/{figure}.svg",
+        svg=f"{WORK}/figures/{{figure}}.svg",
     log:
-        "work/logs/figure_{figure}.log",
+        f"{WORK}/logs/figure_{{figure}}.log",
     benchmark:
         benchmark_file("figure_{figure}")
     wildcard_constraints:
@@ -60,35 +62,33 @@ rule figure:
         runtime=runtime("figure"),
         local_jobs=1,
     params:
-        options={
-            "groups": config["report"].get("groups") or config["estimation"]["groups"],
-            "headline": config["report"].get("headline"),
-        },
+        plan=PLAN_CONFIG,
+        models=model_names(),
     script:
         "../../scripts/figure.py"
 
 
 rule brief:
     input:
-        estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
-        figures=expand("work/figures/{figure}.png", figure=FIGURES),
-        models=expand("work/models/{model}.csv", model=model_names()),
-        effects=expand("work/models/{model}_effects.csv", model=model_names()),
-        flow="work/qa/flow.csv",
-        weights="work/weighting/weight_summary.csv",
-        margins="work/weighting/margins.csv",
-        convergence="work/weighting/convergence.csv",
-        collapsed="work/weighting/collapsed.csv",
+        estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
+        figures=expand(f"{WORK}/figures/{{figure}}.svg", figure=FIGURES),
+        models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
+        effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
+        flow=f"{WORK}/qa/flow.csv",
+        weights=f"{WORK}/weighting/weight_summary.csv",
+        margins=f"{WORK}/weighting/margins.csv",
+        convergence=f"{WORK}/weighting/convergence.csv",
+        collapsed=f"{WORK}/weighting/collapsed.csv",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
         html=report(
-            "work/brief/brief.html",
+            f"{WORK}/brief/brief.html",
             caption="../report/brief.rst",
             category="0. Policy brief",
         ),
     log:
-        "work/logs/brief.log",
+        f"{WORK}/logs/brief.log",
     benchmark:
         benchmark_file("brief")
     conda:
@@ -99,9 +99,8 @@ rule brief:
         runtime=runtime("brief"),
         local_jobs=1,
     params:
-        report=config["report"],
-        estimation=config["estimation"],
-        weighting=config["weighting"],
+        plan=PLAN_CONFIG,
+        models=model_names(),
     script:
         "../../scripts/brief.py"
 
@@ -111,10 +110,10 @@ rule manifest:
         inputs=manifest_inputs(),
         outputs=final_outputs(),
     output:
-        "work/MANIFEST.sha256",
-        provenance="work/PROVENANCE.json",
+        f"{WORK}/MANIFEST.sha256",
+        provenance=f"{WORK}/PROVENANCE.json",
     log:
-        "work/logs/manifest.log",
+        f"{WORK}/logs/manifest.log",
     benchmark:
         benchmark_file("manifest")
     conda:
@@ -133,11 +132,11 @@ rule manifest:
 # The last rule: only a complete, checked set replaces results/, in one step (see README).
 rule publish:
     input:
-        manifest="work/MANIFEST.sha256",
+        manifest=f"{WORK}/MANIFEST.sha256",
     output:
-        "results/MANIFEST.sha256",
+        f"{RESULTS}/MANIFEST.sha256",
     log:
-        "work/logs/publish.log",
+        f"{WORK}/logs/publish.log",
     benchmark:
         benchmark_file("publish")
     conda:

@@ -3,31 +3,31 @@
 
 rule weight:
     input:
-        survey="work/interim/clean.parquet",
+        survey=f"{WORK}/interim/clean.parquet",
         targets=config["weighting"]["targets_file"],
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        survey="work/interim/weighted.parquet",
+        survey=f"{WORK}/interim/weighted.parquet",
         summary=report(
-            "work/weighting/weight_summary.csv",
+            f"{WORK}/weighting/weight_summary.csv",
             caption="../report/weight_summary.rst",
             category="2. Weighting",
         ),
         margins=report(
-            "work/weighting/margins.csv",
+            f"{WORK}/weighting/margins.csv",
             caption="../report/weight_margins.rst",
             category="2. Weighting",
         ),
         balance=report(
-            "work/weighting/balance.csv",
+            f"{WORK}/weighting/balance.csv",
             caption="../report/weight_balance.rst",
             category="2. Weighting",
         ),
-        convergence="work/weighting/convergence.csv",
-        collapsed="work/weighting/collapsed.csv",
+        convergence=f"{WORK}/weighting/convergence.csv",
+        collapsed=f"{WORK}/weighting/collapsed.csv",
     log:
-        "work/logs/weight.log",
+        f"{WORK}/logs/weight.log",
     benchmark:
         benchmark_file("weight")
     conda:

@@ -1,5 +1,5 @@
-"""Estimates over question grids (acceptability by type, purpose and group), and the estimation
-stage's frames from config, on the design built once from the weight stage's analysis file.
+"""Estimates over question grids (positive answers and distributions by the grid's dimensions and
+by group), and the estimation stage's frames from the analysis plan, on the design built once from the weight stage's analysis file.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from ..config import defaults
 from ..errors import ConfigError, EstimationError
 from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument
+from ..survey.plan import Plan, build_plan
 from .build import VARIANCE_METHODS, build_design
 from .design import SurveyDesign
-from .estimators import COMPARE_COLUMNS, OVERALL, adjust_pvalues, as_list, domain_codes
+from .estimators import OVERALL, adjust_pvalues, as_list, domain_codes
 from .replicates import ReplicateDesign
 
 
@@ -274,19 +275,6 @@ def grid_association(
 
 
 # -- the estimation stage, from config ----------------------------------------------------------
-ESTIMATES = (
-    "acceptability_type_purpose",
-    "acceptability_by_type",
-    "acceptability_by_purpose",
-    "acceptability_by_group",
-    "acceptability_responses",
-    "group_comparisons",
-    "association_tests",
-    "trust",
-    "rights",
-)
-"""The frames :func:`estimate_from_config` returns, by name (``results/interim/estimates/``)."""
-
 ESTIMATION_OPTIONS: dict[str, Any] = {
     **{
         k: v
@@ -307,10 +295,14 @@ def estimate_from_config(
     instrument: Instrument,
     options: dict[str, Any] | None = None,
     *,
+    plan: Plan | None = None,
     reweighter=None,
     base_weights=None,
 ) -> dict[str, pd.DataFrame]:
-    """Every estimate of the workflow's estimation stage (:data:`ESTIMATES`), as configured.
+    """Every estimate of the analysis plan (:meth:`Plan.estimates`), as configured.
+
+    ``plan`` defaults to the plan drafted from the instrument (:func:`build_plan`) with the
+    options' ``groups``.
 
     ``options`` is the ``estimation`` config section (:data:`ESTIMATION_OPTIONS`): ``variance``
     ``linearisation``, ``jk1`` (unstratified designs), ``jkn`` or ``bootstrap`` (``replicates``,
@@ -319,8 +311,7 @@ def estimate_from_config(
     from, e.g. ``design_weight``); linearisation takes ``calibration``
     (:func:`social_licence.weighting.calibration`) so that it too reflects the raking.
     ``groups``, ``dk``, ``ci_level``, ``adjust``, ``lonely_psu`` and ``weights`` (the final
-    weight column) apply to every frame. The ``trust`` and ``rights``
-    frames are empty when the instrument has no such grid.
+    weight column) apply to every frame.
     """
     opts = dict(ESTIMATION_OPTIONS)
     unknown = sorted(set(options or {}) - set(opts))
@@ -358,44 +349,40 @@ def estimate_from_config(
         base_weights=base_weights,
         **spec,
     )
-    return estimate_frames(design, instrument, opts)
+    if plan is None:
+        plan = build_plan({"estimation": {"groups": groups}}, instrument)
+    return estimate_frames(design, plan, opts)
 
 
 def estimate_frames(
-    design: SurveyDesign | ReplicateDesign, instrument: Instrument, options: dict[str, Any] | None = None
+    design: SurveyDesign | ReplicateDesign, plan: Plan, options: dict[str, Any] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Every frame of :data:`ESTIMATES` from a built design (the weight stage's, through
-    :func:`social_licence.design.build.load_design`); ``options`` as :func:`estimate_from_config`."""
+    """Every frame of the analysis plan (:meth:`Plan.estimates`, in that order) from a built
+    design (the weight stage's, through :func:`social_licence.design.build.load_design`);
+    ``options`` as :func:`estimate_from_config` (its ``groups`` are the plan's, per question)."""
     opts = {**ESTIMATION_OPTIONS, **(options or {})}
-    groups = as_list(opts["groups"])
-    missing = [g for g in groups if g not in design.data.columns]
-    if missing:
-        raise ConfigError(f"estimation groups {missing} are not columns of the analysis frame")
-    grid = instrument.grids.get("acceptability")
-    if grid is None:
-        raise ConfigError("the instrument has no acceptability grid")
-    row, col = grid.row_name, grid.column_name
-    both = [row, col] if col else [row]
+    instrument = plan.instrument
     common = dict(dk=opts["dk"], ci_level=opts["ci_level"])
-    out = {
-        "acceptability_type_purpose": acceptability(design, instrument, by=both, **common),
-        "acceptability_by_type": grid_responses(design, instrument, by=[row], **common),
-        "acceptability_by_purpose": (
-            grid_responses(design, instrument, by=[col], **common) if col else pd.DataFrame()
-        ),
-        "acceptability_by_group": acceptability(design, instrument, by=both, groups=groups, **common),
-        "acceptability_responses": grid_responses(design, instrument, by=both, **common),
-    }
-    if groups:
-        out["group_comparisons"] = grid_comparisons(
-            design, instrument, groups, by=both, dk=opts["dk"], ci_level=opts["ci_level"], adjust=opts["adjust"]
-        )
-        out["association_tests"] = grid_association(
-            design, instrument, groups, by=both, dk=opts["dk"], adjust=opts["adjust"]
-        )
-    else:
-        out["group_comparisons"] = pd.DataFrame(columns=list(COMPARE_COLUMNS))
-        out["association_tests"] = pd.DataFrame()
-    for name in ("trust", "rights"):
-        out[name] = grid_responses(design, instrument, name, **common) if name in instrument.grids else pd.DataFrame()
-    return {name: out[name] for name in ESTIMATES}
+    out: dict[str, pd.DataFrame] = {}
+    for q in plan.questions:
+        missing = [g for g in q.groups if g not in design.data.columns]
+        if missing:
+            raise ConfigError(f"question {q.name}: groups {missing} are not columns of the analysis frame")
+        dims = list(q.dims)
+        grid = q.grid
+        out[f"{q.name}_items"] = acceptability(design, instrument, grid=grid, by=dims, **common)
+        out[f"{q.name}_responses"] = grid_responses(design, instrument, grid, by=dims, **common)
+        if len(dims) >= 2:
+            for d in dims:
+                out[f"{q.name}_by_{d}"] = grid_responses(design, instrument, grid, by=[d], **common)
+        if q.groups:
+            groups = list(q.groups)
+            out[f"{q.name}_groups"] = acceptability(design, instrument, grid=grid, by=dims, groups=groups, **common)
+            if q.compare:
+                out[f"{q.name}_comparisons"] = grid_comparisons(
+                    design, instrument, groups, grid=grid, by=dims, adjust=opts["adjust"], **common
+                )
+                out[f"{q.name}_tests"] = grid_association(
+                    design, instrument, groups, grid=grid, by=dims, dk=opts["dk"], adjust=opts["adjust"]
+                )
+    return {name: out[name] for name in plan.estimates()}

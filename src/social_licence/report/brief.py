@@ -24,7 +24,8 @@ import pandas as pd
 from .._version import __version__
 from ..errors import DisclosureError, OutputError
 from ..io import atomic_write_text
-from ..survey.instrument import Instrument, load_instrument
+from ..survey.instrument import Instrument
+from ..survey.plan import Plan, Question
 from . import figures as F
 from .disclosure import (
     GROUP_VARIABLE,
@@ -35,10 +36,9 @@ from .disclosure import (
     key_columns,
     protect,
 )
-from .figures import render_figure
+from .figures import figure_title, render_figure
 from .tables import (
     OVERALL_GROUP,
-    RELATED,
     display_frame,
     footnotes,
     format_number,
@@ -53,29 +53,21 @@ from .tables import (
     model_type,
     read_frame,
     reference_note,
+    related_frame,
+    table_title,
     variable_label,
 )
 
-#: What the brief reads, by name (values are frames, or CSV/Parquet paths).
+#: What the brief reads besides the estimate frames of the analysis plan (by their names,
+#: :meth:`social_licence.survey.plan.Plan.estimates`). Values are frames, or CSV/Parquet paths.
 BRIEF_INPUTS = {
-    "instrument": "the Instrument (or the path of instrument.yaml); required",
-    "acceptability_type_purpose": "% acceptable per data type x purpose (level 'acceptable'); required",
-    "acceptability_by_type": "distribution of ratings (scale labels as levels) by data_type",
-    "acceptability_by_purpose": "distribution of ratings (scale labels as levels) by purpose",
-    "acceptability_by_group": "% acceptable by social group, stacked (group_variable, group), "
-    "whole sample as 'All'; per data_type x purpose or pooled",
-    "trust": "distribution of trust ratings by organisation",
-    "rights": "distribution of agreement with each rights statement (consent, view, opt out) by right",
-    "group_comparisons": "pairwise differences between groups per item (group_a, group_b, difference, "
-    "p_adjusted, adjust_method, family_size), stacked as acceptability_by_group",
     "models": "model table(s): term, estimate, ci_low, ci_high (log-odds), p_value, odds_ratio",
     "effects": "marginal effects by group (statistic predicted/difference, reference)",
     "qa_flow": "QA flow: step, rule, excluded, remaining (detail); required",
-    "weight_summary": "weight summary rows (weights = base/final): n, deff_kish, n_effective; required",
+    "weight_summary": "weight summary rows (weights = base/final): n, deff_kish, n_effective",
     "margins": "raking margins: margin, category, before, after, target",
 }
-REQUIRED = ("instrument", "acceptability_type_purpose", "qa_flow", "weight_summary")
-DEFAULT_TITLE = "Parents' social licence for linking administrative data"
+REQUIRED = ("qa_flow",)
 
 
 @dataclass
@@ -86,6 +78,8 @@ class _Page:
     instrument: Instrument
     figure_format: str = "svg"
     dpi: int = 150
+    population: str = "respondents"
+    figure_files: Mapping[str, Any] = field(default_factory=dict)  # figure name -> file made by the figure rule
     withheld: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
     figures: int = 0
     tables: int = 0
@@ -104,20 +98,19 @@ def _pct(value: float) -> str:
     return format_percent(value) + "%"
 
 
-def _load(inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _load(inputs: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
     missing = [k for k in REQUIRED if inputs.get(k) is None]
     if missing:
         raise OutputError(f"the brief needs input(s) {missing}; it was given {sorted(k for k in inputs if inputs[k] is not None)}")
-    unknown = sorted(set(inputs) - set(BRIEF_INPUTS))
+    known = set(BRIEF_INPUTS) | set(plan.estimates())
+    unknown = sorted(set(inputs) - known)
     if unknown:
-        raise OutputError(f"the brief does not know input(s) {unknown}; it reads {sorted(BRIEF_INPUTS)}")
+        raise OutputError(f"the brief does not know input(s) {unknown}; it reads {sorted(known)}")
     out: dict[str, Any] = {}
     for key, value in inputs.items():
         if value is None:
             continue
-        if key == "instrument":
-            out[key] = load_instrument(value) if isinstance(value, (str, Path)) else value
-        elif isinstance(value, (str, Path)):
+        if isinstance(value, (str, Path)):
             out[key] = read_frame(value)
         elif isinstance(value, Mapping):  # several models: name -> table
             frames = []
@@ -133,40 +126,28 @@ def _load(inputs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _label(instrument: Instrument, grid: str, dim: str, code: Any) -> str:
-    g = instrument.grids[grid]
-    labels = g.rows if dim == g.row_name else g.columns
-    if code not in labels:
-        raise OutputError(f"the brief: {dim} {code!r} is not in grid {grid} (known: {', '.join(labels)})")
-    return labels[code]
-
-
-def group_phrase(instrument: Instrument, group_variable: str, group: Any) -> str:
-    """How a sentence names a group: 'Black parents', 'parents answering Yes to “Lone
-    parent”', 'parents whose parent age band is 18-29'."""
+def group_phrase(population: str, instrument: Instrument, group_variable: str, group: Any) -> str:
+    """How a sentence names a group: 'Black parents', 'students answering Yes to “International
+    student”', 'parents whose parent age band is 18-29'."""
     if group_variable == OVERALL_GROUP:
-        return "all parents"
+        return f"all {population}"
     if group_variable in instrument:
         var = instrument[group_variable]
         if set(var.labels) <= {"Yes", "No", "Not sure"}:
-            return f"parents answering {group} to \u201c{var.label}\u201d"
+            return f"{population} answering {group} to \u201c{var.label}\u201d"
         if var.type == "categorical":
-            return f"{group} parents"
-        return f"parents whose {lower_first(var.label)} is {lower_first(str(group))}"
-    return f"parents in group {group_variable} = {group}"
+            return f"{group} {population}"
+        return f"{population} whose {lower_first(var.label)} is {lower_first(str(group))}"
+    return f"{population} in group {group_variable} = {group}"
 
 
-def _pair_phrases(instrument: Instrument, group_variable: str, group: Any, other: Any) -> tuple[str, str]:
+def _pair_phrases(population: str, instrument: Instrument, group_variable: str, group: Any, other: Any) -> tuple[str, str]:
     """Two groups of one variable as a sentence compares them: 'Black parents' and 'White
     parents'; for a yes/no question the second is 'those answering No'."""
-    who = group_phrase(instrument, group_variable, group)
+    who = group_phrase(population, instrument, group_variable, group)
     if group_variable in instrument and set(instrument[group_variable].labels) <= {"Yes", "No", "Not sure"}:
         return who, f"those answering {other}"
-    return who, group_phrase(instrument, group_variable, other)
-
-
-def _use_phrase(instrument: Instrument, grid: str, row: Any, col: Any) -> str:
-    return f"linking {_label(instrument, grid, instrument.grids[grid].row_name, row)} for {_label(instrument, grid, instrument.grids[grid].column_name, col)}"
+    return who, group_phrase(population, instrument, group_variable, other)
 
 
 def _low(row: pd.Series) -> str:
@@ -193,30 +174,45 @@ def acceptable_share(frame: pd.DataFrame, instrument: Instrument, grid: str, by:
     return pd.DataFrame(rows)
 
 
+def _cell(row: pd.Series, q: Question) -> dict[str, Any]:
+    return {d: row[d] for d in q.dims if d in row.index}
+
+
+def _positive_rows(frame: pd.DataFrame | None) -> pd.DataFrame:
+    if frame is None or "level" not in frame.columns:
+        return pd.DataFrame()
+    return frame[frame["level"].astype(object) == "acceptable"]
+
+
 # -- key messages --------------------------------------------------------------------------------
-def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrument) -> str | None:
-    """'N% of parents find linking X for Y acceptable; among <group>, M%.' The item is the one
-    the group section shows (:func:`headline_cell`); the group is the configured one, else the
-    published, precise group furthest from all parents."""
-    by_group = data.get("acceptability_by_group")
-    if by_group is None:
+def _headline(data: Mapping[str, Any], plan: Plan, options: Mapping[str, Any]) -> str | None:
+    """'N% of parents find linking X for Y acceptable; among <group>, M%.' The question is the
+    headline's (else the plan's first); the cell the one the group section shows
+    (:func:`headline_cell`); the group is the configured one, else the published, precise group
+    furthest from the whole sample."""
+    q = plan.headline_question
+    if q is None:
         return None
-    g = inst.grids["acceptability"]
-    wanted = dict(options.get("headline") or {})
-    for key in wanted:
-        if key not in (g.row_name, g.column_name, GROUP_VARIABLE, "group"):
-            raise OutputError(f"the brief: headline option {key!r} is not one of {g.row_name}, {g.column_name}, group_variable, group")
-    sub = by_group[by_group["level"].astype(object) == "acceptable"]
+    inst, who_all = plan.instrument, plan.population
+    wanted = dict(plan.headline or {})
+    by_group = data.get(f"{q.name}_groups")
+    items = _positive_rows(data.get(f"{q.name}_items"))
+    if by_group is None:
+        if items.empty or len(items) != 1 or not is_published(items.iloc[0]):
+            return None
+        o = items.iloc[0]
+        return f"{_num(_pct(o['estimate']))} of {_e(who_all)} {_e(plan.says(q, {}))}{_low(o)}."
+    sub = _positive_rows(by_group)
     for col in (GROUP_VARIABLE, "group"):
         if col in wanted and wanted[col] not in set(sub[col].astype(object)):
-            raise OutputError(f"the brief: headline {col} {wanted[col]!r} is not in acceptability_by_group")
-    item = headline_cell(by_group, options, inst)
-    for c, v in item.items():
+            raise OutputError(f"the brief: headline {col} {wanted[col]!r} is not in {q.name}_groups")
+    cell = headline_cell(by_group, wanted, q)
+    for c, v in cell.items():
         sub = sub[sub[c].astype(object) == v]
     overall = sub[sub[GROUP_VARIABLE].astype(object) == OVERALL_GROUP]
-    if overall.empty and item:
-        overall = data["acceptability_type_purpose"]
-        for c, v in item.items():
+    if overall.empty and cell:
+        overall = items
+        for c, v in cell.items():
             overall = overall[overall[c].astype(object) == v]
     if overall.empty:
         return None
@@ -234,17 +230,13 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
         if ok.empty or not is_published(o):
             return None
         r = ok.loc[(ok["estimate"].astype(float) - float(o["estimate"])).abs().idxmax()]
-    what = (
-        _use_phrase(inst, "acceptability", item[g.row_name], item[g.column_name])
-        if item
-        else "linking records about their families (all uses asked about)"
-    )
+    what = plan.says(q, cell)
     lead = (
-        f"{_num(_pct(o['estimate']))} of parents find {_e(what)} acceptable{_low(o)}"
+        f"{_num(_pct(o['estimate']))} of {_e(who_all)} {_e(what)}{_low(o)}"
         if is_published(o)
-        else f"The share of parents who find {_e(what)} acceptable is withheld"
+        else f"The share of {_e(who_all)} who {_e(what)} is withheld"
     )
-    who = _e(group_phrase(inst, r[GROUP_VARIABLE], r["group"]))
+    who = _e(group_phrase(who_all, inst, r[GROUP_VARIABLE], r["group"]))
     tail = (
         f"; among {who}, {_num(_pct(r['estimate']))}{_low(r)}."
         if is_published(r)
@@ -253,57 +245,38 @@ def _headline(data: Mapping[str, Any], options: Mapping[str, Any], inst: Instrum
     return lead + tail
 
 
-def _range_message(grid: pd.DataFrame, inst: Instrument) -> str | None:
-    g = inst.grids["acceptability"]
-    ok = grid[[is_published(r) for _, r in grid.iterrows()]]
-    ok = ok[ok["level"].astype(object) == "acceptable"]
+def _range_message(frame: pd.DataFrame | None, plan: Plan, q: Question) -> str | None:
+    """The most and least positively answered cells of a question."""
+    if not q.dims:
+        return None
+    rows = _positive_rows(frame)
+    ok = rows[[is_published(r) for _, r in rows.iterrows()]] if len(rows) else rows
     if len(ok) < 2:
         return None
     hi = ok.loc[ok["estimate"].astype(float).idxmax()]
     lo = ok.loc[ok["estimate"].astype(float).idxmin()]
     return (
-        f"Acceptability depends on what is linked and why: {_num(_pct(hi['estimate']))} of parents find "
-        f"{_e(_use_phrase(inst, 'acceptability', hi[g.row_name], hi[g.column_name]))} acceptable{_low(hi)}, but only "
-        f"{_num(_pct(lo['estimate']))} {_e(_use_phrase(inst, 'acceptability', lo[g.row_name], lo[g.column_name]))}{_low(lo)}."
+        f"{_num(_pct(hi['estimate']))} of {_e(plan.population)} {_e(plan.says(q, _cell(hi, q)))}{_low(hi)}, but only "
+        f"{_num(_pct(lo['estimate']))} {_e(plan.says(q, _cell(lo, q)))}{_low(lo)}."
     )
 
 
-def _dimension_message(frame: pd.DataFrame | None, inst: Instrument, by: str) -> str | None:
+def _dimension_message(frame: pd.DataFrame | None, plan: Plan, q: Question, by: str) -> str | None:
+    """Pooled over a two-way question's other dimension: the highest and lowest share."""
     if frame is None or by not in frame.columns:
         return None
-    share = acceptable_share(frame, inst, "acceptability", by)
+    share = acceptable_share(frame, plan.instrument, q.grid, by)
     share = share[~share["suppressed"] & share["estimate"].notna()]
     if len(share) < 2:
         return None
     hi = share.loc[share["estimate"].astype(float).idxmax()]
     lo = share.loc[share["estimate"].astype(float).idxmin()]
-    name = lambda v: _e(_label(inst, "acceptability", by, v))  # noqa: E731
-    if by == inst.grids["acceptability"].column_name:
-        return (
-            f"Across all the records asked about, the most accepted purpose is {name(hi[by])} "
-            f"({_num(_pct(hi['estimate']))} acceptable) and the least accepted is {name(lo[by])} ({_num(_pct(lo['estimate']))})."
-        )
+    other = [d for d in q.dims if d != by]
+    pooled = f"Over all {plan.dimension_label(q, other[0])}s asked about" if other else "Overall"
+    name = lambda v: _e(plan.level_label(q, by, v))  # noqa: E731
     return (
-        f"Across all purposes, parents are most comfortable with linking {name(hi[by])} "
-        f"({_num(_pct(hi['estimate']))} acceptable) and least with {name(lo[by])} ({_num(_pct(lo['estimate']))})."
-    )
-
-
-def _trust_message(frame: pd.DataFrame | None, inst: Instrument) -> str | None:
-    if frame is None or "trust" not in inst.grids:
-        return None
-    g = inst.grids["trust"]
-    if g.row_name not in frame.columns:
-        return None
-    share = acceptable_share(frame, inst, "trust", g.row_name)
-    share = share[~share["suppressed"] & share["estimate"].notna()]
-    if len(share) < 2:
-        return None
-    hi = share.loc[share["estimate"].astype(float).idxmax()]
-    lo = share.loc[share["estimate"].astype(float).idxmin()]
-    return (
-        f"{_num(_pct(hi['estimate']))} of parents trust {_e(g.rows[hi[g.row_name]])} at least a fair amount to use "
-        f"data about families responsibly, against {_num(_pct(lo['estimate']))} for {_e(g.rows[lo[g.row_name]])}."
+        f"{pooled}, the share who {_e(q.says_plain)} is highest for {name(hi[by])} "
+        f"({_num(_pct(hi['estimate']))}) and lowest for {name(lo[by])} ({_num(_pct(lo['estimate']))})."
     )
 
 
@@ -324,17 +297,18 @@ def _clear_of_zero(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _effect_message(
     effects: pd.DataFrame | None,
-    inst: Instrument,
+    plan: Plan,
     models: pd.DataFrame | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Adjusted differences from the main model (:func:`social_licence.tables.main_model`):
-    the largest difference between uses (data type or purpose), phrased about the use, and the
-    largest between groups of parents, phrased about the parents; each only when its interval
-    excludes zero. Other models (on other outcomes or scales) are never quoted here."""
+    the largest difference between items (a dimension of a question), and the largest between
+    groups of respondents; each only when its interval excludes zero. Other models (on other
+    outcomes or scales) are never quoted here."""
     if effects is None or "statistic" not in effects.columns:
         return None
     options = dict(options or {})
+    inst, population = plan.instrument, plan.population
     ci_level = float(dict(options.get("estimation") or {}).get("ci_level", 0.95))
     main = main_model(models, effects, options.get("model"))
     diff = effects[(effects["statistic"].astype(str) == "difference") & ~effects["suppressed"].astype(bool)]
@@ -346,32 +320,29 @@ def _effect_message(
     level = str(diff["level"].iloc[0]) if "level" in diff.columns else "acceptable"
     if level == "mean":
         return None  # the outcome is not a share: no percentage points to quote
-    outcome = "to find a use acceptable" if level == "acceptable" else f"to answer {level}"
-    g = inst.grids["acceptability"]
+    outcome = "to give a positive answer" if level == "acceptable" else f"to answer {level}"
+    dims = {d for q in plan.questions for d in q.dims}
     gv = diff[GROUP_VARIABLE].astype(str) if GROUP_VARIABLE in diff.columns else pd.Series("", index=diff.index)
-    uses = diff[gv.isin([g.row_name, g.column_name])]
-    groups = diff[~gv.isin([g.row_name, g.column_name])]
+    uses = diff[gv.isin(dims)]
+    groups = diff[~gv.isin(dims)]
     sentences = []
     if len(uses):
         r = uses.loc[uses["estimate"].astype(float).abs().idxmax()]
-        dim = r[GROUP_VARIABLE]
-        this, ref = (_label(inst, "acceptability", dim, r[c]) for c in ("group", "reference"))
-        subject, versus = (
-            (f"linking records for {this}", f"linking them for {ref}") if dim == g.column_name else (f"linking {this}", f"linking {ref}")
-        )
+        dim = str(r[GROUP_VARIABLE])
+        q = next(q for q in plan.questions if dim in q.dims)
+        this, ref = (plan.level_label(q, dim, r[c]) for c in ("group", "reference"))
         direction = "less" if float(r["estimate"]) < 0 else "more"
-        found = "to be found acceptable" if level == "acceptable" else outcome
         sentences.append(
-            f"{_e(subject)} is {_num(_magnitude(r['estimate']) + ' percentage points')} {direction} likely {found} than "
-            f"{_e(versus)} {_e(_ci_points(r, ci_level))}"
+            f"answers for {_e(this)} are {_num(_magnitude(r['estimate']) + ' percentage points')} {direction} likely "
+            f"{_e(outcome)} than for {_e(ref)} {_e(_ci_points(r, ci_level))}"
         )
     if len(groups):
         r = groups.loc[groups["estimate"].astype(float).abs().idxmax()]
         gvar = r.get(GROUP_VARIABLE, None)
         who, ref = (
-            _pair_phrases(inst, gvar, r["group"], r["reference"])
+            _pair_phrases(population, inst, gvar, r["group"], r["reference"])
             if gvar is not None
-            else (f"parents in group {r['group']}", f"group {r['reference']}")
+            else (f"{population} in group {r['group']}", f"group {r['reference']}")
         )
         direction = "less" if float(r["estimate"]) < 0 else "more"
         sentences.append(
@@ -383,31 +354,10 @@ def _effect_message(
     return "Other things equal, " + ", and ".join(sentences) + "."
 
 
-def _rights_message(frame: pd.DataFrame | None, inst: Instrument) -> str | None:
-    """'N% of parents agree that <statement>; M% that <statement> ...' for the rights grid."""
-    if frame is None or "rights" not in inst.grids:
-        return None
-    g = inst.grids["rights"]
-    if g.row_name not in frame.columns:
-        return None
-    share = acceptable_share(frame, inst, "rights", g.row_name)
-    share = share[~share["suppressed"] & share["estimate"].notna()]
-    if share.empty:
-        return None
-    scale = inst.scales[g.scale]
-    positive = [scale["codes"][c] for c in scale["positive"]]
-    verb = "agree" if all("agree" in p.lower() for p in positive) else "answer " + " or ".join(positive)
-    parts = []
-    for i, (_, r) in enumerate(share.iterrows()):
-        statement = _e(lower_first(g.rows[r[g.row_name]]))
-        pct = _num(_pct(r["estimate"]))
-        parts.append(f"{pct} of parents {verb} that {statement}" if i == 0 else f"{pct} that {statement}")
-    return "; ".join(parts) + "."
-
-
 def _comparisons_message(
     comparisons: pd.DataFrame | None,
-    inst: Instrument,
+    plan: Plan,
+    q: Question,
     options: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Which published differences between groups survive the multiple-comparison adjustment,
@@ -419,54 +369,57 @@ def _comparisons_message(
     methods = sorted(set(comparisons["adjust_method"].dropna().astype(str)))
     if not methods or methods == ["none"] or len(methods) > 1:
         return None
+    population = plan.population
     ci_level = float(dict(dict(options or {}).get("estimation") or {}).get("ci_level", 0.95))
     alpha = 1 - ci_level
-    g = inst.grids["acceptability"]
     sizes = comparisons["family_size"].dropna().astype(int)
     families = comparisons["family"].nunique() if "family" in comparisons.columns else 1
     n_vars = comparisons[GROUP_VARIABLE].nunique()
-    cells = [c for c in (g.row_name, g.column_name) if c in comparisons.columns]
-    n_uses = len(comparisons[cells].drop_duplicates()) if cells else 0
-    scope = f"{n_vars} characteristics" + (f" and {n_uses} uses" if n_uses > 1 else "")
+    cells = [c for c in q.dims if c in comparisons.columns]
+    n_cells = len(comparisons[cells].drop_duplicates()) if cells else 0
+    scope = f"{n_vars} characteristics" + (f" and {n_cells} items" if n_cells > 1 else "")
     family = (
-        f"{methods[0]} adjustment over all {int(sizes.iloc[0]):,} pairwise comparisons between groups of parents, for {scope}"
+        f"{methods[0]} adjustment over all {int(sizes.iloc[0]):,} pairwise comparisons between groups of {population}, for {scope}"
         if families == 1 and len(sizes)
         else f"{methods[0]} adjustment within each of {families} families of comparisons, for {scope}"
     )
     published = comparisons[~comparisons["suppressed"].astype(bool) & comparisons["p_adjusted"].notna()]
     survive = published[published["p_adjusted"].astype(float) < alpha]
     level = f"{alpha:.0%} level"
+    subject = f"({_e(q.title)}) " if len(plan.questions) > 1 else ""
     if survive.empty:
         return (
-            f"Allowing for multiple comparisons ({_e(family)}), no published difference between groups of parents "
-            f"remains significant at the {level}: read the group differences for single uses as indicative."
+            f"Allowing for multiple comparisons {subject}({_e(family)}), no published difference between groups of "
+            f"{_e(population)} remains significant at the {level}: read the group differences for single items as indicative."
         )
     r = survive.loc[survive["difference"].astype(float).abs().idxmax()]
-    where = (
-        "find " + _use_phrase(inst, "acceptability", r[g.row_name], r[g.column_name]) + " acceptable"
-        if len(cells) == 2
-        else "find it acceptable"
-    )
+    where = plan.says(q, _cell(r, q))
     k = len(survive)
     direction = "less" if float(r["difference"]) < 0 else "more"
-    who, ref = _pair_phrases(inst, r[GROUP_VARIABLE], r["group_a"], r["group_b"])
+    who, ref = _pair_phrases(population, plan.instrument, r[GROUP_VARIABLE], r["group_a"], r["group_b"])
     count = "one published difference remains" if k == 1 else f"{k} published differences remain"
     return (
-        f"Allowing for multiple comparisons ({_e(family)}), {count} significant at the {level}"
+        f"Allowing for multiple comparisons {subject}({_e(family)}), {count} significant at the {level}"
         f"{':' if k == 1 else '; the largest:'} {_e(who)} are {_num(_magnitude(r['difference']) + ' percentage points')} "
         f"{direction} likely than {_e(ref)} to {_e(where)}."
     )
 
 
 # -- figures and tables --------------------------------------------------------------------------
-def _figure(page: _Page, title: str, build: Callable[[], Any], caption: str) -> str:
-    try:
-        plot = build()
-    except DisclosureError as exc:
-        page.withheld.append((f"Figure: {title}", str(exc).split(": ", 1)[-1]))
-        return f'<p class="notice">{SYMBOL_SUPPRESSED} The figure "{_e(title)}" is withheld: {_e(str(exc).split(": ", 1)[-1])}.</p>'
-    data = render_figure(plot, page.figure_format, dpi=page.dpi)
+def _figure(page: _Page, title: str, build: Callable[[], Any], caption: str, name: str | None = None) -> str:
+    """A figure embedded as a data URI: the figure rule's file (SVG or PNG) of that ``name`` when
+    the brief was given it (drawn once, by the figure job), else drawn here."""
     mime = "image/svg+xml" if page.figure_format == "svg" else "image/png"
+    if name is not None and name in page.figure_files:
+        path = Path(page.figure_files[name])
+        data, mime = path.read_bytes(), "image/svg+xml" if path.suffix == ".svg" else "image/png"
+    else:
+        try:
+            plot = build()
+        except DisclosureError as exc:
+            page.withheld.append((f"Figure: {title}", str(exc).split(": ", 1)[-1]))
+            return f'<p class="notice">{SYMBOL_SUPPRESSED} The figure "{_e(title)}" is withheld: {_e(str(exc).split(": ", 1)[-1])}.</p>'
+        data = render_figure(plot, page.figure_format, dpi=page.dpi)
     uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     page.figures += 1
     return (
@@ -506,11 +459,11 @@ def _record_withheld(page: _Page, title: str, frame: pd.DataFrame | None) -> Non
         n = len(part)
         count = f"{n} estimate{'s' if n != 1 else ''}"
         if reasons.str.startswith("primary").all():
-            why = f"fewer than {t.min_base} parents answered"
+            why = f"fewer than {t.min_base} {page.population} answered"
         elif reasons.str.startswith("secondary").all():
             why = "withheld so that another withheld figure cannot be worked out from the totals"
         else:
-            why = f"fewer than {t.min_base} parents answered, or withheld to protect such a figure"
+            why = f"fewer than {t.min_base} {page.population} answered, or withheld to protect such a figure"
         page.withheld.append((f"{title}: {who} ({count})", why))
 
 
@@ -531,11 +484,12 @@ def _count(value: Any) -> str:
     return SYMBOL_SUPPRESSED if pd.isna(number) else format_number(number, 0)
 
 
-def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -> str:
+def _methods(data: Mapping[str, Any], page: _Page, plan: Plan, options: Mapping[str, Any]) -> str:
     flow = data["qa_flow"]
     need = [c for c in ("rule", "excluded", "remaining") if c not in flow.columns]
     if need:
         raise OutputError(f"the brief: qa_flow lacks column(s) {need} (has {list(flow.columns)})")
+    population = plan.population
     numbers = flow[["excluded", "remaining"]].apply(pd.to_numeric, errors="coerce")
     received = numbers["remaining"].iloc[0] + numbers["excluded"].iloc[0]
     analysed = numbers["remaining"].iloc[-1]
@@ -545,48 +499,47 @@ def _methods(data: Mapping[str, Any], page: _Page, options: Mapping[str, Any]) -
         f"<li>{_e(str(detail[i]) or str(r['rule']).replace('_', ' '))}: {_e(_count(r['excluded']))}</li>"
         for i, r in excl.iterrows()
     )
-    final = _final_weights(data["weight_summary"])
     est = dict(options.get("estimation") or {})
     ci_level = float(est.get("ci_level", 0.95))
-    variance = {
-        "linearisation": "Taylor linearisation, allowing for the raking to population margins",
-        "jk1": "jackknife replicate weights re-raked in each replicate",
-        "jkn": "stratified jackknife replicate weights re-raked in each replicate",
-        "bootstrap": "bootstrap replicate weights re-raked in each replicate",
-    }.get(str(est.get("variance", "linearisation")), str(est.get("variance")))
     dk = est.get("dk", "exclude")
-    margins = data.get("margins")
-    margin_names = []
-    if margins is not None:
-        col = "margin" if "margin" in margins.columns else "variable"
-        margin_names = [variable_label(page.instrument, m).lower() if m in page.instrument else str(m) for m in dict.fromkeys(margins[col])]
-    grid = data["acceptability_type_purpose"]
-    deff = pd.to_numeric(grid.loc[~grid["suppressed"].astype(bool), "deff"], errors="coerce").dropna() if "deff" in grid.columns else pd.Series(dtype=float)
-    weighting_text = options.get("weighting_text") or (
-        "Weights were raked (iterative proportional fitting) so that the weighted sample matches "
-        f"population margins{' for ' + ', '.join(margin_names) if margin_names else ''}."
+    design_text = options.get("design_text") or "Standard errors and intervals are computed from the survey design."
+    weighting_text = options.get("weighting_text") or "The analysis is unweighted."
+    q = plan.headline_question
+    main = data.get(f"{q.name}_items") if q is not None else None
+    deff = (
+        pd.to_numeric(main.loc[~main["suppressed"].astype(bool), "deff"], errors="coerce").dropna()
+        if main is not None and "deff" in main.columns
+        else pd.Series(dtype=float)
     )
+    deff_text = ""
+    summary = data.get("weight_summary")
+    if summary is not None and len(summary):
+        final = _final_weights(summary)
+        deff_text = (
+            f"Kish's design effect from the weights is {_e(format_number(final['deff_kish'], 2))}, so the {_e(_count(final['n']))} "
+            f"weighted responses carry about as much information as {_e(format_number(final['n_effective'], 0))} from a simple random sample. "
+        )
+    if len(deff):
+        deff_text += (
+            f"Design effects of the estimates in the main table range from {_e(format_number(deff.min(), 1))} to "
+            f"{_e(format_number(deff.max(), 1))}."
+        )
     parts = [
         "<dl>",
-        f"<dt>Sample</dt><dd>{_e(_count(analysed))} parents were analysed, of {_e(_count(received))} responses received.</dd>",
+        f"<dt>Sample</dt><dd>{_e(_count(analysed))} {_e(population)} were analysed, of {_e(_count(received))} responses received.</dd>",
         f"<dt>Exclusions (quality checks, in order)</dt><dd>{'<ul>' + items + '</ul>' if items else 'None.'}</dd>",
         f"<dt>Weighting</dt><dd>{_e(weighting_text)}</dd>",
-        "<dt>Design effect and effective sample size</dt><dd>"
-        f"Kish's design effect from the weights is {_e(format_number(final['deff_kish'], 2))}, so the {_e(_count(final['n']))} "
-        f"weighted responses carry about as much information as {_e(format_number(final['n_effective'], 0))} from a simple random sample."
-        + (
-            f" Design effects of the estimates in the main table, which also reflect stratification and clustering, range from "
-            f"{_e(format_number(deff.min(), 1))} to {_e(format_number(deff.max(), 1))}."
-            if len(deff)
-            else ""
-        )
-        + "</dd>",
-        f"<dt>What the intervals mean</dt><dd>Each range is a {ci_level:.0%} confidence interval computed from the survey design "
-        f"({_e(variance)}): across repeated samples drawn the same way, {ci_level:.0%} of such intervals would contain the value for "
-        "all parents. Estimates are percentages of parents who answered; "
-        + ("'Don't know' answers are left out of the base." if dk == "exclude" else "'Don't know' answers count as not acceptable.")
-        + " Items not put to a parent under the split ballot are never counted as non-response.</dd>",
-        f"<dt>Disclosure control</dt><dd>{_e(page.thresholds.rule_text())} Counts are unweighted numbers of parents.</dd>",
+        f"<dt>Survey design and variance</dt><dd>{_e(design_text)}</dd>",
+    ]
+    if deff_text:
+        parts.append(f"<dt>Design effect and effective sample size</dt><dd>{deff_text}</dd>")
+    parts += [
+        f"<dt>What the intervals mean</dt><dd>Each range is a {ci_level:.0%} confidence interval computed from the survey design: "
+        f"across repeated samples drawn the same way, {ci_level:.0%} of such intervals would contain the value for "
+        f"all {_e(population)}. Estimates are percentages of {_e(population)} who answered; "
+        + ("'Don't know' answers are left out of the base." if dk == "exclude" else "'Don't know' answers count as not positive.")
+        + " Items not put to a respondent (a split ballot, a routed question) are never counted as non-response.</dd>",
+        f"<dt>Disclosure control</dt><dd>{_e(page.thresholds.rule_text())} Counts are unweighted numbers of {_e(population)}.</dd>",
         "</dl>",
     ]
     return "\n".join(parts)
@@ -597,22 +550,68 @@ def _template(name: str) -> str:
     return resources.files("social_licence.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
+def _question_section(page: _Page, data: Mapping[str, Any], plan: Plan, q: Question, options: Mapping[str, Any]) -> str:
+    """One question: its main table and figures, then its groups (at the headline cell)."""
+    inst = plan.instrument
+    who = plan.population
+    items = _positive_rows(data.get(f"{q.name}_items"))
+    _record_withheld(page, q.title, items)
+    part = [f"<section><h2>{_e(q.title)}</h2>"]
+    if q.two_way and q.figures:
+        part.append(
+            _figure(page, figure_title(f"{q.name}_heatmap", plan), lambda: F.figure_heatmap(items, inst, grid=q.grid, dims=q.dims),
+                    f"Weighted percentage of {who} who {q.says_plain}, by {' and '.join(plan.dimension_label(q, d) for d in q.dims)}.",
+                    name=f"{q.name}_heatmap")
+        )
+    if len(items):
+        wide = tuple(q.dims) if q.two_way else None
+        part.append(_table(page, items, table_title(f"{q.name}_items", plan), **({"wide": wide} if wide else {})))
+    shapes = [(f"{q.name}_by_{d}", d) for d in q.dims] if len(q.dims) >= 2 else [(f"{q.name}_responses", q.dims[0] if q.dims else inst.grids[q.grid].row_name)]
+    for key, by in shapes:
+        frame = data.get(key)
+        if frame is None or not q.figures:
+            continue
+        _record_withheld(page, f"{q.title}, by {plan.dimension_label(q, by)}", frame)
+        part.append(_figure(page, figure_title(key, plan), lambda frame=frame, by=by: F.figure_likert(frame, inst, grid=q.grid, by=by),
+                            f"Weighted distribution of answers by {plan.dimension_label(q, by)}, pooled over the items each respondent rated.",
+                            name=key))
+    by_group = data.get(f"{q.name}_groups")
+    if by_group is not None:
+        _record_withheld(page, f"{q.title}, by group", by_group)
+        headline = plan.headline if plan.headline_question is q else None
+        where = headline_cell(by_group, headline, q)
+        shown = by_group
+        for c, v in where.items():
+            shown = shown[shown[c].astype(object) == v]
+        what = plan.says(q, where)
+        part.append(f"<h3>Differences between groups of {_e(who)}</h3>")
+        part.append(_figure(page, f"Percentage of {who} who {what}, by group", lambda: F.figure_groups(shown, inst, groups=list(q.groups)),
+                            f"Weighted percentage of {who} who {what}, with 95% confidence intervals.",
+                            name=f"{q.name}_groups" if q.figures else None))
+        part.append(_table(page, shown.drop(columns=list(where), errors="ignore"), f"Percentage of {who} who {what}, by group"))
+    part.append("</section>")
+    return "\n".join(part)
+
+
 def build_brief(
     inputs: Mapping[str, Any],
     thresholds: Thresholds,
+    plan: Plan,
     *,
-    title: str = DEFAULT_TITLE,
+    title: str | None = None,
     subtitle: str = "",
     options: Mapping[str, Any] | None = None,
 ) -> str:
-    """The brief as one HTML string. ``inputs``: see :data:`BRIEF_INPUTS` (frames or paths).
+    """The brief as one HTML string. ``inputs``: the plan's estimate frames by name and
+    :data:`BRIEF_INPUTS` (frames or paths).
 
-    ``options``: ``headline`` (``{data_type, purpose, group_variable, group}``: the cell and
-    group of the first key message; by default the published item and group furthest from all
-    parents), ``groups`` (grouping variables of the group figure, in order), ``estimation``
-    (the config's estimation block: ``ci_level``, ``variance``, ``dk``), ``weighting_text``
-    (a sentence on the weighting, e.g. ``weighting.methods_note``), ``figure_format``
-    (``svg`` or ``png``), ``dpi`` (for PNG).
+    ``plan`` (:mod:`social_licence.survey.plan`): the questions, in order, each a section; its
+    headline question, cell and group give the first key message (by default the published cell
+    and group furthest from the whole sample). ``options``: ``estimation`` (the config's
+    estimation block: ``ci_level``, ``dk``), ``weighting_text`` and ``design_text`` (sentences
+    on the weighting and the design actually used), ``figure_files`` (figure name -> PNG made by
+    the figure rule, SVG or PNG, embedded as it is), ``figure_format`` (``svg`` or ``png``, for figures drawn
+    here), ``dpi`` (for PNG), ``model`` (the main model).
     """
     if not isinstance(thresholds, Thresholds):
         raise OutputError(f"the brief needs Thresholds, not {type(thresholds).__name__}")
@@ -620,72 +619,31 @@ def build_brief(
     fmt = options.get("figure_format", "svg")
     if fmt not in ("svg", "png"):
         raise OutputError(f"the brief embeds svg or png figures, not {fmt!r}")
-    raw = _load(inputs)
-    inst: Instrument = raw["instrument"]
-    page = _Page(thresholds, inst, figure_format=fmt, dpi=int(options.get("dpi", 150)))
-    data: dict[str, Any] = {"instrument": inst}
-    for key in BRIEF_INPUTS:
-        if key == "instrument" or raw.get(key) is None:
-            continue
-        related = data.get(RELATED[key]) if key in RELATED else None
-        data[key] = protect(raw[key], thresholds, inst, estimates=related, name=key)
-    g = inst.grids["acceptability"]
+    raw = _load(inputs, plan)
+    inst: Instrument = plan.instrument
+    page = _Page(thresholds, inst, figure_format=fmt, dpi=int(options.get("dpi", 150)), population=plan.population,
+                 figure_files=dict(options.get("figure_files") or {}))
+    data: dict[str, Any] = {}
+    for key, frame in raw.items():
+        if key in plan.estimates():
+            other = related_frame(key)
+            related = data.get(other) if other else None
+            data[key] = protect(frame, thresholds, inst, estimates=related, name=key)
+        else:
+            data[key] = protect(frame, thresholds, inst, name=key) if key in ("models", "effects") else frame
 
-    messages = [
-        m
-        for m in (
-            _headline(data, options, inst),
-            _range_message(data["acceptability_type_purpose"], inst),
-            _dimension_message(data.get("acceptability_by_purpose"), inst, g.column_name),
-            _dimension_message(data.get("acceptability_by_type"), inst, g.row_name),
-            _rights_message(data.get("rights"), inst),
-            _trust_message(data.get("trust"), inst),
-            _effect_message(data.get("effects"), inst, data.get("models"), options),
-            _comparisons_message(data.get("group_comparisons"), inst, options),
-        )
-        if m
-    ]
+    messages: list[str | None] = [_headline(data, plan, options)]
+    for q in plan.questions:
+        messages.append(_range_message(data.get(f"{q.name}_items"), plan, q))
+        if len(q.dims) >= 2:
+            messages += [_dimension_message(data.get(f"{q.name}_by_{d}"), plan, q, d) for d in q.dims]
+    messages.append(_effect_message(data.get("effects"), plan, data.get("models"), options))
+    q0 = plan.headline_question
+    if q0 is not None:
+        messages.append(_comparisons_message(data.get(f"{q0.name}_comparisons"), plan, q0, options))
+    messages = [m for m in messages if m]
 
-    sections: list[str] = []
-    grid = data["acceptability_type_purpose"]
-    grid_acc = grid[grid["level"].astype(object) == "acceptable"]
-    _record_withheld(page, "Acceptability by data type and purpose", grid_acc)
-    part = [
-        '<section><h2>What parents find acceptable</h2>',
-        _figure(page, "Percentage of parents who find each use acceptable", lambda: F.figure_heatmap(grid_acc, inst),
-                "Weighted percentage of parents finding each use of linked records acceptable (somewhat or very)."),
-        _table(page, grid_acc, "Percentage of parents who find each use acceptable, by data type and purpose", wide=(g.row_name, g.column_name)),
-    ]
-    for key, by in (("acceptability_by_type", g.row_name), ("acceptability_by_purpose", g.column_name)):
-        if key in data:
-            frame = data[key]
-            _record_withheld(page, f"Acceptability by {by.replace('_', ' ')}", frame)
-            part.append(_figure(page, f"How acceptable parents find linking records, by {by.replace('_', ' ')}",
-                                lambda frame=frame, by=by: F.figure_acceptability(frame, inst, by=by),
-                                f"Weighted distribution of answers by {by.replace('_', ' ')}, pooled over the items each parent rated."))
-    part.append("</section>")
-    sections.append("\n".join(part))
-
-    if "acceptability_by_group" in data:
-        by_group = data["acceptability_by_group"]
-        _record_withheld(page, "Acceptability by group", by_group)
-        where = headline_cell(by_group, options, inst)
-        shown = by_group
-        for c, v in where.items():
-            shown = shown[shown[c].astype(object) == v]
-        what = _use_phrase(inst, "acceptability", where[g.row_name], where[g.column_name]) if where else "linking records (all uses pooled)"
-        groups = options.get("groups")
-        sections.append(
-            "\n".join(
-                [
-                    "<section><h2>Differences between groups of parents</h2>",
-                    _figure(page, f"Acceptability of {what}, by group", lambda: F.figure_groups(shown, inst, groups=groups),
-                            f"Weighted percentage of parents finding {what} acceptable, with 95% confidence intervals."),
-                    _table(page, shown.drop(columns=[c for c in where], errors="ignore"), f"Acceptability of {what}, by group"),
-                    "</section>",
-                ]
-            )
-        )
+    sections = [_question_section(page, data, plan, q, options) for q in plan.questions]
 
     model_parts = []
     main = main_model(data.get("models"), data.get("effects"), options.get("model"))
@@ -697,9 +655,9 @@ def build_brief(
             name = str(first["model"].iloc[0]) if "model" in first.columns else "model"
             notes = [n for n in (reference_note(first, inst), interaction_note(first, inst)) if n]
             model_parts.append(
-                _figure(page, "Odds ratios from the logistic model", lambda: F.figure_forest(first, inst),
+                _figure(page, "Odds ratios from the main model", lambda: F.figure_forest(first, inst),
                         f"Odds ratios with 95% confidence intervals from the survey-weighted model '{name}'; "
-                        "1 means no difference from the reference category.")
+                        "1 means no difference from the reference category.", name="model_forest")
             )
             model_parts.append(
                 _table(page, first, f"Odds ratios from the model '{name}'", odds_ratios=True,
@@ -712,48 +670,29 @@ def build_brief(
         _record_withheld(page, "Marginal effects", effects)
         on_mean = "level" in effects.columns and (effects["level"].astype(str) == "mean").all()
         if len(effects) and not on_mean:
-            model_parts.append(_figure(page, "Adjusted differences in the percentage who find a use acceptable",
+            model_parts.append(_figure(page, "Adjusted differences in the percentage giving a positive answer",
                                        lambda: F.figure_forest(effects, inst, kind="marginal_effect"),
                                        "Average marginal effects in percentage points: the difference from the reference category, "
-                                       "holding the model's other characteristics as observed."))
+                                       "holding the model's other characteristics as observed.", name="model_effects"))
     if model_parts:
-        sections.append("<section><h2>What goes with acceptability, other things equal</h2>\n" + "\n".join(model_parts) + "\n</section>")
+        sections.append("<section><h2>What goes with a positive answer, other things equal</h2>\n" + "\n".join(model_parts) + "\n</section>")
 
-    if "rights" in data and "rights" in inst.grids:
-        rights = data["rights"]
-        _record_withheld(page, "Rights", rights)
-        sections.append(
-            "<section><h2>Consent, access and opting out</h2>\n"
-            + _figure(page, "Parents' views on consent, access to their data and opting out", lambda: F.figure_rights(rights, inst),
-                      "Weighted distribution of agreement with each statement about parents' say over linked records.")
-            + "\n</section>"
-        )
-
-    if "trust" in data:
-        trust = data["trust"]
-        _record_withheld(page, "Trust", trust)
-        sections.append(
-            "<section><h2>Trust in organisations</h2>\n"
-            + _figure(page, "How much parents trust organisations with data about families", lambda: F.figure_trust(trust, inst),
-                      "Weighted distribution of trust in each organisation to use data about families responsibly.")
-            + "\n</section>"
-        )
-
-    methods = _methods(data, page, options)
-    if "margins" in data:
+    methods = _methods(data, page, plan, options)
+    if data.get("margins") is not None:
         methods += _figure(page, "Sample and weighted profile against population targets", lambda: F.figure_weighting(data["margins"], inst),
-                           "Each weighting margin: the unweighted sample, the weighted sample and the population target.")
+                           "Each weighting margin: the unweighted sample, the weighted sample and the population target.", name="weights")
 
     if page.withheld:
         withheld = "<p>To protect respondents, these figures are not published:</p><ul>" + "".join(
             f"<li><strong>{_e(what)}</strong>: {_e(why)}.</li>" for what, why in page.withheld
         ) + f"</ul><p>{_e(thresholds.rule_text())}</p>"
     else:
-        withheld = f"<p>Nothing was withheld: every published estimate rests on at least {thresholds.min_base} parents.</p>"
+        withheld = f"<p>Nothing was withheld: every published estimate rests on at least {thresholds.min_base} {_e(plan.population)}.</p>"
 
     key_html = "<ol>" + "".join(f"<li>{m}</li>" for m in messages) + "</ol>" if messages else "<p>No key message could be computed from the published figures.</p>"
     if page.withheld:
         key_html += '<p class="notice">Some figures for small groups are withheld; see <a href="#withheld">what was withheld</a>.</p>'
+    title = title or inst.name
     page_html = Template(_template("brief.html")).substitute(
         version=_e(__version__),
         title=_e(title),
@@ -764,7 +703,7 @@ def build_brief(
         methods=methods,
         withheld=withheld,
         footer=_e(
-            "Weighted estimates from a survey of parents; percentages rounded to whole numbers. "
+            f"Estimates from a survey of {plan.population}; percentages rounded to whole numbers. "
             f"{SYMBOL_SUPPRESSED} withheld, {SYMBOL_LOW_PRECISION} low precision. Produced by the social-licence pipeline {__version__}."
         ),
     )

@@ -160,15 +160,19 @@ def _grid(instrument: Any, grid: str, name: str):
 
 
 def _dimension(instrument: Any, grid: str, by: str, name: str) -> dict[str, str]:
-    """Codes -> display labels of one grid dimension, in instrument order."""
+    """Codes -> display labels of one dimension of a grid's estimates, in instrument order: the
+    grid's rows or columns, or a labelled variable of the data (the item column of a long
+    export), whose values are its labels."""
     g = _grid(instrument, grid, name)
     if by == g.row_name:
         labels = g.rows
     elif g.column_name and by == g.column_name:
         labels = g.columns
+    elif by in instrument.variables and instrument.variables[by].codes:
+        labels = {label: label for label in instrument.variables[by].labels}
     else:
         dims = [d for d in (g.row_name, g.column_name) if d]
-        raise OutputError(f"figure {name}: {by!r} is not a dimension of grid {grid} (it has {dims})")
+        raise OutputError(f"figure {name}: {by!r} is not a dimension of grid {grid} (it has {dims}) nor a labelled variable")
     return {code: sentence(label) for code, label in labels.items()}
 
 
@@ -191,7 +195,7 @@ def _caption(*parts: str | None, width: int = 125) -> str:
 
 def withheld_note() -> str:
     return (
-        f"{SYMBOL_SUPPRESSED} withheld: too few parents answered, or the figure would reveal one that is "
+        f"{SYMBOL_SUPPRESSED} withheld: too few respondents answered, or the figure would reveal one that is "
         f"withheld. {SYMBOL_LOW_PRECISION} low precision."
     )
 
@@ -209,13 +213,13 @@ def _base_note(df: pd.DataFrame, sup: np.ndarray) -> str | None:
     if not base.size:
         return None
     lo, hi = int(base.min()), int(base.max())
-    return f"Weighted percentages; unweighted bases {lo:,} to {hi:,} parents per cell." if lo != hi else f"Weighted percentages; unweighted base {lo:,} parents per cell."
+    return f"Weighted percentages; unweighted bases {lo:,} to {hi:,} answers per cell." if lo != hi else f"Weighted percentages; unweighted base {lo:,} answers per cell."
 
 
 def _groups_note(overall: float | None, any_withheld: bool) -> str:
     parts = ["Weighted percentages; lines show 95% confidence intervals; hollow points are low precision [u]."]
     if overall is not None and np.isfinite(overall):
-        parts.append(f"Dashed line: all parents ({format_percent(overall)}%).")
+        parts.append(f"Dashed line: the whole sample ({format_percent(overall)}%).")
     if any_withheld:
         parts.append(withheld_note())
     return " ".join(parts)
@@ -315,49 +319,34 @@ def figure_likert(
     return p
 
 
-def figure_acceptability(df: pd.DataFrame, instrument: Any, *, by: str = "data_type", **kwargs: Any) -> ggplot:
-    """Diverging bars of weighted acceptability by data type (``by="data_type"``) or purpose."""
-    kwargs.setdefault("title", f"How acceptable parents find linking records, by {by.replace('_', ' ')}")
-    return figure_likert(df, instrument, grid="acceptability", by=by, **kwargs)
-
-
-def figure_trust(df: pd.DataFrame, instrument: Any, **kwargs: Any) -> ggplot:
-    """Diverging bars of trust in each organisation to use data about families responsibly."""
-    kwargs.setdefault("title", "How much parents trust organisations with data about families")
-    return figure_likert(df, instrument, grid="trust", by="organisation", **kwargs)
-
-
-def figure_rights(df: pd.DataFrame, instrument: Any, *, grid: str = "rights", **kwargs: Any) -> ggplot:
-    """Diverging bars of agreement with each statement on consent, access and opting out
-    (the ``rights`` grid: one bar per statement, its own wording as the label)."""
-    g = _grid(instrument, grid, "rights")
-    kwargs.setdefault("title", "Parents' views on consent, access to their data and opting out")
-    return figure_likert(df, instrument, grid=grid, by=g.row_name, **kwargs)
-
-
 # -- heatmap -------------------------------------------------------------------------------------
 def figure_heatmap(
     df: pd.DataFrame,
     instrument: Any,
     *,
     grid: str = "acceptability",
+    dims: Sequence[str] | None = None,
     level: str = "acceptable",
     title: str | None = "Percentage of parents who find each use acceptable",
     caption: str | None = None,
 ) -> ggplot:
-    """Data type x purpose heatmap of the weighted % acceptable; withheld cells grey with "[c]"."""
+    """Two-way heatmap (``dims``: rows, columns; by default the grid's row and column names) of
+    the weighted share of positive answers; withheld cells grey with "[c]"."""
     g = _grid(instrument, grid, "heatmap")
-    if not g.column_name:
-        raise OutputError(f"figure heatmap: grid {grid} has no columns, so it has no two-way table")
+    if dims is None:
+        if not g.column_name:
+            raise OutputError(f"figure heatmap: grid {grid} has no columns, so it has no two-way table")
+        dims = (g.row_name, g.column_name)
+    row_dim, col_dim = dims
     name = f"heatmap ({grid})"
-    _check(df, name, [g.row_name, g.column_name, "level", "estimate"])
-    rows = _dimension(instrument, grid, g.row_name, name)
-    cols = _dimension(instrument, grid, g.column_name, name)
+    _check(df, name, [row_dim, col_dim, "level", "estimate"])
+    rows = _dimension(instrument, grid, row_dim, name)
+    cols = _dimension(instrument, grid, col_dim, name)
     sub = df[df["level"].astype(object) == level].copy()
     if sub.empty:
         raise OutputError(f"figure {name}: no rows with level {level!r} (levels: {sorted(map(str, df['level'].unique()))})")
-    _check_values(sub[g.row_name], list(rows), g.row_name, name)
-    _check_values(sub[g.column_name], list(cols), g.column_name, name)
+    _check_values(sub[row_dim], list(rows), row_dim, name)
+    _check_values(sub[col_dim], list(cols), col_dim, name)
     sup, low = _flags(sub)
     est = sub["estimate"].to_numpy(dtype=float)
     if (sup | ~np.isfinite(est)).all():
@@ -366,8 +355,8 @@ def figure_heatmap(
     col_labels = [_wrap(cols[c], 20) for c in cols]
     plot_df = pd.DataFrame(
         {
-            "row": pd.Categorical([_wrap(rows[c], 22) for c in sub[g.row_name].astype(object)], categories=row_labels[::-1], ordered=True),
-            "col": pd.Categorical([_wrap(cols[c], 20) for c in sub[g.column_name].astype(object)], categories=col_labels, ordered=True),
+            "row": pd.Categorical([_wrap(rows[c], 22) for c in sub[row_dim].astype(object)], categories=row_labels[::-1], ordered=True),
+            "col": pd.Categorical([_wrap(cols[c], 20) for c in sub[col_dim].astype(object)], categories=col_labels, ordered=True),
             "value": np.where(sup, np.nan, est * 100),
             "label": [
                 SYMBOL_SUPPRESSED if s or not np.isfinite(e) else format_percent(e) + "%" + (f"\n{SYMBOL_LOW_PRECISION}" if lo else "")
@@ -771,7 +760,7 @@ def figure_forest(
             xlab = "Difference in percentage points, 95% CI"
             level = str(data["level"].iloc[0]) if "level" in data.columns else ""
             what = "the difference in the predicted percentage " + (
-                "who find a use acceptable" if level == "acceptable" else (f"answering {level}" if level else "with the outcome")
+                "giving a positive answer" if level == "acceptable" else (f"answering {level}" if level else "with the outcome")
             )
         described = f"model {chosen[0]!r}" if len(chosen) == 1 and chosen[0] != "model" else "each model"
         notes.append(
@@ -880,7 +869,7 @@ def figure_weighting(
     data["category"] = pd.Categorical(data["category"], categories=cats, ordered=True)
     data["series"] = pd.Categorical(data["series"], categories=list(MARGIN_SERIES.values()), ordered=True)
     upper = min(100.0, math.ceil((float(data["share"].max()) + 2) / 10) * 10)
-    cap = _caption(caption, "Shares of parents in each category of the margins the weights were raked to.")
+    cap = _caption(caption, "Shares of the sample and of the population in each category of the margins the weights were raked to.")
     height_cm = _dot_height(bottom, cap, legend_rows=1, title=title)
     p = (
         ggplot(data, aes(x="share", y="y", colour="series", shape="series"))
@@ -888,7 +877,7 @@ def figure_weighting(
         + scale_color_manual(values=dict(zip(MARGIN_SERIES.values(), (OKABE_ITO[1], OKABE_ITO[0], "#000000"), strict=True)))
         + scale_shape_manual(values=dict(zip(MARGIN_SERIES.values(), ("o", "s", "|"), strict=True)))
         + scale_x_continuous(limits=(0, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs])
-        + labs(x="Share of parents", title=title, caption=cap)
+        + labs(x="Share", title=title, caption=cap)
         + _dot_theme(height_cm)
     )
     for part in _dot_plot_scales(layout, heads, bottom, 0.0):
@@ -963,39 +952,46 @@ def save_figure(
 
 
 # -- the workflow's figures, by name -------------------------------------------------------------
-FIGURE_TITLES = {
-    "acceptability_by_type": "How acceptable parents find linking records, by data type",
-    "acceptability_by_purpose": "How acceptable parents find linking records, by purpose",
-    "acceptability_heatmap": "Percentage of parents who find each use acceptable",
-    "acceptability_by_group": "Percentage of parents who find it acceptable, by group",
-    "model_forest": "Odds of finding a use acceptable: odds ratios from the logistic model",
-    "model_effects": "Adjusted differences in the percentage who find a use acceptable",
-    "trust": "How much parents trust organisations with data about families",
-    "rights": "Parents' views on consent, access to their data and opting out",
-    "weights": "Sample and weighted profile against population targets",
-}
+def figure_title(name: str, plan: Any) -> str:
+    """The title of one of the workflow's figures (:meth:`Plan.figures`)."""
+    if name == "model_forest":
+        return "Odds ratios from the main model"
+    if name == "model_effects":
+        return "Adjusted differences in the percentage giving a positive answer (main model)"
+    if name == "weights":
+        return "Sample and weighted profile against population targets"
+    q, kind = plan.output(name)
+    population = plan.population
+    if kind == "heatmap":
+        return f"{q.title}: percentage of {population} who {q.says_plain}"
+    if kind == "groups":
+        return f"{q.title}: percentage who {q.says_plain}, by group"
+    if kind.startswith("by_"):
+        return f"{q.title}: answers by {plan.dimension_label(q, kind[3:])}"
+    return f"{q.title}: answers"
 
 
 def figure_from_inputs(
     name: str,
     inputs: Mapping[str, Any],
-    instrument: Any,
+    plan: Any,
     thresholds: Any,
     options: Mapping[str, Any] | None = None,
 ) -> ggplot:
-    """One of the workflow's figures (:data:`FIGURE_TITLES`) from the named inputs the brief
-    also reads (estimate frames, ``models``, ``effects``, ``margins``), each protected by
-    :func:`social_licence.disclosure.protect` first. A figure with every cell withheld comes
-    back as :func:`figure_withheld`, saying so.
+    """One of the workflow's figures (:meth:`social_licence.survey.plan.Plan.figures`) from the
+    named inputs the brief also reads (estimate frames, ``models``, ``effects``, ``margins``),
+    each protected by :func:`social_licence.disclosure.protect` first. A figure with every cell
+    withheld comes back as :func:`figure_withheld`, saying so.
 
     ``options``: ``groups`` (grouping variables of the group figure), ``headline`` (its cell),
     ``model`` (the model whose odds ratios and marginal effects are drawn; by default the first
     logistic model, :func:`social_licence.tables.main_model`), ``forest_models`` (several
     models with odds ratios to draw together, e.g. the logistic and the ordinal model)."""
-    if name not in FIGURE_TITLES:
-        raise OutputError(f"figure {name!r} is not one of {', '.join(FIGURE_TITLES)}")
+    if name not in plan.figures():
+        raise OutputError(f"figure {name!r} is not one of the analysis plan's ({', '.join(plan.figures())})")
     options = dict(options or {})
-    title = FIGURE_TITLES[name]
+    instrument = plan.instrument
+    title = _wrap(figure_title(name, plan), 70)
 
     def frame(key: str) -> pd.DataFrame:
         value = inputs.get(key)
@@ -1008,41 +1004,38 @@ def figure_from_inputs(
             raise DisclosureError(f"figure {name}: every cell is withheld, so there is nothing to draw")
         return protected
 
-    g = instrument.grids["acceptability"]
     try:
-        if name == "acceptability_by_type":
-            return figure_acceptability(frame("acceptability_by_type"), instrument, by=g.row_name, title=title)
-        if name == "acceptability_by_purpose":
-            return figure_acceptability(frame("acceptability_by_purpose"), instrument, by=g.column_name, title=title)
-        if name == "acceptability_heatmap":
-            grid = frame("acceptability_type_purpose")
-            return figure_heatmap(grid[grid["level"].astype(object) == "acceptable"], instrument, title=title)
-        if name == "acceptability_by_group":
-            by_group = frame("acceptability_by_group")
-            where = headline_cell(by_group, options, instrument)
-            if where:
-                what = f"linking {g.rows[where[g.row_name]]} for {g.columns[where[g.column_name]]}"
-                title = _wrap(f"Percentage of parents who find {what} acceptable, by group", 70)
-            return figure_groups(by_group, instrument, where=where, groups=options.get("groups"), title=title)
         if name == "model_forest":
             models = frame("models")
             main = main_model(models, None, options.get("model"))
             chosen = options.get("forest_models") or ([main] if main is not None else None)
-            return figure_forest(models, instrument, models=chosen, title=_wrap(title, 70))
+            return figure_forest(models, instrument, models=chosen, title=title)
         if name == "model_effects":
             effects = frame("effects")
             models = inputs.get("models")
             models = pd.concat(list(models), ignore_index=True) if isinstance(models, (list, tuple)) else models
             main = main_model(models if models is not None and len(models) else None, effects, options.get("model"))
-            return figure_forest(effects, instrument, kind="marginal_effect", models=[main] if main else None, title=_wrap(title, 70))
-        if name == "trust":
-            return figure_trust(frame("trust"), instrument, title=title)
-        if name == "rights":
-            return figure_rights(frame("rights"), instrument, title=title)
-        margins = inputs.get("margins")
-        if margins is None:
-            raise OutputError("figure weights: input 'margins' is missing")
-        return figure_weighting(margins, instrument, title=title)
+            return figure_forest(effects, instrument, kind="marginal_effect", models=[main] if main else None, title=title)
+        if name == "weights":
+            margins = inputs.get("margins")
+            if margins is None:
+                raise OutputError("figure weights: input 'margins' is missing")
+            return figure_weighting(margins, instrument, title=title)
+        q, kind = plan.output(name)
+        if kind == "heatmap":
+            items = frame(f"{q.name}_items")
+            return figure_heatmap(items[items["level"].astype(object) == "acceptable"], instrument, grid=q.grid, dims=q.dims, title=title)
+        if kind == "groups":
+            by_group = frame(f"{q.name}_groups")
+            where = headline_cell(by_group, options.get("headline") if plan.headline_question is q else None, q)
+            if where:
+                title = _wrap(f"{q.title}: percentage who {q.says_plain} ({plan.cell_phrase(q, where)}), by group", 70)
+            return figure_groups(by_group, instrument, where=where, groups=q.groups, title=title)
+        if kind.startswith("by_"):
+            by = kind[3:]
+        else:  # the responses of a question of one dimension, or of one item (its single row)
+            by = q.dims[0] if q.dims else instrument.grids[q.grid].row_name
+        return figure_likert(frame(name), instrument, grid=q.grid, by=by, title=title)
     except DisclosureError as exc:
         return figure_withheld(title, str(exc).split(": ", 1)[-1] + ".")
 
@@ -1050,13 +1043,13 @@ def figure_from_inputs(
 def publish_figure(
     name: str,
     inputs: Mapping[str, Any],
-    instrument: Any,
+    plan: Any,
     thresholds: Any,
     png_path: str | Path | None,
     svg_path: str | Path | None,
     options: Mapping[str, Any] | None = None,
 ) -> ggplot:
     """Build one of the workflow's figures (:func:`figure_from_inputs`) and save PNG and SVG."""
-    plot = figure_from_inputs(name, inputs, instrument, thresholds, options)
+    plot = figure_from_inputs(name, inputs, plan, thresholds, options)
     save_figure(plot, png_path, svg_path)
     return plot

@@ -1,13 +1,13 @@
 """Atomic results: a run builds in a staging folder; ``results/`` changes only for a complete set.
 
-Snakemake writes every output under the staging folder (``work/``), where it expects to find
-them, so ``snakemake -n`` after a complete run has nothing to do. The manifest of a complete
-set lists the outputs under their published names (``results/...``) with the checksums of the
+Snakemake writes every output under the analysis's staging folder (``work/<analysis>/``), where
+it expects to find them, so ``snakemake -n`` after a complete run has nothing to do. The manifest of a complete
+set lists the outputs under their published names (``results/<analysis>/...``) with the checksums of the
 staged files; the last rule checks every listed file against it, copies the staging folder to
 a new folder beside ``results/`` and swaps the two in one step (``renameat2`` with
 ``RENAME_EXCHANGE`` on Linux; elsewhere two renames). A run that fails never reaches that rule,
-so the previous ``results/`` stays as it was, manifest included, and nothing partial is ever
-published.
+so the previous results stay as they were, manifest included, and nothing partial is ever
+published. Each analysis has its own folders, so two surveys never mix outputs.
 """
 
 from __future__ import annotations
@@ -26,30 +26,37 @@ STAGING = "work"
 PUBLISHED = "results"
 
 
-def published_name(path: str | Path, staging: str = STAGING, published: str = PUBLISHED) -> str:
-    """The path a staged output has once published (``work/tables/x.csv`` -> ``results/tables/x.csv``)."""
-    parts = Path(path).parts
-    if not parts or parts[0] != staging:
+def _under(path: str | Path, folder: str | Path) -> tuple[str, ...] | None:
+    """The parts of ``path`` below ``folder`` (a folder of one or more parts), or None."""
+    parts, prefix = Path(path).parts, Path(folder).parts
+    return parts[len(prefix) :] if parts[: len(prefix)] == prefix and len(parts) > len(prefix) else None
+
+
+def published_name(path: str | Path, staging: str | Path = STAGING, published: str | Path = PUBLISHED) -> str:
+    """The path a staged output has once published (``work/parents/tables/x.csv`` ->
+    ``results/parents/tables/x.csv``)."""
+    rest = _under(path, staging)
+    if rest is None:
         raise OutputError(f"{path} is not under the staging folder {staging}/")
-    return Path(published, *parts[1:]).as_posix()
+    return Path(published, *rest).as_posix()
 
 
-def staged_name(path: str | Path, staging: str = STAGING, published: str = PUBLISHED) -> Path:
-    """The staged file behind a published path (``results/x`` -> ``work/x``)."""
-    parts = Path(path).parts
-    if not parts or parts[0] != published:
+def staged_name(path: str | Path, staging: str | Path = STAGING, published: str | Path = PUBLISHED) -> Path:
+    """The staged file behind a published path (``results/parents/x`` -> ``work/parents/x``)."""
+    rest = _under(path, published)
+    if rest is None:
         raise OutputError(f"{path} is not under the published folder {published}/")
-    return Path(staging, *parts[1:])
+    return Path(staging, *rest)
 
 
-def check_staged(manifest: str | Path, staging: str = STAGING, published: str = PUBLISHED) -> int:
+def check_staged(manifest: str | Path, staging: str | Path = STAGING, published: str | Path = PUBLISHED) -> int:
     """Check every file the manifest lists (outputs in the staging folder) against its checksum;
     return how many were checked. Raises :class:`OutputError` naming the files that differ."""
     bad: list[str] = []
     lines = [ln for ln in Path(manifest).read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     for line in lines:
         digest, name = line.split("  ", 1)
-        source = staged_name(name, staging, published) if Path(name).parts[0] == published else Path(name)
+        source = staged_name(name, staging, published) if _under(name, published) is not None else Path(name)
         if not source.is_file():
             bad.append(f"{source} (missing)")
         elif sha256_file(source) != digest:
@@ -89,7 +96,7 @@ def publish(
     not copied. Returns the number of files published.
     """
     staging, published = Path(staging), Path(published)
-    check_staged(manifest, staging.as_posix(), published.as_posix())
+    check_staged(manifest, staging, published)
     fresh = published.with_name(f".{published.name}.new")
     if fresh.exists():
         shutil.rmtree(fresh)
@@ -102,6 +109,7 @@ def publish(
     count = sum(1 for p in fresh.rglob("*") if p.is_file())
     if published.is_symlink() or published.is_file():
         published.unlink()
+    published.parent.mkdir(parents=True, exist_ok=True)
     if published.exists() and _exchange(fresh, published):
         shutil.rmtree(fresh)  # now the previous set
     elif published.exists():

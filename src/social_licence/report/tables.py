@@ -30,7 +30,6 @@ import pandas as pd
 
 from ..errors import OutputError
 from ..io import atomic_write_bytes, atomic_write_text, csv_text
-from ..survey.instrument import Instrument
 from ..survey.labels import TIMES, factor_label, lower_first, sentence
 from .disclosure import (
     GROUP_VARIABLE,
@@ -594,16 +593,17 @@ def is_published(row: pd.Series) -> bool:
     return not bool(row.get("suppressed", False)) and np.isfinite(float(row["estimate"]))
 
 
-def headline_cell(by_group: pd.DataFrame, options: Mapping[str, Any], inst: Instrument) -> dict[str, Any]:
-    """The item (data type, purpose) the group section shows: the headline's, else the first."""
-    g = inst.grids["acceptability"]
-    item_cols = [c for c in (g.row_name, g.column_name) if c in by_group.columns]
+def headline_cell(by_group: pd.DataFrame, headline: Mapping[str, Any] | None, question: Any) -> dict[str, Any]:
+    """The cell (one value per dimension of ``question``) the group section shows: the
+    headline's ``cell`` when it names every dimension, else the published cell whose groups lie
+    furthest from the whole sample."""
+    item_cols = [c for c in question.dims if c in by_group.columns]
     if not item_cols:
         return {}
-    wanted = dict(options.get("headline") or {})
+    wanted = dict(dict(headline or {}).get("cell") or {})
     if all(c in wanted for c in item_cols):
         return {c: wanted[c] for c in item_cols}
-    # the item of the automatic headline: widest published gap from all parents
+    # the cell of the automatic headline: widest published gap from the whole sample
     best, best_gap = None, -math.inf
     sub = by_group[by_group["level"].astype(object) == "acceptable"]
     for key, part in sub.groupby(item_cols, sort=False, observed=True):
@@ -817,26 +817,34 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 
 
 # -- the workflow's tables, by name --------------------------------------------------------------
-#: Title of each table the workflow publishes (``results/tables/<name>.*``), by estimate name.
-TABLE_TITLES = {
-    "acceptability_type_purpose": "Percentage of parents who find each use of linked records acceptable, by data type and purpose",
-    "acceptability_by_type": "How acceptable parents find linking records, by data type: distribution of answers",
-    "acceptability_by_purpose": "How acceptable parents find linking records, by purpose: distribution of answers",
-    "acceptability_by_group": "Percentage of parents who find each use acceptable, by group",
-    "acceptability_responses": "Distribution of answers for each use of linked records",
-    "group_comparisons": "Differences between groups of parents in the percentage who find each use acceptable",
-    "association_tests": "Tests of association between acceptability and group",
-    "trust": "How much parents trust organisations to use data about families responsibly",
-    "rights": "Parents' views on consent, access and opting out",
-}
-#: Tables whose withheld cells depend on another published frame (comparisons of estimates).
-RELATED = {"group_comparisons": "acceptability_by_group"}
+def table_title(name: str, plan: Any) -> str:
+    """The title of one of the workflow's tables (:meth:`Plan.tables`), from the plan's words."""
+    q, kind = plan.output(name)
+    who = plan.population
+    dims = " and ".join(plan.dimension_label(q, d) for d in q.dims)
+    if kind == "items":
+        return f"{q.title}: percentage of {who} who {q.says_plain}" + (f", by {dims}" if dims else "")
+    if kind == "groups":
+        return f"{q.title}: percentage of {who} who {q.says_plain}, by group"
+    if kind == "comparisons":
+        return f"{q.title}: differences between groups of {who} in the percentage who {q.says_plain}"
+    if kind == "tests":
+        return f"{q.title}: tests of association with group"
+    if kind.startswith("by_"):
+        return f"{q.title}: distribution of answers by {plan.dimension_label(q, kind[3:])}"
+    return f"{q.title}: distribution of answers" + (f" by {dims}" if dims else "")
+
+
+def related_frame(name: str) -> str | None:
+    """The frame whose withheld cells a table's cells depend on: a question's group comparisons
+    compare the estimates of its group table."""
+    return name[: -len("_comparisons")] + "_groups" if name.endswith("_comparisons") else None
 
 
 def publish_table(
     name: str,
     frames: Mapping[str, pd.DataFrame],
-    instrument: Any,
+    plan: Any,
     thresholds: Thresholds,
     csv_path: str | Path | None,
     html_path: str | Path | None = None,
@@ -847,26 +855,29 @@ def publish_table(
 ) -> pd.DataFrame:
     """Disclosure-control and write one of the workflow's tables from the estimate frames.
 
-    ``frames``: the estimation stage's frames by name (``results/interim/estimates/``); the
-    table is ``frames[name]``, protected by :func:`social_licence.disclosure.protect` (group
-    comparisons against the protected ``acceptability_by_group``, so a group withheld there
-    is withheld here too). Returns the formatted frame.
+    ``frames``: the estimation stage's frames by name (``interim/estimates/``); the table is
+    ``frames[name]``, protected by :func:`social_licence.disclosure.protect` (a question's group
+    comparisons against its protected group table, so a group withheld there is withheld here
+    too). ``plan``: the analysis plan (:mod:`social_licence.survey.plan`), whose instrument and
+    words title the table. Returns the formatted frame.
     """
+    instrument = plan.instrument
     if name not in frames:
         raise OutputError(f"table {name!r} is not among the estimates ({', '.join(frames)})")
     frame = frames[name]
     if frame is None or len(frame) == 0:
         raise OutputError(f"table {name!r}: the estimate frame is empty (is its grid in the instrument?)")
     related = None
-    if name in RELATED and RELATED[name] in frames:
-        related = protect(frames[RELATED[name]], thresholds, instrument, name=RELATED[name])
+    other = related_frame(name)
+    if other is not None and other in frames:
+        related = protect(frames[other], thresholds, instrument, name=other)
     protected = protect(frame, thresholds, instrument, estimates=related, name=name)
     return write_table(
         protected,
         csv_path,
         html_path,
         docx_path,
-        title=title or TABLE_TITLES.get(name, sentence(name.replace("_", " "))),
+        title=title or table_title(name, plan),
         notes=notes,
         thresholds=thresholds,
         instrument=instrument,

@@ -33,7 +33,8 @@ def grid_rows(
 
     Columns: ``respondent``, ``item``, the grid's row and column names, ``rating`` (NaN for
     "Don't know"), ``response`` (ratings plus "Don't know" when included), ``acceptable`` and
-    the ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names.
+    the ``keep`` columns (same dtypes as in ``data``). ``by`` is checked against the grid's names;
+    a ``by`` that is a column of ``data`` instead (the item column of a long export) is kept too.
     Its equality with a plain item-by-item stacking is a test (``tests/test_estimates_grid.py``).
     """
     if dk not in DK_OPTIONS:
@@ -42,9 +43,12 @@ def grid_rows(
     if g is None:
         raise ConfigError(f"grid {grid!r} is not in the instrument (has {', '.join(instrument.grids)})")
     allowed = [g.row_name] + ([g.column_name] if g.column_name else [])
-    wrong = [b for b in by if b not in allowed]
+    # a column of the data (e.g. the item column of a long export) is a dimension too: kept
+    extra = [b for b in by if b not in allowed]
+    wrong = [b for b in extra if b not in data.columns]
     if wrong:
-        raise ConfigError(f"grid {grid} can be broken down by {allowed}, not {wrong}")
+        raise ConfigError(f"grid {grid} can be broken down by {allowed} or a column of the data, not {wrong}")
+    keep = list(dict.fromkeys([*keep, *extra]))
     missing_keep = [k for k in keep if k not in data.columns]
     if missing_keep:
         raise ConfigError(f"grouping columns {missing_keep} are not in the data")
