@@ -304,10 +304,11 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
     _check_variables(
         problems, "weighting.covariates", weighting.get("covariates") or [], instrument
     )
-    try:
-        load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
-    except SocialLicenceError as exc:
-        problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
+    if weighting.get("method", "rake") == "rake":
+        try:
+            load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
+        except SocialLicenceError as exc:
+            problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
 
     estimation = config.get("estimation") or {}
     groups = list(estimation.get("groups") or [])

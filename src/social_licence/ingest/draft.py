@@ -1126,6 +1126,16 @@ def _config_text(
         "# workflow/schemas/config.schema.yaml before any job runs. Run with:",
         f"#   snakemake --cores all --configfile {_relative(out / 'config.yaml')}",
         "",
+        "analysis:",
+        _line(2, f"name: {_y(_analysis_name(export))}", "built in work/<name>/, published to results/<name>/"),
+        _line(2, "population: respondents", "the respondents as a plural noun, as the brief names them (students, adults ...)"),
+        _line(
+            2,
+            "questions: null",
+            "null: every battery with positive answers and every other question with positive answers; "
+            "list {grid: NAME} / {variable: NAME} entries to choose and order them",
+        ),
+        "",
         "survey:",
         f"  export: {_y(_relative(export))}",
         f"  format: {fmt}",
@@ -1223,6 +1233,7 @@ def _config_text(
         )
     else:
         lines.append(f"  method: supplied # the export's final weight, {weight}")
+    lines.append(_line(2, "covariates: []", "variables whose weighted balance is reported, e.g. [qualification]"))
     lines.append("")
     lines.append("estimation:")
     lines.append("  variance: linearisation")
@@ -1247,9 +1258,14 @@ def _config_text(
     title = src.get("file_label") or export.stem
     lines.append(_line(2, f"title: {_y(str(title))}", "the brief's title"))
     lines.append('  subtitle: ""')
-    lines.append("  groups: []")
     lines.append(_line(2, "headline: null", "null lets the brief choose its first key message"))
     return "\n".join(lines) + "\n"
+
+
+def _analysis_name(export: Path) -> str:
+    """The analysis's default name: the export's file name, in the characters a folder name takes."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", export.stem).strip("_.-")
+    return name if name and name[0].isalnum() else f"analysis_{name}".rstrip("_")
 
 
 def _models_text(variables, grids, groups, layout, item, by_source) -> str:
