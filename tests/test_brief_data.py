@@ -18,8 +18,10 @@ import pytest
 from conftest import DATA
 from test_ingest_support import BALLOTS  # ballot code -> purposes asked
 
+from social_licence.config import read_yaml
 from social_licence.design.design import SurveyDesign
 from social_licence.survey.instrument import load_instrument
+from social_licence.survey.plan import Plan, build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = ROOT / "config" / "instrument.yaml"
@@ -39,6 +41,16 @@ CONTRACT = [
     "n_weighted",
 ]
 GROUP_VARIABLES = ("ethnicity", "income_band", "lone_parent", "services_contact", "age_band")
+
+
+def example_plan(inst, groups: Sequence[str] = ("ethnicity",), models: Sequence[str] = ("acceptability_police",), headline=None) -> Plan:
+    """The plan of the bundled example's config (its questions, words and headline), with the
+    groups these hand-built frames hold."""
+    config = read_yaml(Path(__file__).resolve().parents[1] / "config" / "config.yaml", "config")
+    config["estimation"]["groups"] = list(groups)
+    if headline is not None:
+        config["report"]["headline"] = headline
+    return build_plan(config, inst, models=models)
 
 
 def instrument():

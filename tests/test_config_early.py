@@ -46,20 +46,38 @@ CATALOGUE = [
         "ethnicty",
     ),
     (
-        {"report.headline": {**HEADLINE, "data_type": "polise"}},
+        {"report.headline": {**HEADLINE, "cell": {"data_type": "polise", "purpose": "early_help"}}},
         None,
-        "report.headline.data_type",
+        "report.headline.cell.data_type",
         "polise",
     ),
     (
-        {"report.headline": {**HEADLINE, "purpose": "early"}},
+        {"report.headline": {**HEADLINE, "cell": {"data_type": "police", "purpose": "early"}}},
         None,
-        "report.headline.purpose",
+        "report.headline.cell.purpose",
         "early",
+    ),
+    (
+        {"report.headline": {**HEADLINE, "question": "acceptabilty"}},
+        None,
+        "report.headline.question",
+        "acceptabilty",
     ),
     ({"estimation.groups": ["ethnicity", "ethnicty"]}, None, "estimation.groups", "ethnicty"),
     ({"estimation.groups": ["duration_s"]}, None, "estimation.groups", "duration_s"),
-    ({"report.groups": ["ethnicity", "sex2"]}, None, "report.groups", "sex2"),
+    (
+        {"analysis.questions": [{"grid": "acceptability", "groups": ["ethnicity", "sex2"]}]},
+        None,
+        "analysis.questions (acceptability).groups",
+        "sex2",
+    ),
+    ({"analysis.questions": [{"grid": "acceptabilty"}]}, None, "analysis.questions", "acceptabilty"),
+    (
+        {"analysis.questions": [{"grid": "acceptability", "by": ["data_type", "region"]}]},
+        None,
+        "analysis.questions",
+        "region",
+    ),
     ({"weighting.covariates": ["qualifcation"]}, None, "weighting.covariates", "qualifcation"),
     ({"weighting.targets": "uk_parent"}, None, "weighting.targets", "uk_parent"),
     (
@@ -265,7 +283,7 @@ def test_a_bad_headline_and_reference_level_stop_snakemake_at_dag_build(project)
         bad,
         "-n",
         "--config",
-        "report={headline: {data_type: police, purpose: early_help, "
+        "report={headline: {question: acceptability, cell: {data_type: police, purpose: early_help}, "
         "group_variable: ethnicity, group: Blak}}",
     )
     assert code != 0

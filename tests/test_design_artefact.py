@@ -86,8 +86,8 @@ def test_bootstrap_replicates_are_raked_once_per_run(clean_file, tmp_path, caplo
     assert weight_solves == 1 + 1 + REPLICATES + n_unbounded
 
     before = raking_solves()
-    outputs = {"acceptability_type_purpose": tmp_path / "atp.parquet"}
-    run_estimate(weighted, INSTRUMENT, estimation, outputs)
+    outputs = {"acceptability_items": tmp_path / "atp.parquet"}
+    run_estimate(weighted, INSTRUMENT, {**CONFIG, "estimation": estimation}, outputs)
     run_model(
         "licence_index_linear", weighted, INSTRUMENT, ROOT / CONFIG["models"]["file"], THRESHOLDS,
         estimation, tmp_path / "m.csv", tmp_path / "e.csv", tmp_path / "c.csv",
@@ -108,9 +108,9 @@ def test_bootstrap_replicates_are_raked_once_per_run(clean_file, tmp_path, caplo
     opts = {k: estimation[k] for k in ("variance", "replicates", "seed", "lonely_psu", "dk", "ci_level")}
     direct = estimate_from_config(
         data, instrument, opts, reweighter=reweighter, base_weights=instrument.design["weight"]
-    )["acceptability_type_purpose"]
+    )["acceptability_items"]
     write_parquet(direct, tmp_path / "direct.parquet")
-    assert (tmp_path / "direct.parquet").read_bytes() == outputs["acceptability_type_purpose"].read_bytes()
+    assert (tmp_path / "direct.parquet").read_bytes() == outputs["acceptability_items"].read_bytes()
 
 
 def test_linearisation_stores_the_raking_margins_not_replicates(clean_file, tmp_path):

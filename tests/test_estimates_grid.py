@@ -361,8 +361,9 @@ def test_grid_responses_are_rating_distributions_by_hand(instrument, frame):
 
 
 def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
-    from social_licence.design.grids import ESTIMATES, estimate_from_config
+    from social_licence.design.grids import estimate_from_config
     from social_licence.errors import EstimationError
+    from social_licence.survey.plan import build_plan
 
     rng = np.random.default_rng(5)
     data = frame.copy()
@@ -376,13 +377,22 @@ def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
         )
     options = {"groups": ["sex"], "dk": "exclude", "ci_level": 0.9, "adjust": "fdr_bh"}
     out = estimate_from_config(data, instrument, options)
-    assert tuple(out) == ESTIMATES
-    assert out["acceptability_by_group"]["group_variable"].unique().tolist() == ["All", "sex"]
-    assert set(out["trust"]["level"]) == set(instrument["trust_nhs"].labels)
-    assert out["group_comparisons"]["adjust_method"].iloc[0] == "Benjamini-Hochberg"
-    assert len(out["association_tests"]) == 24
+    # the plan drafted from the instrument: every grid with positive answers, each with its frames
+    plan = build_plan({"estimation": {"groups": ["sex"]}}, instrument)
+    assert [q.name for q in plan.questions] == ["acceptability", "trust", "rights"]
+    assert list(out) == plan.estimates()
+    assert out["acceptability_groups"]["group_variable"].unique().tolist() == ["All", "sex"]
+    assert set(out["trust_responses"]["level"]) == set(instrument["trust_nhs"].labels)
+    assert out["acceptability_comparisons"]["adjust_method"].iloc[0] == "Benjamini-Hochberg"
+    assert len(out["acceptability_tests"]) == 24
     direct = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, ci_level=0.9)
-    pd.testing.assert_frame_equal(out["acceptability_type_purpose"], direct)
+    pd.testing.assert_frame_equal(out["acceptability_items"], direct)
+    # a plan of one question, one dimension and no groups makes only that question's frames
+    one = build_plan({"analysis": {"questions": [{"grid": "acceptability", "by": ["purpose"], "groups": False}]}}, instrument)
+    only = estimate_from_config(data, instrument, {"ci_level": 0.9}, plan=one)
+    assert list(only) == ["acceptability_items", "acceptability_responses"]
+    pooled = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, by=["purpose"], ci_level=0.9)
+    pd.testing.assert_frame_equal(only["acceptability_items"], pooled)
     with pytest.raises(ConfigError, match="not known"):
         estimate_from_config(data, instrument, {"group": ["sex"]})
     with pytest.raises(ConfigError, match="reweighter"):
@@ -393,6 +403,6 @@ def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
     jkn = estimate_from_config(
         data, instrument, {"variance": "jkn", "groups": ["sex"]}, reweighter=lambda w: w, base_weights="weight"
     )
-    assert jkn["acceptability_type_purpose"]["estimate"].to_numpy() == pytest.approx(
+    assert jkn["acceptability_items"]["estimate"].to_numpy() == pytest.approx(
         direct["estimate"].to_numpy(), rel=1e-12
     )

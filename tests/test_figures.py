@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from test_brief_data import example_inputs
+from test_brief_data import example_inputs, example_plan
 
 from social_licence.errors import DisclosureError, OutputError
 from social_licence.report import figures as F
@@ -105,7 +105,7 @@ def test_house_theme_is_half_a4_and_legible(inputs):
 # -- content and order -----------------------------------------------------------------------------
 def test_likert_bars_follow_instrument_order_and_diverge_at_zero(inputs):
     inst = inputs["instrument"]
-    plot = F.figure_acceptability(inputs["ratings_data_type"], inst, by="data_type")
+    plot = F.figure_likert(inputs["ratings_data_type"], inst, grid="acceptability", by="data_type")
     rects = layer_data(plot, "geom_rect")[0]
     assert list(rects["level"].cat.categories) == inst["acc_health__early_help"].labels
     first = rects[rects["y"] == rects["y"].max()]  # the top bar is the instrument's first row: health
@@ -206,7 +206,7 @@ def test_unknown_variable_group_or_value_gives_a_clear_message(inputs):
     inst = inputs["instrument"]
     with pytest.raises(OutputError, match=r"group variable 'religion' does not exist.*ethnicity"):
         F.figure_groups(inputs["groups"], inst, groups=["religion"])
-    with pytest.raises(OutputError, match=r"'region' is not a dimension of grid acceptability"):
+    with pytest.raises(OutputError, match=r"needs column\(s\) \['region'\]"):
         F.figure_likert(inputs["ratings_data_type"], inst, by="region")
     bad = inputs["grid"].copy()
     bad["data_type"] = bad["data_type"].astype(object)
@@ -230,7 +230,7 @@ def test_figure_with_every_cell_withheld_says_so(inputs):
         F.figure_groups(tiny, inst, groups=["ethnicity"])
     ratings = inputs["ratings_purpose"].assign(suppressed=True, estimate=np.nan)
     with pytest.raises(DisclosureError, match="every bar is withheld"):
-        F.figure_acceptability(ratings, inst, by="purpose")
+        F.figure_likert(ratings, inst, grid="acceptability", by="purpose")
 
 
 def test_unsuppressed_or_row_level_frames_are_refused(inputs):
@@ -261,8 +261,8 @@ def test_png_and_svg_are_identical_across_runs_at_300_dpi(inputs, tmp_path):
 def test_every_figure_renders(inputs, key):
     inst = inputs["instrument"]
     plot = {
-        "likert": lambda: F.figure_acceptability(inputs["ratings_purpose"], inst, by="purpose"),
-        "trust": lambda: F.figure_trust(inputs["trust"], inst),
+        "likert": lambda: F.figure_likert(inputs["ratings_purpose"], inst, grid="acceptability", by="purpose"),
+        "trust": lambda: F.figure_likert(inputs["trust"], inst, grid="trust", by="organisation"),
         "groups": lambda: F.figure_groups(inputs["groups"], inst),
         "effects": lambda: F.figure_forest(inputs["marginal_effects"], inst, kind="marginal_effect"),
         "weights": lambda: F.figure_weighting(inputs["margins"], inst),
@@ -276,30 +276,32 @@ def test_workflow_figures_by_name_protect_their_inputs_first():
     figure with every cell withheld becomes a placeholder that says so."""
     raw = example_inputs()
     inst = raw["instrument"]
+    plan = example_plan(inst, models=("acceptability_logit",))
     inputs = {
-        "acceptability_type_purpose": raw["grid"],
-        "acceptability_by_type": raw["ratings_data_type"],
+        "acceptability_items": raw["grid"],
+        "acceptability_by_data_type": raw["ratings_data_type"],
         "acceptability_by_purpose": raw["ratings_purpose"],
-        "acceptability_by_group": raw["grid_groups"],
-        "trust": raw["trust"],
-        "rights": raw["rights"],
+        "acceptability_groups": raw["grid_groups"],
+        "trust_responses": raw["trust"],
+        "rights_responses": raw["rights"],
         "models": [raw["models"]],
         "effects": raw["marginal_effects"],
         "margins": raw["margins"],
     }
-    for name in F.FIGURE_TITLES:
-        plot = F.figure_from_inputs(name, inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
-        assert plot.labels.title.replace("\n", " ").startswith(F.FIGURE_TITLES[name].split(",")[0][:20]), name
-    group_plot = F.figure_from_inputs("acceptability_by_group", inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+    drawn = [n for n in plan.figures() if n not in ("trust_groups", "rights_groups")]  # no such frames here
+    for name in drawn:
+        plot = F.figure_from_inputs(name, inputs, plan, TH)
+        assert plot.labels.title.replace("\n", " ").startswith(F.figure_title(name, plan)[:20]), name
+    group_plot = F.figure_from_inputs("acceptability_groups", inputs, plan, TH)
     assert "police records for identifying families" in group_plot.labels.title.replace("\n", " ")
     assert "Other" in set(layer_data(group_plot, "geom_text")[0]["group"].astype(str))
     tiny = raw["grid"].assign(n_unweighted=3)
-    placeholder = F.figure_from_inputs("acceptability_heatmap", {"acceptability_type_purpose": tiny}, inst, TH)
+    placeholder = F.figure_from_inputs("acceptability_heatmap", {"acceptability_items": tiny}, plan, TH)
     assert "[c] Withheld. every cell is withheld" in placeholder.data["label"].iloc[0].replace("\n", " ")
     with pytest.raises(OutputError, match="'pie_chart' is not one of"):
-        F.figure_from_inputs("pie_chart", inputs, inst, TH)
-    with pytest.raises(OutputError, match="input 'trust' is missing"):
-        F.figure_from_inputs("trust", {}, inst, TH)
+        F.figure_from_inputs("pie_chart", inputs, plan, TH)
+    with pytest.raises(OutputError, match="input 'trust_responses' is missing"):
+        F.figure_from_inputs("trust_responses", {}, plan, TH)
 
 
 # -- model figures as published: which models, which terms, which labels ---------------------------
@@ -451,7 +453,7 @@ def test_weighting_margins_read_as_labels_not_keys(inputs):
 def test_rights_figure_has_one_bar_per_statement_in_agreement_order(inputs):
     inst = inputs["instrument"]
     rights = suppress(example_inputs()["rights"], TH, partitions=["right"])
-    plot = F.figure_rights(rights, inst)
+    plot = F.figure_likert(rights, inst, grid="rights", by="right")
     rects = layer_data(plot, "geom_rect")[0]
     assert list(rects["level"].cat.categories) == ["Strongly disagree", "Tend to disagree", "Neither agree nor disagree", "Tend to agree", "Strongly agree"]
     labels = [_flat(v) for v in plot.scales.get_scales("y").labels]
@@ -467,20 +469,23 @@ def test_no_figure_draws_text_over_text_or_off_the_page():
     raw = example_inputs()
     inst = raw["instrument"]
     models, effects = model_tables(inst)
+    plan = example_plan(inst, models=("acceptability_logit",))
     inputs = {
-        "acceptability_type_purpose": raw["grid"],
-        "acceptability_by_type": raw["ratings_data_type"],
+        "acceptability_items": raw["grid"],
+        "acceptability_by_data_type": raw["ratings_data_type"],
         "acceptability_by_purpose": raw["ratings_purpose"],
-        "acceptability_by_group": raw["grid_groups"],
-        "trust": raw["trust"],
-        "rights": raw["rights"],
+        "acceptability_groups": raw["grid_groups"],
+        "trust_responses": raw["trust"],
+        "rights_responses": raw["rights"],
         "models": models,
         "effects": effects,
         "margins": raw["margins"],
     }
     problems = {}
-    for name in F.FIGURE_TITLES:
-        plot = F.figure_from_inputs(name, inputs, inst, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+    for name in plan.figures():
+        if name in ("trust_groups", "rights_groups"):
+            continue  # no such frames here
+        plot = F.figure_from_inputs(name, inputs, plan, TH)
         problems[name] = text_collisions(plot)
     groups = F.figure_groups(protect(raw["groups"], TH, inst), inst)
     problems["groups, five variables"] = text_collisions(groups)
@@ -494,15 +499,16 @@ def test_workflow_model_figures_show_the_main_logistic_model():
     inst = raw["instrument"]
     models, effects = model_tables(inst)
     inputs = {"models": models, "effects": effects}
-    forest = F.figure_from_inputs("model_forest", inputs, inst, TH)
+    plan = example_plan(inst, models=("acceptability_logit", "acceptability_ordinal"))
+    forest = F.figure_from_inputs("model_forest", inputs, plan, TH)
     assert set(forest.data["model"]) == {"acceptability_logit"}
-    both = F.figure_from_inputs("model_forest", inputs, inst, TH, {"forest_models": ["acceptability_logit", "acceptability_ordinal"]})
+    both = F.figure_from_inputs("model_forest", inputs, plan, TH, {"forest_models": ["acceptability_logit", "acceptability_ordinal"]})
     assert set(both.data["model"]) == {"acceptability_logit", "acceptability_ordinal"}
-    effect_plot = F.figure_from_inputs("model_effects", inputs, inst, TH)
+    effect_plot = F.figure_from_inputs("model_effects", inputs, plan, TH)
     assert set(effect_plot.data["model"]) == {"acceptability_logit"}
-    chosen = F.figure_from_inputs("model_effects", inputs, inst, TH, {"model": "licence_index_linear"})
+    chosen = F.figure_from_inputs("model_effects", inputs, plan, TH, {"model": "licence_index_linear"})
     assert set(chosen.data["model"]) == {"licence_index_linear"}
     # a single model's table, without a model column, is drawn as it is
     single = models[models["model"] == "acceptability_logit"].drop(columns="model")
-    plot = F.figure_from_inputs("model_forest", {"models": single}, inst, TH)
+    plot = F.figure_from_inputs("model_forest", {"models": single}, plan, TH)
     assert len(plot.data) == 20

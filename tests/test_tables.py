@@ -13,7 +13,7 @@ import docx
 import numpy as np
 import pandas as pd
 import pytest
-from test_brief_data import example_design, example_respondents, grid_table, instrument
+from test_brief_data import example_design, example_plan, example_respondents, grid_table, instrument
 
 from social_licence.errors import DisclosureError, OutputError
 from social_licence.report.disclosure import Thresholds, suppress, suppress_comparisons
@@ -192,19 +192,20 @@ def test_publishes_the_estimation_modules_own_frames(tmp_path):
 
     data = example_respondents()
     inst = instrument()
+    plan = example_plan(inst)
     design = example_design(data)
     frames = {
-        "acceptability_by_group": E.acceptability(design, inst, by=["data_type", "purpose"], groups=["ethnicity"]),
-        "group_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"]),
-        "trust": E.grid_responses(design, inst, "trust"),
+        "acceptability_groups": E.acceptability(design, inst, by=["data_type", "purpose"], groups=["ethnicity"]),
+        "acceptability_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"]),
+        "trust_responses": E.grid_responses(design, inst, "trust"),
     }
     thresholds = Thresholds(min_count=0, reason="the base rule alone, as the expectations below")
-    by_group = publish_table("acceptability_by_group", frames, inst, thresholds, tmp_path / "g.csv", tmp_path / "g.html", tmp_path / "g.docx")
+    by_group = publish_table("acceptability_groups", frames, plan, thresholds, tmp_path / "g.csv", tmp_path / "g.html", tmp_path / "g.docx")
     assert by_group.columns[0] == "Group variable" and "Data type" in by_group.columns
     published = pd.read_csv(tmp_path / "g.csv")
     held = published[published["suppressed"]]
     assert set(held["group"]) == {"Other", "Mixed"} and held["estimate"].isna().all()
-    publish_table("group_comparisons", frames, inst, thresholds, tmp_path / "c.csv", tmp_path / "c.html", None)
+    publish_table("acceptability_comparisons", frames, plan, thresholds, tmp_path / "c.csv", tmp_path / "c.html", None)
     comp = pd.read_csv(tmp_path / "c.csv")
     involves = comp["group_a"].isin(["Other", "Mixed"]) | comp["group_b"].isin(["Other", "Mixed"])
     withheld_cells = set(map(tuple, held[["data_type", "purpose", "group"]].to_numpy()))
@@ -214,10 +215,10 @@ def test_publishes_the_estimation_modules_own_frames(tmp_path):
         if row["suppressed"]:
             assert np.isnan(row[["estimate_a", "estimate_b", "difference", "p_value", "p_adjusted"]].astype(float)).all()
     assert not comp.loc[~involves, "suppressed"].any()
-    trust = publish_table("trust", frames, inst, thresholds, tmp_path / "t.csv", None, None)
+    trust = publish_table("trust_responses", frames, plan, thresholds, tmp_path / "t.csv", None, None)
     assert trust["Organisation"].iloc[0] == "The NHS" and "Answer" in trust.columns
-    with pytest.raises(OutputError, match="'rights' is not among the estimates"):
-        publish_table("rights", frames, inst, thresholds, tmp_path / "r.csv")
+    with pytest.raises(OutputError, match="'rights_responses' is not among the estimates"):
+        publish_table("rights_responses", frames, plan, thresholds, tmp_path / "r.csv")
 
 
 # -- model tables --------------------------------------------------------------------------------

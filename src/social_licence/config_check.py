@@ -174,8 +174,10 @@ def _check_plan(problems: _Problems, config: Mapping[str, Any], instrument: Inst
     except SocialLicenceError as exc:
         problems.guard("analysis.questions", exc)
         return
-    for q in plan.questions:
-        _check_variables(problems, f"analysis.questions ({q.name}).groups", list(q.groups), instrument, levels=True)
+    declared = (config.get("analysis") or {}).get("questions") or []
+    for q, spec in zip(plan.questions, declared):  # groups of their own (others are estimation.groups)
+        if isinstance(spec.get("groups"), list):
+            _check_variables(problems, f"analysis.questions ({q.name}).groups", list(q.groups), instrument, levels=True)
     headline = (config.get("report") or {}).get("headline")
     if not headline:
         return

@@ -364,8 +364,7 @@ def run_figure(
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
     plan = load_plan(instrument_path, plan_cfg, models)
     thresholds = load_thresholds(thresholds_path)
-    options = {"headline": plan.headline}
-    publish_figure(name, protect_published(inputs, thresholds, plan), plan, thresholds, png_out, svg_out, options)
+    publish_figure(name, protect_published(inputs, thresholds, plan), plan, thresholds, png_out, svg_out)
 
 
 def run_brief(

@@ -245,11 +245,16 @@ def _headline(data: Mapping[str, Any], plan: Plan, options: Mapping[str, Any]) -
     return lead + tail
 
 
-def _range_message(frame: pd.DataFrame | None, plan: Plan, q: Question) -> str | None:
-    """The most and least positively answered cells of a question."""
+def _range_message(data: Mapping[str, Any], plan: Plan, q: Question) -> str | None:
+    """The most and least positively answered cells of a question (its share table, else the
+    positive levels of its distribution of answers summed)."""
     if not q.dims:
         return None
-    rows = _positive_rows(frame)
+    rows = _positive_rows(data.get(f"{q.name}_items"))
+    responses = data.get(f"{q.name}_responses")
+    if rows.empty and responses is not None and len(q.dims) == 1 and q.dims[0] in responses.columns:
+        rows = acceptable_share(responses, plan.instrument, q.grid, q.dims[0])
+        rows = rows[~rows["suppressed"]] if len(rows) else rows
     ok = rows[[is_published(r) for _, r in rows.iterrows()]] if len(rows) else rows
     if len(ok) < 2:
         return None
@@ -386,10 +391,9 @@ def _comparisons_message(
     published = comparisons[~comparisons["suppressed"].astype(bool) & comparisons["p_adjusted"].notna()]
     survive = published[published["p_adjusted"].astype(float) < alpha]
     level = f"{alpha:.0%} level"
-    subject = f"({_e(q.title)}) " if len(plan.questions) > 1 else ""
     if survive.empty:
         return (
-            f"Allowing for multiple comparisons {subject}({_e(family)}), no published difference between groups of "
+            f"Allowing for multiple comparisons ({_e(family)}), no published difference between groups of "
             f"{_e(population)} remains significant at the {level}: read the group differences for single items as indicative."
         )
     r = survive.loc[survive["difference"].astype(float).abs().idxmax()]
@@ -399,7 +403,7 @@ def _comparisons_message(
     who, ref = _pair_phrases(population, plan.instrument, r[GROUP_VARIABLE], r["group_a"], r["group_b"])
     count = "one published difference remains" if k == 1 else f"{k} published differences remain"
     return (
-        f"Allowing for multiple comparisons {subject}({_e(family)}), {count} significant at the {level}"
+        f"Allowing for multiple comparisons ({_e(family)}), {count} significant at the {level}"
         f"{':' if k == 1 else '; the largest:'} {_e(who)} are {_num(_magnitude(r['difference']) + ' percentage points')} "
         f"{direction} likely than {_e(ref)} to {_e(where)}."
     )
@@ -634,7 +638,7 @@ def build_brief(
 
     messages: list[str | None] = [_headline(data, plan, options)]
     for q in plan.questions:
-        messages.append(_range_message(data.get(f"{q.name}_items"), plan, q))
+        messages.append(_range_message(data, plan, q))
         if len(q.dims) >= 2:
             messages += [_dimension_message(data.get(f"{q.name}_by_{d}"), plan, q, d) for d in q.dims]
     messages.append(_effect_message(data.get("effects"), plan, data.get("models"), options))

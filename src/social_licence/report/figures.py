@@ -983,8 +983,8 @@ def figure_from_inputs(
     each protected by :func:`social_licence.disclosure.protect` first. A figure with every cell
     withheld comes back as :func:`figure_withheld`, saying so.
 
-    ``options``: ``groups`` (grouping variables of the group figure), ``headline`` (its cell),
-    ``model`` (the model whose odds ratios and marginal effects are drawn; by default the first
+    The group figure shows the plan's headline cell for the headline question (else the cell
+    whose groups lie furthest from the whole sample). ``options``: ``model`` (the model whose odds ratios and marginal effects are drawn; by default the first
     logistic model, :func:`social_licence.tables.main_model`), ``forest_models`` (several
     models with odds ratios to draw together, e.g. the logistic and the ordinal model)."""
     if name not in plan.figures():
@@ -1027,7 +1027,7 @@ def figure_from_inputs(
             return figure_heatmap(items[items["level"].astype(object) == "acceptable"], instrument, grid=q.grid, dims=q.dims, title=title)
         if kind == "groups":
             by_group = frame(f"{q.name}_groups")
-            where = headline_cell(by_group, options.get("headline") if plan.headline_question is q else None, q)
+            where = headline_cell(by_group, plan.headline if plan.headline_question is q else None, q)
             if where:
                 title = _wrap(f"{q.title}: percentage who {q.says_plain} ({plan.cell_phrase(q, where)}), by group", 70)
             return figure_groups(by_group, instrument, where=where, groups=q.groups, title=title)
