@@ -127,7 +127,7 @@ def test_parents_sav_drafts_the_questionnaire_its_file_describes(tmp_path):
     assert set(inst["identifiers"]) == {"panel_id", "email", "postcode", "comment"}
     assert not set(inst["identifiers"]) & _analysis_names(d)
     assert inst["design"] == {"weight": "design_weight", "strata": "stratum", "psu": "psu"}
-    assert d["config"]["weighting"] == {"method": "supplied"}
+    assert d["config"]["weighting"] == {"method": "supplied", "covariates": []}
     grids = inst["grids"]
     # the acceptability battery is two-way: 6 data types x 4 purposes, named acc_{row}__{column}
     assert grids["acc"]["variable"] == "acc_{row}__{column}"
@@ -243,7 +243,7 @@ def test_parents_qualtrics_csv_drops_every_identifier_and_maps_odd_names(tmp_pat
         assert ident in inst["identifiers"], ident
     assert not set(inst["identifiers"]) & _analysis_names(d)
     assert d["config"]["survey"]["rename"] == {"Duration (in seconds)": "duration_s"}
-    assert d["config"]["weighting"] == {"method": "none"}  # DesignWeight is not used unasked
+    assert d["config"]["weighting"] == {"method": "none", "covariates": []}  # DesignWeight is not used unasked
     assert _variables(d)["DesignWeight"]["type"] == "numeric"
     for q in ("Q15", "Q16", "Q17", "Q18", "Q19", "Q21"):
         assert q in inst["grids"], q
@@ -282,7 +282,7 @@ def test_campus_sav_is_drafted_long_with_the_scenario_as_item_column(tmp_path):
     assert cfg["survey"]["layout"] == "long" and cfg["survey"]["item"] == "scenario"
     assert cfg["cleaning"]["duplicates"] == {"enabled": False}  # ratings are not duplicates
     assert cfg["cleaning"]["attention_check"] == {"enabled": True, "variable": "attention"}
-    assert cfg["weighting"] == {"method": "none"}
+    assert cfg["weighting"] == {"method": "none", "covariates": []}
     assert inst["design"]["weight"] is None
     assert set(inst["identifiers"]) == {"email", "comment"}
     v = _variables(d)
@@ -462,7 +462,7 @@ def test_a_column_called_weight_is_not_a_weight_unless_asked(tmp_path):
         },
     )
     plain = _init(path, tmp_path / "plain")
-    assert plain["config"]["weighting"] == {"method": "none"}
+    assert plain["config"]["weighting"] == {"method": "none", "covariates": []}
     assert plain["instrument"]["design"]["weight"] is None
     # the analysis frame makes its own `weight` column, so the export's is read under another name
     assert plain["config"]["survey"]["rename"] == {"weight": "weight_var"}
@@ -470,7 +470,7 @@ def test_a_column_called_weight_is_not_a_weight_unless_asked(tmp_path):
     assert plain["instrument"]["id"] == "id"  # proposed: named like an ID, unique
     assert any(line.startswith("id: id  # review:") for line in _review_lines(tmp_path / "plain"))
     weighted = _init(path, tmp_path / "weighted", "--weight", "weight")
-    assert weighted["config"]["weighting"] == {"method": "supplied"}
+    assert weighted["config"]["weighting"] == {"method": "supplied", "covariates": []}
     assert weighted["instrument"]["design"]["weight"] == "weight_var"
     assert _variables(weighted)["weight_var"]["type"] == "weight"
     survey = _read(path, tmp_path / "weighted", weighted)
