@@ -147,7 +147,7 @@ def test_cluster_outputs_are_byte_identical_to_a_local_run(runs):
     assert sorted(here) == sorted(there)
     differing = [path for path in here if here[path] != there[path]]
     assert differing == []
-    assert {"results/MANIFEST.sha256", "results/brief/brief.html"} <= set(here)
+    assert {"results/parents/MANIFEST.sha256", "results/parents/brief/brief.html"} <= set(here)
 
 
 def test_cluster_jobs_got_the_memory_their_rule_requests(cluster, runs):

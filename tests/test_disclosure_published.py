@@ -80,8 +80,8 @@ def grid_model(results: Path, instrument) -> tuple[Model, list[tuple[str, dict[i
     positive = {scale["codes"][c] for c in scale["positive"]}
     row, col = g.row_name, g.column_name
     read = {name: pd.read_csv(results / "tables" / f"{name}.csv") for name in (
-        "acceptability_type_purpose", "acceptability_by_type", "acceptability_by_purpose",
-        "acceptability_by_group", "group_comparisons")}
+        "acceptability_items", "acceptability_by_data_type", "acceptability_by_purpose",
+        "acceptability_groups", "acceptability_comparisons")}
     m = Model()
     withheld: list[tuple[str, dict[int, float]]] = []
     items = [(r, c) for r in g.rows for c in g.columns]
@@ -89,7 +89,7 @@ def grid_model(results: Path, instrument) -> tuple[Model, list[tuple[str, dict[i
     def item_terms(t, p, which):  # ratings of an item at the levels in `which`
         return {m.var("T", t, p, lv): 1.0 for lv in levels if lv in which}
 
-    by_group = read["acceptability_by_group"]
+    by_group = read["acceptability_groups"]
     groups = defaultdict(set)
     for gv, grp in by_group[[ "group_variable", "group"]].itertuples(index=False):
         if gv != OVERALL:
@@ -111,7 +111,7 @@ def grid_model(results: Path, instrument) -> tuple[Model, list[tuple[str, dict[i
     def whole(t, p, what):
         return item_terms(t, p, positive if what == "count" else set(levels))
 
-    for frame, stacked in ((read["acceptability_type_purpose"], False), (by_group, True)):
+    for frame, stacked in ((read["acceptability_items"], False), (by_group, True)):
         for r in frame.itertuples(index=False):
             t, p = getattr(r, row), getattr(r, col)
             overall = not stacked or r.group_variable == OVERALL
@@ -121,7 +121,7 @@ def grid_model(results: Path, instrument) -> tuple[Model, list[tuple[str, dict[i
                     withheld.append((f"{t}/{p}/{'All' if overall else f'{r.group_variable}={r.group}'} {what}", terms))
                 else:
                     m.equal(terms, getattr(r, column))
-    for name, dim in (("acceptability_by_type", row), ("acceptability_by_purpose", col)):
+    for name, dim in (("acceptability_by_data_type", row), ("acceptability_by_purpose", col)):
         frame = read[name]
         for r in frame.itertuples(index=False):
             key = getattr(r, dim)
@@ -133,7 +133,7 @@ def grid_model(results: Path, instrument) -> tuple[Model, list[tuple[str, dict[i
             else:
                 m.equal(count, r.count_unweighted)
                 m.equal(base, r.n_unweighted)
-    comparisons = published(read["group_comparisons"])
+    comparisons = published(read["acceptability_comparisons"])
     for r in comparisons.itertuples(index=False):
         t, p = getattr(r, row), getattr(r, col)
         for grp, n in ((r.group_a, r.n_unweighted_a), (r.group_b, r.n_unweighted_b)):
@@ -145,7 +145,7 @@ def sensitive_remainders(results: Path, instrument) -> list[tuple[str, tuple]]:
     """(label, key) of every item x grouping variable whose unanswered remainder holds 1-9
     people, from the full-precision interim estimates (the truth the intruder is after)."""
     g = instrument.grids["acceptability"]
-    truth = pd.read_parquet(results / "interim" / "estimates" / "acceptability_by_group.parquet")
+    truth = pd.read_parquet(results / "interim" / "estimates" / "acceptability_groups.parquet")
     keys = [g.row_name, g.column_name]
     truth[keys] = truth[keys].astype(str)
     whole = truth[truth["group_variable"] == OVERALL].set_index(keys)["n_unweighted"]
@@ -159,7 +159,7 @@ def sensitive_remainders(results: Path, instrument) -> list[tuple[str, tuple]]:
 
 
 def test_no_withheld_figure_of_the_example_can_be_derived_by_linear_programming(example):
-    results = example / "results"
+    results = example / "results" / "parents"
     instrument = load_instrument(example / "config" / "instrument.yaml")
     m, withheld = grid_model(results, instrument)
     for label, key in sensitive_remainders(results, instrument):
@@ -179,8 +179,8 @@ def test_no_withheld_figure_of_the_example_can_be_derived_by_linear_programming(
 
 def test_the_levels_tables_of_the_example_hide_each_withheld_level(example):
     """Trust and rights: the levels of an item add up to its published base."""
-    for name in ("trust", "rights"):
-        frame = pd.read_csv(example / "results" / "tables" / f"{name}.csv")
+    for name in ("trust_responses", "rights_responses"):
+        frame = pd.read_csv(example / "results" / "parents" / "tables" / f"{name}.csv")
         item = frame.columns[0]
         m = Model()
         withheld = []
@@ -231,4 +231,4 @@ def small_counts(results: Path) -> list[str]:
 
 
 def test_no_count_of_1_to_9_people_is_published_in_the_example(example):
-    assert not small_counts(example / "results")
+    assert not small_counts(example / "results" / "parents")

@@ -110,14 +110,14 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def test_five_respondents_publish_no_count_of_1_to_9(tiny):
-    assert (tiny / "results" / "MANIFEST.sha256").exists()
-    assert not small_counts(tiny / "results")
+    assert (tiny / "results" / "parents" / "MANIFEST.sha256").exists()
+    assert not small_counts(tiny / "results" / "parents")
 
 
 def test_five_respondents_publish_no_estimate_or_statistic_of_a_group(tiny):
     """Every estimate, pooled or not, is withheld; so are the weight summary's quantiles, the
     balance shares and the codebook's means, medians and SDs of five people."""
-    results = tiny / "results"
+    results = tiny / "results" / "parents"
     for path in sorted((results / "tables").glob("*.csv")):
         frame = pd.read_csv(path)
         assert frame["suppressed"].all(), f"{path.name} publishes a cell of five respondents"

@@ -62,7 +62,7 @@ def test_a_failed_run_after_a_good_one_leaves_its_results_byte_identical(example
     # the good run: a copy of the session's complete run (times kept, so nothing is out of date)
     workdir = tmp_path / "project"
     shutil.copytree(example_run, workdir, symlinks=True)
-    results = workdir / "results"
+    results = workdir / "results" / "parents"
     good = all_files(results)
     assert "MANIFEST.sha256" in good and any(name.startswith("logs/") for name in good)
     dry = snakemake(workdir, "-n")
@@ -70,7 +70,7 @@ def test_a_failed_run_after_a_good_one_leaves_its_results_byte_identical(example
 
     # a run that fails half-way: the weighted file in work/ is damaged, so the jobs after the
     # weighting run again and fail, leaving work/ with a partial set
-    weighted = workdir / "work" / "interim" / "weighted.parquet"
+    weighted = workdir / "work" / "parents" / "interim" / "weighted.parquet"
     weighted.write_bytes(b"not a parquet file")
     late = snakemake(workdir, "--keep-going", check=False)
     assert late.returncode != 0
@@ -82,10 +82,10 @@ def test_a_failed_run_after_a_good_one_leaves_its_results_byte_identical(example
     failed = snakemake(workdir, check=False)
     assert failed.returncode != 0
     assert all_files(results) == good, "a failed run changed results/"
-    assert not (workdir / ".results.new").exists()
+    assert not (workdir / "results" / ".parents.new").exists()
 
     export.write_bytes(original)  # inputs as the good run saw them: its manifest must verify
     check = subprocess.run(
-        ["sha256sum", "--quiet", "-c", "results/MANIFEST.sha256"], cwd=workdir, capture_output=True, text=True
+        ["sha256sum", "--quiet", "-c", "results/parents/MANIFEST.sha256"], cwd=workdir, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr

@@ -74,13 +74,13 @@ def test_verify_reproduces_a_run_and_names_the_one_edited_output(tmp_path, capsy
         "--config", 'report={"title": "Verified title"}',
         key=KEY,
     )  # fmt: skip
-    results = project / "results"
+    results = project / "results" / "parents"
     record = json.loads((results / "PROVENANCE.json").read_text())
     assert [c["path"] for c in record["configfiles"]] == ["config/config.yaml", "config/extra.yaml"]
     assert record["config_overrides"] == {"report": {"title": "Verified title"}}
     inputs, outputs = read_manifest(results / "MANIFEST.sha256")
     assert "config/extra.yaml" in inputs
-    table = sorted(p for p in outputs if p.startswith("results/tables/") and p.endswith(".csv"))[0]
+    table = sorted(p for p in outputs if p.startswith("results/parents/tables/") and p.endswith(".csv"))[0]
     data = bytearray((project / table).read_bytes())
     data[-2] = ord("7") if data[-2] != ord("7") else ord("8")
     (project / table).write_bytes(bytes(data))

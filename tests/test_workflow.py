@@ -82,16 +82,16 @@ def _text_of(path: Path) -> str:
 
 
 def test_make_leaves_weighted_grid_table_figure_and_brief(run1):
-    table = pd.read_csv(run1 / "results/tables/acceptability_type_purpose.csv")
+    table = pd.read_csv(run1 / "results/parents/tables/acceptability_items.csv")
     # 6 data types x 4 purposes, each a weighted share with its interval
     assert len(table) == 24
     assert set(table["data_type"]) == {"health", "school", "police", "social_care", "benefits_tax", "housing"}
     shown = table.dropna(subset=["estimate"])
     assert ((shown["estimate"] > 0) & (shown["estimate"] < 1)).all()
     assert (shown["ci_low"] < shown["estimate"]).all() and (shown["estimate"] < shown["ci_high"]).all()
-    png = (run1 / "results/figures/acceptability_heatmap.png").read_bytes()
+    png = (run1 / "results/parents/figures/acceptability_heatmap.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    html = (run1 / "results/brief/brief.html").read_text(encoding="utf-8")
+    html = (run1 / "results/parents/brief/brief.html").read_text(encoding="utf-8")
     sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
     assert len(sources) >= 5, "the brief should show the main figures"
     # self-contained: every image is embedded, none is a link to a file or the web
@@ -106,11 +106,11 @@ def test_nothing_to_do_after_a_complete_run(run1):
 def test_second_run_is_byte_identical(run1, tmp_path):
     """The first run created the key file; a fresh run reading it gives the same bytes
     everywhere under results/, interim files included (logs aside)."""
-    assert "created a new random key" in (run1 / "results/logs/ingest.log").read_text()
+    assert "created a new random key" in (run1 / "results/parents/logs/ingest.log").read_text()
     run2 = copy_project(tmp_path / "run2")
     shutil.copy2(run1 / ".pseudonym_key", run2 / ".pseudonym_key")
     snakemake(run2, key=None)
-    assert "read from .pseudonym_key" in (run2 / "results/logs/ingest.log").read_text()
+    assert "read from .pseudonym_key" in (run2 / "results/parents/logs/ingest.log").read_text()
     first, second = result_files(run1), result_files(run2)
     assert any("/interim/" in p for p in first)
     assert sorted(first) == sorted(second)
@@ -119,7 +119,7 @@ def test_second_run_is_byte_identical(run1, tmp_path):
 
 
 def test_manifest_lists_and_verifies_every_input_and_output(run1):
-    text = (run1 / "results/MANIFEST.sha256").read_text()
+    text = (run1 / "results/parents/MANIFEST.sha256").read_text()
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     listed = {}
     for line in lines:
@@ -135,14 +135,14 @@ def test_manifest_lists_and_verifies_every_input_and_output(run1):
         for p in result_files(run1)
         if "/interim/" not in p and not p.endswith(("MANIFEST.sha256", "PROVENANCE.json"))
     ]
-    assert (run1 / "results" / "PROVENANCE.json").is_file()
+    assert (run1 / "results" / "parents" / "PROVENANCE.json").is_file()
     missing = [p for p in published if p not in listed]
     assert not missing, f"outputs missing from the manifest: {missing}"
 
 
 def test_no_direct_identifier_or_raw_id_in_any_output(run1, raw_identifiers):
     leaks = {}
-    files = [path for path in sorted((run1 / "results").rglob("*")) if path.is_file()]
+    files = [path for path in sorted((run1 / "results" / "parents").rglob("*")) if path.is_file()]
     assert len(files) > 20
     for path in files:
         found = _leaks(_text_of(path), raw_identifiers)
@@ -152,11 +152,11 @@ def test_no_direct_identifier_or_raw_id_in_any_output(run1, raw_identifiers):
 
 
 def test_row_level_data_only_under_interim(run1):
-    clean = pd.read_parquet(run1 / "results/interim/clean.parquet")
+    clean = pd.read_parquet(run1 / "results/parents/interim/clean.parquet")
     pseudonyms = set(map(str, clean.index))
     assert len(pseudonyms) > 1000 and all(TOKEN.fullmatch(p) for p in pseudonyms)
-    for path in sorted((run1 / "results").rglob("*")):
-        rel = path.relative_to(run1 / "results").as_posix()
+    for path in sorted((run1 / "results" / "parents").rglob("*")):
+        rel = path.relative_to(run1 / "results" / "parents").as_posix()
         if not path.is_file() or rel.startswith("interim/") or rel.startswith("logs/"):
             continue
         hits = pseudonyms & set(TOKEN.findall(_text_of(path)))  # every pseudonym, every token
@@ -170,7 +170,7 @@ def test_row_level_data_only_under_interim(run1):
 def test_published_tables_withhold_small_bases(run1):
     threshold = yaml.safe_load((ROOT / "config/thresholds.yaml").read_text())["disclosure"]["min_base"]
     checked = 0
-    for path in sorted((run1 / "results/tables").glob("*.csv")):
+    for path in sorted((run1 / "results/parents/tables").glob("*.csv")):
         frame = pd.read_csv(path)
         if "n_unweighted" not in frame.columns or "estimate" not in frame.columns:
             continue
@@ -185,13 +185,13 @@ def test_illustrative_uk_targets_rake_within_bounds_and_withhold_small_merged_co
     workdir = copy_project(tmp_path / "uk")
     snakemake(
         workdir,
-        "work/weighting/collapsed.csv",
+        "work/parents/weighting/collapsed.csv",
         "--config",
         "weighting={targets: uk_parents_illustrative}",
     )
     # a target short of the whole set is built in the staging folder and not published
     assert not (workdir / "results").exists()
-    weighting = workdir / "work/weighting"
+    weighting = workdir / "work/parents/weighting"
     convergence = pd.read_csv(weighting / "convergence.csv").iloc[0]
     assert convergence["bound_low"] == 0.3 and convergence["bound_high"] == 3.0
     margins = pd.read_csv(weighting / "margins.csv")
@@ -227,17 +227,17 @@ def test_qualtrics_export_gives_the_same_clean_data_as_the_sav(run1, tmp_path):
     # the target comes first: --configfile takes every following word as a file
     snakemake(
         workdir,
-        "work/interim/clean.parquet",
+        "work/parents_qualtrics/interim/clean.parquet",
         "--configfile",
         "config/config.yaml",
         "config/example_qualtrics.yaml",
         key=None,
     )
-    from_sav = pd.read_parquet(run1 / "results/interim/clean.parquet")
-    from_csv = pd.read_parquet(workdir / "work/interim/clean.parquet")
+    from_sav = pd.read_parquet(run1 / "results/parents/interim/clean.parquet")
+    from_csv = pd.read_parquet(workdir / "work/parents_qualtrics/interim/clean.parquet")
     pd.testing.assert_frame_equal(from_sav, from_csv, check_like=True)
-    flow_sav = pd.read_csv(run1 / "results/qa/flow.csv")
-    flow_csv = pd.read_csv(workdir / "work/qa/flow.csv")
+    flow_sav = pd.read_csv(run1 / "results/parents/qa/flow.csv")
+    flow_csv = pd.read_csv(workdir / "work/parents_qualtrics/qa/flow.csv")
     pd.testing.assert_frame_equal(flow_sav, flow_csv)
 
 
@@ -247,7 +247,7 @@ def test_snakemake_report_has_a_caption_for_every_output(run1):
         names = z.namelist()
         text = "\n".join(z.read(n).decode("utf-8", "replace") for n in names if n.endswith((".html", ".js", ".rst")))
     # every published table, figure and model output is in the report under its category
-    for expected in ["brief.html", "acceptability_heatmap.png", "acceptability_type_purpose.html", "flow.csv"]:
+    for expected in ["brief.html", "acceptability_heatmap.png", "acceptability_items.html", "flow.csv"]:
         assert any(n.endswith(expected) for n in names), f"{expected} is not in the report"
     assert "The policy brief: key messages computed from the numbers" in text
     assert "The QA flow" in text
@@ -256,10 +256,10 @@ def test_snakemake_report_has_a_caption_for_every_output(run1):
 def test_published_numbers_do_not_depend_on_the_pseudonymisation_key(run1, tmp_path):
     # a reviewer has their own key: pseudonyms differ, every estimate must not
     other = copy_project(tmp_path / "other-key")
-    snakemake(other, "work/interim/estimates/acceptability_by_group.parquet", key="another-key")
-    mine = pd.read_parquet(run1 / "results/interim/estimates/acceptability_by_group.parquet")
-    theirs = pd.read_parquet(other / "work/interim/estimates/acceptability_by_group.parquet")
+    snakemake(other, "work/parents/interim/estimates/acceptability_groups.parquet", key="another-key")
+    mine = pd.read_parquet(run1 / "results/parents/interim/estimates/acceptability_groups.parquet")
+    theirs = pd.read_parquet(other / "work/parents/interim/estimates/acceptability_groups.parquet")
     pd.testing.assert_frame_equal(mine, theirs)
-    assert not set(pd.read_parquet(run1 / "results/interim/clean.parquet").index) & set(
-        pd.read_parquet(other / "work/interim/clean.parquet").index
+    assert not set(pd.read_parquet(run1 / "results/parents/interim/clean.parquet").index) & set(
+        pd.read_parquet(other / "work/parents/interim/clean.parquet").index
     ), "different keys must give different pseudonyms"
