@@ -370,7 +370,8 @@ def estimate_frames(
             raise ConfigError(f"question {q.name}: groups {missing} are not columns of the analysis frame")
         dims = list(q.dims)
         grid = q.grid
-        out[f"{q.name}_items"] = acceptability(design, instrument, grid=grid, by=dims, **common)
+        if q.shares:
+            out[f"{q.name}_items"] = acceptability(design, instrument, grid=grid, by=dims, **common)
         out[f"{q.name}_responses"] = grid_responses(design, instrument, grid, by=dims, **common)
         if len(dims) >= 2:
             for d in dims:

@@ -59,6 +59,7 @@ class Question:
     item: str = ""  # one cell in words, with a {dim} placeholder per dimension
     positive: str = ""  # the positive answers, e.g. "Somewhat acceptable or Very acceptable"
     variable: str | None = None  # the variable, for a question made of one variable
+    shares: bool = True  # False: a scale without positive answers, so distributions only
 
     @property
     def says_plain(self) -> str:
@@ -70,6 +71,8 @@ class Question:
         return len(self.dims) == 2
 
     def estimates(self) -> list[str]:
+        if not self.shares:
+            return [f"{self.name}_responses"] + ([f"{self.name}_by_{d}" for d in self.dims] if len(self.dims) >= 2 else [])
         names = [f"{self.name}_items", f"{self.name}_responses"]
         if len(self.dims) >= 2:
             names += [f"{self.name}_by_{d}" for d in self.dims]
@@ -80,6 +83,8 @@ class Question:
         return names
 
     def tables(self) -> list[str]:
+        if not self.shares:
+            return [f"{self.name}_by_{d}" for d in self.dims] if len(self.dims) >= 2 else [f"{self.name}_responses"]
         names = [f"{self.name}_items"]
         names += [f"{self.name}_by_{d}" for d in self.dims] if len(self.dims) >= 2 else [f"{self.name}_responses"]
         if self.groups:
@@ -92,7 +97,7 @@ class Question:
         if not self.figures:
             return []
         names = [f"{self.name}_by_{d}" for d in self.dims] if len(self.dims) >= 2 else [f"{self.name}_responses"]
-        if self.two_way:
+        if self.two_way and self.shares:
             names.append(f"{self.name}_heatmap")
         if self.groups:
             names.append(f"{self.name}_groups")
@@ -212,12 +217,21 @@ def with_questions(instrument: Instrument, variables: Sequence[str]) -> Instrume
 
 def default_questions(instrument: Instrument) -> list[dict[str, Any]]:
     """Questions drafted from the instrument: grids with positive answers, then single variables
-    with positive answers that are not respondent characteristics or checks."""
+    with positive answers that are not respondent characteristics or checks. An instrument with
+    none of those (no answer is declared positive) gets the distribution of answers of every grid
+    and every labelled variable that is not an identifier, check or design variable."""
     out: list[dict[str, Any]] = [
         {"grid": name} for name, g in instrument.grids.items() if _positive(instrument, g)
     ]
     for var in instrument.variables.values():
         if var.grid is None and var.positive and (var.role or "") not in NOT_QUESTIONS and var.codes:
+            out.append({"variable": var.name})
+    if out:
+        return out
+    out = [{"grid": name} for name in instrument.grids]
+    skip = set(NOT_QUESTIONS) - {"demographic"}
+    for var in instrument.variables.values():
+        if var.grid is None and var.codes and (var.role or "") not in skip and var.type in ("categorical", "ordinal"):
             out.append({"variable": var.name})
     return out
 
@@ -258,10 +272,7 @@ def build_plan(config: Mapping[str, Any], instrument: Instrument, *, models: Seq
             known = ", ".join(instrument.grids) or "none"
             raise ConfigError(f"analysis.questions: {source!r} is neither a grid of the instrument (grids: {known}) nor a variable with answer codes")
         g = inst.grids[source]
-        if not _positive(inst, g):
-            raise ConfigError(
-                f"analysis.questions: {source!r} has no positive answers (`positive:` codes of its scale), so no share can be estimated"
-            )
+        shares = bool(_positive(inst, g))
         if spec.get("by") is not None:
             dims = tuple(spec["by"])
         else:
@@ -276,11 +287,13 @@ def build_plan(config: Mapping[str, Any], instrument: Instrument, *, models: Seq
             )
         groups = spec.get("groups", True)
         groups = groups_default if groups is True else tuple(groups or ())
+        if not shares:
+            groups = ()  # group breakdowns compare shares of positive answers
         name = spec.get("name") or source
         if not _NAME.match(name):
             raise ConfigError(f"analysis.questions: name {name!r} must be letters, digits and _ (it names output files)")
         scale = inst.scales[g.scale]
-        positive = _labels([scale["codes"][c] for c in scale["positive"]])
+        positive = _labels([scale["codes"][c] for c in scale["positive"]]) if shares else ""
         label = spec.get("title") or (instrument[source].label if spec.get("variable") else _title(g))
         says = spec.get("says") or (f"answer {positive} for {{item}}" if dims else f"answer {positive}")
         questions.append(
@@ -296,6 +309,7 @@ def build_plan(config: Mapping[str, Any], instrument: Instrument, *, models: Seq
                 item=spec.get("item") or "",
                 positive=positive,
                 variable=spec.get("variable"),
+                shares=shares,
             )
         )
     names = [q.name for q in questions]
