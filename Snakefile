@@ -1,4 +1,4 @@
-# social-licence: from a parent-survey export to weighted estimates, models, tables, figures and a brief.
+# social-licence: from a survey export to weighted estimates, models, tables, figures and a brief.
 # This file is a table of contents: the configuration, one rules file per stage, and the targets.
 
 

@@ -172,7 +172,7 @@ def manifest_inputs():
 # `ratings` the number of grid items in the instrument (the long frame's width) and `job_mb`
 # the Snakemake process that runs a cluster job beside its rule script (0 for local rules).
 # The coefficients were fitted to peaks measured by benchmarks/bench_rule_resources.py on the
-# synthetic generator's exports of 1,500, 10,000 and 30,000 parents; requests add a margin of
+# synthetic generator's exports of 1,500, 10,000 and 30,000 respondents; requests add a margin of
 # MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a cluster
 # is resubmitted with more.
 MEMORY_MARGIN = 1.2
