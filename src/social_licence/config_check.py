@@ -287,13 +287,23 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
                 )
 
     weighting = config.get("weighting") or {}
-    _check_variables(
-        problems, "weighting.covariates", weighting.get("covariates") or [], instrument
-    )
-    try:
-        load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
-    except SocialLicenceError as exc:
-        problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
+    # targets and balance covariates belong to a raking; without one they are not read
+    if weighting.get("method", "rake") == "rake":
+        _check_variables(
+            problems, "weighting.covariates", weighting.get("covariates") or [], instrument
+        )
+        try:
+            load_targets(
+                root / weighting["targets_file"], weighting["targets"], instrument=instrument
+            )
+        except SocialLicenceError as exc:
+            problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
+    elif weighting.get("method") == "supplied" and not instrument.design.get("weight"):
+        problems.add(
+            "weighting.method",
+            "supplied needs the export's final weight named in the instrument's design.weight "
+            "(it is null); or set weighting.method: none",
+        )
 
     estimation = config.get("estimation") or {}
     groups = list(estimation.get("groups") or [])

@@ -1,31 +1,15 @@
-# Weighting: rake the design weight to population margins, with bounds, and report diagnostics.
+# Weighting as configured (none | supplied | rake to population margins), with its diagnostics.
 
 
 rule weight:
     input:
         survey="work/interim/clean.parquet",
-        targets=config["weighting"]["targets_file"],
+        **targets_input(),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
         survey="work/interim/weighted.parquet",
-        summary=report(
-            "work/weighting/weight_summary.csv",
-            caption="../report/weight_summary.rst",
-            category="2. Weighting",
-        ),
-        margins=report(
-            "work/weighting/margins.csv",
-            caption="../report/weight_margins.rst",
-            category="2. Weighting",
-        ),
-        balance=report(
-            "work/weighting/balance.csv",
-            caption="../report/weight_balance.rst",
-            category="2. Weighting",
-        ),
-        convergence="work/weighting/convergence.csv",
-        collapsed="work/weighting/collapsed.csv",
+        **weighting_outputs(annotated=True),
     log:
         "work/logs/weight.log",
     benchmark:
@@ -39,5 +23,6 @@ rule weight:
     params:
         weighting=config["weighting"],
         estimation=config["estimation"],
+        layout=config["survey"]["layout"],
     script:
         "../../scripts/weight.py"
