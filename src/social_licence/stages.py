@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import with_defaults
 from .design.build import (
+    DESIGN_KEY,
     build_design,
     clusters,
     design_spec,
@@ -87,6 +88,8 @@ def run_ingest(
         withdrawals or None,
         id_match=survey_cfg.get("id_match"),
         unmatched=survey_cfg.get("unmatched_withdrawals", "error"),
+        layout=survey_cfg.get("layout", "wide"),
+        item=survey_cfg.get("item"),
     )
     for line in cleaned.log:
         log.info(line)
@@ -354,8 +357,10 @@ def run_model(
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
-    design = load_design(read_interim(survey_in))
-    result = fit_model(spec, design.data, instrument, design=design)
+    survey = read_interim(survey_in)
+    design = load_design(survey)
+    layout = survey.meta[DESIGN_KEY].get("layout", "wide")
+    result = fit_model(spec, design.data, instrument, design=design, layout=layout)
     tables = model_tables(result, spec, ci_level=estimation_cfg["ci_level"])
     coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)
     effects = tables["effects"]
