@@ -26,6 +26,7 @@ from social_licence.ingest.draft import draft_analysis, write_draft
 from social_licence.ingest.interim import read_interim, write_interim
 from social_licence.stages import run_ingest, run_weight
 from social_licence.weighting.choice import diagnostic_names
+from social_licence.weighting.diagnostics import methods_note
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
@@ -220,3 +221,20 @@ def test_third_party_cluster_sample_with_a_supplied_weight_matches_r(tmp_path, m
     r = r[(r["design"] == "clus1_w") & (r["variable"] == "stype")].set_index("level")
     assert np.allclose(got.loc[r.index, "estimate"], r["mean_est"], rtol=1e-10)
     assert np.allclose(got.loc[r.index, "se"], r["mean_se"], rtol=1e-8)
+
+
+def test_methods_note_without_raking_describes_the_weights_alone(clean_file, tmp_path):
+    for method in ("none", "supplied"):
+        out = tmp_path / method
+        out.mkdir()
+        _, outputs = _weight(clean_file, out, method)
+        summary = pd.read_csv(outputs["summary"])
+        text = methods_note({"summary": summary})
+        final = summary.set_index("weights").loc["final"]
+        if method == "none":
+            assert text == f"Every one of the {int(final['n'])} rows analysed has the same weight."
+        else:
+            w = read_interim(clean_file).data["design_weight"].to_numpy(dtype=float)
+            assert text.startswith(f"Weights range from {w.min():.3g} to {w.max():.3g}")
+            deff = len(w) * (w**2).sum() / w.sum() ** 2  # Kish: n sum(w^2) / sum(w)^2
+            assert f"Kish's design effect from weighting is {deff:.2f}" in text

@@ -24,6 +24,7 @@ from .design.build import (
     store_design,
     without_design,
 )
+from .design.describe import describe_file
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
 from .errors import ConfigError
 from .ingest.cleaning import clean
@@ -416,11 +417,17 @@ def run_table(
     csv_out: str | Path,
     html_out: str | Path,
     docx_out: str | Path,
+    survey_in: str | Path | None = None,
+    ci_level: float = 0.95,
 ) -> None:
-    """One published table: disclosure control, then CSV, HTML and Word."""
+    """One published table: disclosure control, then CSV, HTML and Word. ``survey_in``: the
+    weight stage's analysis file, whose stored design the footnote describes."""
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     frames = protect_published(report_inputs(estimates), thresholds, instrument)
+    note = None
+    if survey_in is not None:
+        note = describe_file(survey_in, instrument).footnote(ci_level)
     publish_table(
         name,
         frames,
@@ -429,6 +436,7 @@ def run_table(
         csv_out,
         html_out,
         docx_out,
+        method_note=note,
     )
 
 

@@ -81,7 +81,8 @@ WEIGHTING_FILES = {
 
 def weighting_outputs(annotated=False):
     """The weighting diagnostics this analysis has (name -> path), for the weight rule's
-    outputs (``annotated``: with their report captions) and for any rule that reads them."""
+    outputs (``annotated``: with their report captions) and for any rule that reads them.
+    """
     from social_licence.weighting.choice import diagnostic_names
 
     outputs = {}

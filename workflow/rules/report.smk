@@ -4,6 +4,7 @@
 rule table:
     input:
         estimates=expand("work/interim/estimates/{name}.parquet", name=ESTIMATES),
+        design="work/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
@@ -27,6 +28,8 @@ rule table:
         mem_mb=mem_mb("table"),
         runtime=runtime("table"),
         local_jobs=1,
+    params:
+        ci_level=config["estimation"]["ci_level"],
     script:
         "../../scripts/table.py"
 

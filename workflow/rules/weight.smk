@@ -3,13 +3,13 @@
 
 rule weight:
     input:
-        survey="work/interim/clean.parquet",
         **targets_input(),
+        survey="work/interim/clean.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        survey="work/interim/weighted.parquet",
         **weighting_outputs(annotated=True),
+        survey="work/interim/weighted.parquet",
     log:
         "work/logs/weight.log",
     benchmark:

@@ -29,6 +29,9 @@ _REPLICATES = {
 }
 
 
+_SHORT = {"jk1": "JK1 jackknife", "jkn": "JKn jackknife", "bootstrap": "bootstrap"}
+
+
 @dataclass(frozen=True)
 class DesignDescription:
     """Sentences describing one stored design; :meth:`text` for a methods box, :meth:`footnote`
@@ -39,7 +42,9 @@ class DesignDescription:
     strata: str  # sentence: stratified or not
     clusters: str  # sentence: clustered or not, and on what
     variance: str  # sentence: how standard errors and intervals were computed
-    parts: tuple[str, ...]  # short phrases of what the intervals allow for, e.g. "clustering"
+    parts: tuple[str, ...]  # what the intervals allow for, e.g. ("weighting", "clustering")
+    replicates: str | None  # e.g. "200 bootstrap replicates"; None for linearisation
+    unit: str  # what a row is: "respondents", or "ratings" in a long export
 
     @property
     def sentences(self) -> list[str]:
@@ -49,14 +54,19 @@ class DesignDescription:
         """The methods paragraph: weighting, strata, clusters, variance."""
         return " ".join(self.sentences)
 
-    def footnote(self, ci_level: float = 0.95, unit: str = "respondents") -> str:
-        """The note under a table of estimates (``unit``: who the bases count)."""
+    def footnote(self, ci_level: float = 0.95, unit: str | None = None) -> str:
+        """The note under a table of estimates; ``unit`` names what the bases count (default
+        respondents, or ratings in a long export), e.g. the population noun "parents"."""
         how = "weighted" if self.weighted else "unweighted"
-        allow = ", ".join(self.parts)
+        allow = _and(list(self.parts))
+        if self.replicates:
+            allow += f"; {self.replicates}"
+        unit = unit or self.unit
+        base = "ratings answered" if unit == "ratings" else f"{unit} who answered"
         return (
             f"Percentages are {how} and rounded to whole numbers; {ci_level:.0%} confidence "
             f"intervals allow for the survey design ({allow}); bases are unweighted numbers "
-            f"of {unit} who answered."
+            f"of {base}."
         )
 
 
@@ -110,7 +120,7 @@ def describe_design(spec: Mapping[str, Any], instrument: Any | None = None) -> D
             )
         else:
             w_text = f"Weights are {start} raked to population margins{target}."
-        parts.append("weighting by raking")
+        parts.append("weighting")
     strata = spec.get("strata")
     if strata:
         s_text = f"The sample is stratified by {_label(instrument, strata)}."
@@ -123,10 +133,10 @@ def describe_design(spec: Mapping[str, Any], instrument: Any | None = None) -> D
             f"Respondents are clustered in primary sampling units, {_label(instrument, psu)}; "
             "each respondent's ratings fall within their unit."
         )
-        parts.append("clustering in sampling units")
+        parts.append("clustering")
     elif psu:
         c_text = f"Respondents are clustered in primary sampling units, {_label(instrument, psu)}."
-        parts.append("clustering in sampling units")
+        parts.append("clustering")
     elif long:
         c_text = (
             "Each respondent rated several items: the respondent is the cluster of their "
@@ -137,16 +147,15 @@ def describe_design(spec: Mapping[str, Any], instrument: Any | None = None) -> D
         c_text = "Respondents were sampled individually (no clusters)."
     variance = spec.get("variance", "linearisation")
     replicates = spec.get("replicates")
+    reps = None
     if variance == "linearisation" or not replicates:
         if spec.get("calibration"):
             v_text = (
                 "Standard errors use Taylor linearisation, allowing for the calibration of "
                 "the weights to the raking margins."
             )
-            parts.append("calibration")
         else:
             v_text = "Standard errors use Taylor linearisation (no calibration)."
-        parts.append("Taylor linearisation")
     else:
         r = len(replicates.get("columns", []))
         name = _REPLICATES.get(variance, variance)
@@ -155,10 +164,11 @@ def describe_design(spec: Mapping[str, Any], instrument: Any | None = None) -> D
             v_text += ", each replicate raked again to the same margins."
         else:
             v_text += "."
-        parts.append(f"{name.removeprefix('the ')} with {r} replicates")
-    if method == "none" and not strata and not psu and not long:
-        parts.insert(0, "simple random sampling")
-    return DesignDescription(weighted, w_text, s_text, c_text, v_text, tuple(parts))
+        reps = f"{r} {_SHORT[variance]} replicates"
+    if not parts:
+        parts.append("simple random sampling")
+    unit = "ratings" if long else "respondents"
+    return DesignDescription(weighted, w_text, s_text, c_text, v_text, tuple(parts), reps, unit)
 
 
 def describe_file(path: str | Path, instrument: Any | None = None) -> DesignDescription:
