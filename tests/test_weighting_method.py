@@ -20,6 +20,7 @@ import pytest
 import yaml
 from conftest import DATA
 
+from social_licence.config_check import check_workflow_config
 from social_licence.design.build import load_design
 from social_licence.errors import ConfigError, InputError
 from social_licence.ingest.draft import draft_analysis, write_draft
@@ -238,3 +239,18 @@ def test_methods_note_without_raking_describes_the_weights_alone(clean_file, tmp
             assert text.startswith(f"Weights range from {w.min():.3g} to {w.max():.3g}")
             deff = len(w) * (w**2).sum() / w.sum() ** 2  # Kish: n sum(w^2) / sum(w)^2
             assert f"Kish's design effect from weighting is {deff:.2f}" in text
+
+
+def test_config_check_reads_targets_and_covariates_only_when_raking(tmp_path):
+    """The campus draft (no design weight) under the example's weighting keys, as Snakemake
+    merges the Snakefile's config with --configfile: targets and covariates name parents'
+    variables, which only matters when raking."""
+    draft = draft_analysis(ROOT / "data" / "raw" / "campus" / "campus.sav", tmp_path, id="student_id")
+    write_draft(draft, tmp_path)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    config["weighting"] = {**CONFIG["weighting"], "method": "none"}
+    check_workflow_config(config, ROOT)
+    with pytest.raises(ConfigError, match="weighting.method: supplied needs"):
+        check_workflow_config({**config, "weighting": {**config["weighting"], "method": "supplied"}}, ROOT)
+    with pytest.raises(ConfigError, match="weighting.covariates"):
+        check_workflow_config({**config, "weighting": {**config["weighting"], "method": "rake"}}, ROOT)
