@@ -13,6 +13,7 @@ lowers the log-odds of finding a use acceptable by 0.5).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import statsmodels.api as sm
 import yaml
 from workflow_helpers import BIN, copy_project, snakemake
 
+from social_licence.config_check import check_workflow_config
 from social_licence.design.build import load_design
 from social_licence.design.describe import describe_design
 from social_licence.errors import ConfigError, InputError
@@ -283,8 +285,6 @@ def test_a_grid_model_stacks_items_within_each_rating(weighted, drafted):
 @pytest.mark.slow
 def test_the_drafted_campus_analysis_runs_through_ingest_and_weight(tmp_path):
     project = copy_project(tmp_path / "project")
-    import subprocess
-
     subprocess.run(
         [str(BIN / "social-licence"), "init", "data/raw/campus/campus.sav", "--out", "campus",
          "--id", "student_id"],
@@ -297,3 +297,13 @@ def test_the_drafted_campus_analysis_runs_through_ingest_and_weight(tmp_path):
     survey = read_interim(project / "work" / "interim" / "weighted.parquet")
     assert survey.meta["design"]["layout"] == "long"
     assert (survey.data["weight"] == 1).all()
+
+
+def test_config_check_names_a_missing_or_unknown_item_before_any_job(config, drafted):
+    base = {**config, "weighting": {"method": "none"}}
+    check_workflow_config(base, ROOT)
+    for item, message in ((None, "needs the column naming the item"), ("vignette", "'vignette' is not a variable")):
+        with pytest.raises(ConfigError, match=message):
+            check_workflow_config({**base, "survey": {**config["survey"], "item": item}}, ROOT)
+    with pytest.raises(ConfigError, match="declare survey.layout: long"):
+        check_workflow_config({**base, "survey": {**config["survey"], "layout": "wide"}}, ROOT)

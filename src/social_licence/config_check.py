@@ -239,6 +239,17 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
         raise ConfigError(f"survey.instrument: {exc}") from None
     problems = _Problems()
 
+    if survey.get("layout") == "long":
+        item = survey.get("item")
+        if not item:
+            problems.add(
+                "survey.item",
+                "a long export (survey.layout: long) needs the column naming the item each row rates",
+            )
+        elif item not in instrument.variables:
+            problems.add("survey.item", f"{item!r} is not a variable of the instrument")
+    elif survey.get("item"):
+        problems.add("survey.item", "is set, but survey.layout is wide: declare survey.layout: long")
     for column, var in (survey.get("rename") or {}).items():
         if var not in instrument.variables:
             problems.add(f"survey.rename.{column}", f"{var!r} is not a variable of the instrument")

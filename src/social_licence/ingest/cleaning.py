@@ -5,7 +5,8 @@ The order is fixed and reported step by step (received -> excluded by each rule 
 1. **withdrawals**: respondents who withdrew consent are removed before anything else, matched on
    the raw respondent ID; then the IDs are replaced by keyed pseudonyms, so no later step (and no
    file) sees a raw ID. The log says how many were removed, never who.
-2. **duplicates**: repeated respondent IDs; the first (or last) occurrence is kept.
+2. **duplicates**: repeated respondent IDs (in a long export, one row per rating, a repeated
+   respondent ID *and* item); the first (or last) occurrence is kept.
 3. **speeders**: interview duration below ``share_of_median`` x the median duration of the
    respondents still in at this step (a missing duration is not evidence of speeding).
 4. **straightliners**: the same answer to every item of a grid the respondent answered, counted
@@ -13,6 +14,9 @@ The order is fixed and reported step by step (received -> excluded by each rule 
    ("Don't know" and cells not asked are not answers).
 5. **attention_check**: the answer is not one of the instrument's ``pass`` codes (no answer fails
    too, unless ``missing: pass``).
+
+In a long export (``layout="long"``) withdrawals and rules 3-5 remove whole respondents (every
+rating of a respondent flagged on any rating), and the flow counts respondents beside rows.
 
 Each rule can be switched off (``enabled: false``) or parameterised from ``config.yaml``'s
 ``cleaning:`` block; a disabled rule still has its row in the flow table, excluding nobody.
@@ -194,7 +198,7 @@ def clean(
     (``respondents_excluded``, ``respondents_remaining``).
     """
     resolved = resolve_rules(rules)
-    long = _check_layout(survey, instrument, layout, item)
+    long = _check_layout(survey, layout, item)
     if survey.meta.get("index") not in ("raw_id", "row"):
         raise InputError(
             "clean() needs the survey as read_survey returns it (raw IDs), "
@@ -452,7 +456,7 @@ def clean(
     return Survey(data=current.data, meta=meta, log=log, rows=current.rows), table
 
 
-def _check_layout(survey: Survey, instrument: Instrument, layout: str, item: str | None) -> bool:
+def _check_layout(survey: Survey, layout: str, item: str | None) -> bool:
     """True for a long export; a long one needs its item column, present and never blank."""
     if layout not in LAYOUTS:
         raise ConfigError(f"survey.layout must be wide or long, not {layout!r}")
