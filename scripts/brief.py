@@ -24,7 +24,8 @@ def main(paths, plan_cfg, models, html_out, log=None):
     }
     figures = {Path(p).stem: p for p in paths["figures"]}
     run_brief(
-        inputs, paths["instrument"], paths["thresholds"], plan_cfg, diagnostics, html_out, figures, models
+        inputs, paths["instrument"], paths["thresholds"], plan_cfg, diagnostics, html_out, figures, models,
+        paths.get("design"),
     )
 
 

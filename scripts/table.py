@@ -4,9 +4,9 @@ from social_licence.io import configure_logging
 from social_licence.stages import run_table
 
 
-def main(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out, log=None):
+def main(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out, log=None, design=None):
     configure_logging(log)
-    run_table(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out)
+    run_table(name, estimates, instrument, thresholds, plan_cfg, csv_out, html_out, docx_out, design)
 
 
 if "snakemake" in globals():
@@ -20,4 +20,5 @@ if "snakemake" in globals():
         snakemake.output.html,
         snakemake.output.docx,
         snakemake.log[0],
+        snakemake.input.design,
     )

@@ -1,11 +1,12 @@
-"""Rake the cleaned survey to the population margins in config; write the analysis file with its
-survey design (calibration or replicate weights, each replicate raked once) and the diagnostics."""
+"""Make the final weight as weighting.method says (none | supplied | rake); write the analysis file
+with its survey design (calibration or replicate weights, each replicate raked once when raking)
+and the weighting diagnostics of that method."""
 
 from social_licence.io import configure_logging
 from social_licence.stages import run_weight
 
 
-def main(survey, targets, instrument, thresholds, weighting_cfg, estimation_cfg, outputs, log=None):
+def main(survey, targets, instrument, thresholds, weighting_cfg, estimation_cfg, layout, survey_out, outputs, log=None):
     configure_logging(log)
     run_weight(
         survey,
@@ -14,23 +15,22 @@ def main(survey, targets, instrument, thresholds, weighting_cfg, estimation_cfg,
         weighting_cfg,
         estimation_cfg,
         thresholds,
-        outputs["survey"],
-        outputs["summary"],
-        outputs["margins"],
-        outputs["balance"],
-        outputs["convergence"],
-        outputs["collapsed"],
+        survey_out,
+        outputs,
+        layout,
     )
 
 
 if "snakemake" in globals():
     main(
         snakemake.input.survey,
-        snakemake.input.targets,
+        snakemake.input.get("targets"),
         snakemake.input.instrument,
         snakemake.input.thresholds,
         snakemake.params.weighting,
         snakemake.params.estimation,
-        dict(snakemake.output.items()),
+        snakemake.params.layout,
+        snakemake.output.survey,
+        {key: path for key, path in snakemake.output.items() if key != "survey"},
         snakemake.log[0],
     )

@@ -63,10 +63,10 @@ def clean_file(tmp_path_factory) -> Path:
 
 
 def _weight(clean: Path, out: Path, estimation: dict) -> Path:
-    names = ("weighted.parquet", "summary.csv", "margins.csv", "balance.csv", "conv.csv", "coll.csv")
+    names = ("summary", "margins", "balance", "convergence", "collapsed")
     run_weight(
         clean, TARGETS, INSTRUMENT, CONFIG["weighting"], estimation, THRESHOLDS,
-        *(out / n for n in names),
+        out / "weighted.parquet", {n: out / f"{n}.csv" for n in names},
     )
     return out / "weighted.parquet"
 

@@ -280,7 +280,8 @@ def test_campus_sav_is_drafted_long_with_the_scenario_as_item_column(tmp_path):
     d = _init(export, tmp_path, "--id", "student_id")
     cfg, inst = d["config"], d["instrument"]
     assert cfg["survey"]["layout"] == "long" and cfg["survey"]["item"] == "scenario"
-    assert cfg["cleaning"]["duplicates"] == {"enabled": False}  # ratings are not duplicates
+    # the unit of a long export is (respondent, item): only a repeat of both is a duplicate
+    assert cfg["cleaning"]["duplicates"] == {"enabled": True}
     assert cfg["cleaning"]["attention_check"] == {"enabled": True, "variable": "attention"}
     assert cfg["weighting"] == {"method": "none", "covariates": []}
     assert inst["design"]["weight"] is None
@@ -330,12 +331,15 @@ def test_campus_sav_drafted_ingest_keeps_every_rating_and_counts_match_the_file(
         (raw["gender"] == 9).sum()
     )
     assert int((survey.data["acceptable"] == "Yes").sum()) == int((raw["acceptable"] == 1).sum())
-    # Cleaning does not yet know a declared long layout: with the duplicates rule off (as drafted)
-    # it refuses repeated IDs rather than cutting the export to one row per student.
-    with pytest.raises(
-        InputError, match="respondent IDs repeat and the duplicates rule is disabled"
-    ):
-        _ingest(export, tmp_path, d)
+    # Cleaning knows the declared long layout: no rating is dropped as a duplicate, and every
+    # exclusion is counted in rows and in respondents
+    cleaned, flow = _ingest(export, tmp_path, d)
+    flow = flow.set_index("rule")
+    assert flow.loc["duplicates", "excluded"] == 0
+    assert flow.loc["conflicting_duplicates", "excluded"] == 0
+    steps = flow.drop(index=["received", "analysed"])
+    assert len(cleaned) == 1800 - steps["excluded"].sum() == flow.loc["analysed", "remaining"]
+    assert cleaned.index.nunique() == 600 - steps["respondents_excluded"].sum()
 
 
 def test_campus_csv_without_labels_is_still_long_and_keeps_0_10_ratings_ordered(tmp_path):

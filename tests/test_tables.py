@@ -13,7 +13,13 @@ import docx
 import numpy as np
 import pandas as pd
 import pytest
-from test_brief_data import example_design, example_plan, example_respondents, grid_table, instrument
+from test_brief_data import (
+    example_design,
+    example_plan,
+    example_respondents,
+    grid_table,
+    instrument,
+)
 
 from social_licence.errors import DisclosureError, OutputError
 from social_licence.report.disclosure import Thresholds, suppress, suppress_comparisons

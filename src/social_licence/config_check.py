@@ -175,7 +175,7 @@ def _check_plan(problems: _Problems, config: Mapping[str, Any], instrument: Inst
         problems.guard("analysis.questions", exc)
         return
     declared = (config.get("analysis") or {}).get("questions") or []
-    for q, spec in zip(plan.questions, declared):  # groups of their own (others are estimation.groups)
+    for q, spec in zip(plan.questions, declared, strict=False):  # groups of their own (others are estimation.groups)
         if isinstance(spec.get("groups"), list):
             _check_variables(problems, f"analysis.questions ({q.name}).groups", list(q.groups), instrument, levels=True)
     headline = (config.get("report") or {}).get("headline")
@@ -255,6 +255,17 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
         raise ConfigError(f"survey.instrument: {exc}") from None
     problems = _Problems()
 
+    if survey.get("layout") == "long":
+        item = survey.get("item")
+        if not item:
+            problems.add(
+                "survey.item",
+                "a long export (survey.layout: long) needs the column naming the item each row rates",
+            )
+        elif item not in instrument.variables:
+            problems.add("survey.item", f"{item!r} is not a variable of the instrument")
+    elif survey.get("item"):
+        problems.add("survey.item", "is set, but survey.layout is wide: declare survey.layout: long")
     for column, var in (survey.get("rename") or {}).items():
         if var not in instrument.variables:
             problems.add(f"survey.rename.{column}", f"{var!r} is not a variable of the instrument")
@@ -303,14 +314,23 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
                 )
 
     weighting = config.get("weighting") or {}
-    _check_variables(
-        problems, "weighting.covariates", weighting.get("covariates") or [], instrument
-    )
+    # targets and balance covariates belong to a raking; without one they are not read
     if weighting.get("method", "rake") == "rake":
+        _check_variables(
+            problems, "weighting.covariates", weighting.get("covariates") or [], instrument
+        )
         try:
-            load_targets(root / weighting["targets_file"], weighting["targets"], instrument=instrument)
+            load_targets(
+                root / weighting["targets_file"], weighting["targets"], instrument=instrument
+            )
         except SocialLicenceError as exc:
             problems.guard(f"weighting.targets ({weighting.get('targets')!r})", exc)
+    elif weighting.get("method") == "supplied" and not instrument.design.get("weight"):
+        problems.add(
+            "weighting.method",
+            "supplied needs the export's final weight named in the instrument's design.weight "
+            "(it is null); or set weighting.method: none",
+        )
 
     estimation = config.get("estimation") or {}
     groups = list(estimation.get("groups") or [])

@@ -15,9 +15,18 @@ from typing import Any
 import pandas as pd
 
 from .config import with_defaults
-from .design.build import build_design, design_spec, load_design, store_design, without_design
+from .design.build import (
+    DESIGN_KEY,
+    build_design,
+    clusters,
+    design_spec,
+    load_design,
+    store_design,
+    without_design,
+)
+from .design.describe import describe_file
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
-from .errors import OutputError
+from .errors import ConfigError, OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
@@ -41,7 +50,9 @@ from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
 from .survey.plan import Plan, build_plan
-from .weighting.diagnostics import methods_note
+from .weighting.choice import check_method as check_weighting_method
+from .weighting.choice import diagnostic_names, supplied_weights, unit_weights
+from .weighting.diagnostics import methods_note, weight_summary
 from .weighting.margins import WEIGHT_NAME
 from .weighting.solver import calibration, make_reweighter, raking_solves
 from .weighting.targets import load_targets, rake_from_config
@@ -79,6 +90,8 @@ def run_ingest(
         withdrawals or None,
         id_match=survey_cfg.get("id_match"),
         unmatched=survey_cfg.get("unmatched_withdrawals", "error"),
+        layout=survey_cfg.get("layout", "wide"),
+        item=survey_cfg.get("item"),
     )
     for line in cleaned.log:
         log.info(line)
@@ -100,30 +113,97 @@ def rake_options(weighting_cfg: Mapping[str, Any], instrument) -> dict[str, Any]
 
 def run_weight(
     survey_in: str | Path,
-    targets_path: str | Path,
+    targets_path: str | Path | None,
     instrument_path: str | Path,
     weighting_cfg: Mapping[str, Any],
     estimation_cfg: Mapping[str, Any],
     thresholds_path: str | Path,
     survey_out: str | Path,
-    summary_out: str | Path,
-    margins_out: str | Path,
-    balance_out: str | Path,
-    convergence_out: str | Path,
-    collapsed_out: str | Path,
+    outputs: Mapping[str, str | Path],
+    layout: str = "wide",
 ) -> None:
-    """Rake the design weight to the configured target set; write the analysis file with its
-    survey design (:mod:`social_licence.design.build`) and the weighting diagnostics.
+    """Make the final weight as ``weighting.method`` says; write the analysis file with its
+    survey design (:mod:`social_licence.design.build`) and the weighting diagnostics
+    ``outputs`` (name -> path: ``summary`` always; ``margins``, ``balance``, ``convergence``
+    and ``collapsed`` for ``rake``, see :func:`social_licence.weighting.choice.diagnostic_names`).
 
-    What the variance needs to reflect the raking is made here, once: for linearisation the
-    raking margins coded on the respondents; for replicate variance (``jk1``, ``jkn``,
-    ``bootstrap``) the replicate weights, every replicate raked to the same targets with the
-    same options as the full sample.
+    ``none``: every row weighs 1, whatever the instrument's design weight (logged as ignored).
+    ``supplied``: the instrument's design weight is the final weight, checked.
+    ``rake``: the design weight raked to the configured target set (``targets_path``). What the
+    variance needs to reflect the raking is made here, once: for linearisation the raking
+    margins coded on the respondents; for replicate variance (``jk1``, ``jkn``, ``bootstrap``)
+    the replicate weights, every replicate raked to the same targets with the same options as
+    the full sample. Without raking, linearisation has no calibration and replicates are
+    plain replicate weights. ``layout``: ``long`` when the export has one row per rating (the
+    respondent is then the cluster unless a PSU is declared).
     """
     weighting_cfg = with_defaults("weighting", weighting_cfg)
     estimation_cfg = with_defaults("estimation", estimation_cfg)
+    method = check_weighting_method(weighting_cfg["method"])
+    wanted = set(diagnostic_names(method))
+    if set(outputs) != wanted:
+        raise ConfigError(
+            f"weighting.method {method}: the weight stage writes {', '.join(sorted(wanted))}, "
+            f"not {', '.join(sorted(outputs))}"
+        )
     instrument = load_instrument(instrument_path)
     survey = read_interim(survey_in)
+    design_weight = instrument.design.get("weight")
+    variance = estimation_cfg["variance"]
+    if method == "rake":
+        if layout == "long":
+            raise ConfigError(
+                "weighting.method rake is not available for a long export (one row per rating) "
+                "yet: use none, or supplied with the export's final weight"
+            )
+        run_rake(survey, targets_path, instrument, weighting_cfg, estimation_cfg, thresholds_path, outputs)
+    else:
+        if method == "none":
+            if design_weight:
+                log.info(
+                    "weighting: none; the instrument's design weight %s is ignored (every row "
+                    "weighs 1)",
+                    design_weight,
+                )
+            weights = unit_weights(survey.data)
+            label = "Final weight: 1 for every row (unweighted analysis)"
+            record = {"method": "none"}
+        else:
+            weights = supplied_weights(
+                survey.data, design_weight, file=survey.file, rows=survey.rows
+            )
+            label = f"Final weight: the export's supplied weight {design_weight}"
+            record = {"method": "supplied", "variable": design_weight}
+            log.info("weighting: supplied weight %s", design_weight)
+        survey.data[WEIGHT_COLUMN] = weights.to_numpy()
+        survey.meta.setdefault("variables", {})[WEIGHT_COLUMN] = {"label": label, "type": "weight"}
+        spec = design_spec(instrument.design, estimation_cfg, weighting=record, layout=layout)
+        if variance == "linearisation":
+            log.info("variance: linearisation, without calibration")
+            store_design(survey, spec)
+        else:
+            replicates = build_design(
+                survey.data,
+                weights=WEIGHT_COLUMN,
+                strata=spec["strata"],
+                psu=clusters(survey.data, spec),
+                fpc=spec["fpc"],
+                lonely_psu=spec["lonely_psu"],
+                variance=variance,
+                replicates=estimation_cfg["replicates"],
+                seed=estimation_cfg["seed"],
+            )
+            log.info("variance: %s, %d plain replicates (nothing re-weighted)", variance, replicates.replicates)
+            store_design(survey, spec, replicates=replicates)
+        summary = weight_summary(survey.data[WEIGHT_COLUMN])
+        thresholds = load_thresholds(thresholds_path)
+        numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
+        write_csv(withhold_statistics(summary, "n", numbers, thresholds), outputs["summary"])
+    write_interim(survey, survey_out)
+
+
+def run_rake(survey, targets_path, instrument, weighting_cfg, estimation_cfg, thresholds_path, outputs) -> None:
+    """The ``rake`` method of :func:`run_weight` (in place on ``survey``; writes the diagnostics)."""
     solves_before = raking_solves()
     targets = load_targets(
         targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
@@ -139,7 +219,13 @@ def run_weight(
         "label": f"Final weight: design weight raked to target set {weighting_cfg['targets']!r}",
         "type": "weight",
     }
-    spec = design_spec(instrument.design, estimation_cfg)
+    record = {
+        "method": "rake",
+        "targets": weighting_cfg["targets"],
+        "margins": list(dict.fromkeys(diagnostics["margins"]["margin"])),
+        "base": options["base_weight"],
+    }
+    spec = design_spec(instrument.design, estimation_cfg, weighting=record)
     variance = estimation_cfg["variance"]
     if variance == "linearisation":
         log.info("variance: linearisation, calibrated to the margins of %r", weighting_cfg["targets"])
@@ -178,20 +264,19 @@ def run_weight(
         )
         store_design(survey, spec, replicates=replicates)
     log.info("raking solves in this run: %d", raking_solves() - solves_before)
-    write_interim(survey, survey_out)
     thresholds = load_thresholds(thresholds_path)
     summary = diagnostics["summary"]
     numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
-    write_csv(withhold_statistics(summary, "n", numbers, thresholds), summary_out)
+    write_csv(withhold_statistics(summary, "n", numbers, thresholds), outputs["summary"])
     min_base = thresholds.min_base
     margins = withhold_margin_counts(diagnostics["margins"], min_base)
-    write_csv(margins, margins_out)
-    write_csv(withhold_balance(diagnostics["balance"], survey.data, thresholds), balance_out)
-    write_csv(diagnostics["convergence"], convergence_out)
+    write_csv(margins, outputs["margins"])
+    write_csv(withhold_balance(diagnostics["balance"], survey.data, thresholds), outputs["balance"])
+    write_csv(diagnostics["convergence"], outputs["convergence"])
     collapsed = withhold_margin_counts(
         diagnostics["collapsed"], min_base, by=["margin", "collapsed_into"]
     )
-    write_csv(collapsed, collapsed_out)
+    write_csv(collapsed, outputs["collapsed"])
 
 
 def run_codebook(
@@ -284,8 +369,10 @@ def run_model(
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
-    design = load_design(read_interim(survey_in))
-    result = fit_model(spec, design.data, instrument, design=design)
+    survey = read_interim(survey_in)
+    design = load_design(survey)
+    layout = survey.meta[DESIGN_KEY].get("layout", "wide")
+    result = fit_model(spec, design.data, instrument, design=design, layout=layout)
     tables = model_tables(result, spec, ci_level=estimation_cfg["ci_level"])
     coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)
     effects = tables["effects"]
@@ -343,12 +430,19 @@ def run_table(
     csv_out: str | Path,
     html_out: str | Path,
     docx_out: str | Path,
+    survey_in: str | Path | None = None,
 ) -> None:
-    """One published table: disclosure control, then CSV, HTML and Word."""
+    """One published table: disclosure control, then CSV, HTML and Word. ``survey_in``: the
+    weight stage's analysis file, whose stored design the footnote describes."""
     plan = load_plan(instrument_path, plan_cfg)
     thresholds = load_thresholds(thresholds_path)
     frames = protect_published(report_inputs(estimates), thresholds, plan)
-    publish_table(name, frames, plan, thresholds, csv_out, html_out, docx_out)
+    note = None
+    if survey_in is not None:
+        ci_level = with_defaults("estimation", plan_cfg.get("estimation") or {})["ci_level"]
+        described = describe_file(survey_in, plan.instrument)
+        note = described.footnote(ci_level, unit=None if described.unit == "ratings" else plan.population)
+    publish_table(name, frames, plan, thresholds, csv_out, html_out, docx_out, method_note=note)
 
 
 def run_figure(
@@ -376,10 +470,13 @@ def run_brief(
     html_out: str | Path,
     figures: Mapping[str, str | Path] | None = None,
     models: Sequence[str] = (),
+    survey_in: str | Path | None = None,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box.
 
-    ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn again).
+    ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn
+    again); ``survey_in``: the weight stage's analysis file, whose stored design the methods box
+    describes (:mod:`social_licence.design.describe`).
     """
     plan = load_plan(instrument_path, plan_cfg, models)
     report_cfg = with_defaults("report", plan_cfg.get("report") or {})
@@ -390,6 +487,7 @@ def run_brief(
     options: dict[str, Any] = {
         "estimation": dict(estimation_cfg),
         "weighting_text": methods_note(weighting_diagnostics, plan.instrument) if weighting_diagnostics else None,
+        "design_text": describe_file(survey_in, plan.instrument).text() if survey_in is not None else None,
         "figure_files": dict(figures or {}),
     }
     write_brief(

@@ -28,8 +28,15 @@ from social_licence.config import load as load_config_file
 INSTRUMENT = load_config_file(
     config["survey"]["instrument"], "instrument", fill_defaults=False
 )
-TARGETS = load_config_file(
-    config["weighting"]["targets_file"], "targets", fill_defaults=False
+# Weighting is a choice (none | supplied | rake): targets are read only for raking.
+WEIGHTING = config["weighting"].get("method", "rake")
+RAKING = WEIGHTING == "rake"
+TARGETS = (
+    load_config_file(
+        config["weighting"]["targets_file"], "targets", fill_defaults=False
+    )
+    if RAKING
+    else None
 )
 MODELS = load_config_file(config["models"]["file"], "models", fill_defaults=False)
 THRESHOLDS = load_config_file(config["report"]["thresholds"], "thresholds")
@@ -40,7 +47,7 @@ from social_licence.config_check import check_workflow_config
 
 check_workflow_config(config)
 
-if config["weighting"]["targets"] not in TARGETS["sets"]:
+if RAKING and config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(
         f"weighting.targets: {config['weighting']['targets']!r} is not a set in "
         f"{config['weighting']['targets_file']} (sets: {', '.join(TARGETS['sets'])})"
@@ -59,6 +66,38 @@ def model_names():
             f"models.run names {unknown}, not in {config['models']['file']}"
         )
     return list(wanted)
+
+
+# What the weight stage writes, by method: the weight summary always; margins, balance,
+# convergence and collapsed categories describe a raking (social_licence.weighting.choice).
+WEIGHTING_FILES = {
+    "summary": ("weight_summary", "../report/weight_summary.rst"),
+    "margins": ("margins", "../report/weight_margins.rst"),
+    "balance": ("balance", "../report/weight_balance.rst"),
+    "convergence": ("convergence", None),
+    "collapsed": ("collapsed", None),
+}
+
+
+def weighting_outputs(annotated=False):
+    """The weighting diagnostics this analysis has (name -> path), for the weight rule's
+    outputs (``annotated``: with their report captions) and for any rule that reads them.
+    """
+    from social_licence.weighting.choice import diagnostic_names
+
+    outputs = {}
+    for name in diagnostic_names(WEIGHTING):
+        stem, caption = WEIGHTING_FILES[name]
+        path = f"{WORK}/weighting/{stem}.csv"
+        if annotated and caption:
+            path = report(path, caption=caption, category="2. Weighting")
+        outputs[name] = path
+    return outputs
+
+
+def targets_input():
+    """The targets file, read only when the weights are raked."""
+    return {"targets": config["weighting"]["targets_file"]} if RAKING else {}
 
 
 def withdrawals_input():
@@ -99,11 +138,7 @@ def final_outputs():
         f"{WORK}/qa/flow.csv",
         f"{WORK}/codebook/codebook.csv",
         f"{WORK}/codebook/codebook.html",
-        f"{WORK}/weighting/weight_summary.csv",
-        f"{WORK}/weighting/margins.csv",
-        f"{WORK}/weighting/balance.csv",
-        f"{WORK}/weighting/convergence.csv",
-        f"{WORK}/weighting/collapsed.csv",
+        *weighting_outputs().values(),
         f"{WORK}/brief/brief.html",
     ]
     outputs += expand(
@@ -121,10 +156,10 @@ def final_outputs():
 
 
 def config_inputs():
-    """The files the config names: instrument, targets, models, thresholds."""
+    """The files the config names: instrument, targets (when raking), models, thresholds."""
     return [
         config["survey"]["instrument"],
-        config["weighting"]["targets_file"],
+        *targets_input().values(),
         config["models"]["file"],
         config["report"]["thresholds"],
     ]

@@ -4,6 +4,7 @@
 rule table:
     input:
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
+        design=f"{WORK}/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
@@ -38,7 +39,7 @@ rule figure:
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
         models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
         effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
-        margins=f"{WORK}/weighting/margins.csv",
+        **{k: v for k, v in weighting_outputs().items() if k == "margins"},
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
@@ -75,10 +76,12 @@ rule brief:
         models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
         effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
         flow=f"{WORK}/qa/flow.csv",
-        weights=f"{WORK}/weighting/weight_summary.csv",
-        margins=f"{WORK}/weighting/margins.csv",
-        convergence=f"{WORK}/weighting/convergence.csv",
-        collapsed=f"{WORK}/weighting/collapsed.csv",
+        design=f"{WORK}/interim/weighted.parquet",
+        **{
+            {"summary": "weights"}.get(k, k): v
+            for k, v in weighting_outputs().items()
+            if k != "balance"
+        },
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:

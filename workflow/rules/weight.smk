@@ -1,31 +1,15 @@
-# Weighting: rake the design weight to population margins, with bounds, and report diagnostics.
+# Weighting as configured (none | supplied | rake to population margins), with its diagnostics.
 
 
 rule weight:
     input:
+        **targets_input(),
         survey=f"{WORK}/interim/clean.parquet",
-        targets=config["weighting"]["targets_file"],
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
+        **weighting_outputs(annotated=True),
         survey=f"{WORK}/interim/weighted.parquet",
-        summary=report(
-            f"{WORK}/weighting/weight_summary.csv",
-            caption="../report/weight_summary.rst",
-            category="2. Weighting",
-        ),
-        margins=report(
-            f"{WORK}/weighting/margins.csv",
-            caption="../report/weight_margins.rst",
-            category="2. Weighting",
-        ),
-        balance=report(
-            f"{WORK}/weighting/balance.csv",
-            caption="../report/weight_balance.rst",
-            category="2. Weighting",
-        ),
-        convergence=f"{WORK}/weighting/convergence.csv",
-        collapsed=f"{WORK}/weighting/collapsed.csv",
     log:
         f"{WORK}/logs/weight.log",
     benchmark:
@@ -39,5 +23,6 @@ rule weight:
     params:
         weighting=config["weighting"],
         estimation=config["estimation"],
+        layout=config["survey"]["layout"],
     script:
         "../../scripts/weight.py"

@@ -28,6 +28,7 @@ CALIBRATION_PREFIX = "calibration__"
 CALIBRATION_BASE = "calibration__base"
 REPLICATE_PREFIX = "repweight_"
 VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
+LAYOUTS = ("wide", "long")
 
 Design = SurveyDesign | ReplicateDesign
 
@@ -76,10 +77,21 @@ def build_design(
     )
 
 
-def design_spec(design_columns: Mapping[str, Any], estimation: Mapping[str, Any]) -> dict[str, Any]:
+def design_spec(
+    design_columns: Mapping[str, Any],
+    estimation: Mapping[str, Any],
+    *,
+    weighting: Mapping[str, Any] | None = None,
+    layout: str = "wide",
+) -> dict[str, Any]:
     """What the analysis file records about its design: the instrument's design columns, the
-    final weight column, the lonely-PSU rule and the variance method."""
-    return {
+    final weight column, the lonely-PSU rule, the variance method, how the final weight was
+    made (``weighting``: ``method`` none | supplied | rake, with ``variable`` or ``targets`` and
+    ``margins``) and the export's ``layout``: in a long export (one row per rating) the
+    respondent is the cluster of their ratings when no PSU is declared (:func:`clusters`)."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"survey.layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    spec = {
         "weights": "weight",
         "strata": design_columns.get("strata"),
         "psu": design_columns.get("psu"),
@@ -87,6 +99,18 @@ def design_spec(design_columns: Mapping[str, Any], estimation: Mapping[str, Any]
         "lonely_psu": estimation["lonely_psu"],
         "variance": estimation["variance"],
     }
+    if weighting is not None:
+        spec["weighting"] = dict(weighting)
+    spec["layout"] = layout
+    return spec
+
+
+def clusters(data: pd.DataFrame, spec: Mapping[str, Any]) -> Any:
+    """The design's PSUs: the declared PSU column, or in a long export without one the
+    respondent (the index), so that the ratings of one respondent are never independent."""
+    if spec.get("psu") is None and spec.get("layout") == "long":
+        return np.asarray(data.index)
+    return spec.get("psu")
 
 
 def store_design(
@@ -171,7 +195,7 @@ def load_design(survey: Survey) -> Design:
         data,
         weights=spec["weights"],
         strata=spec["strata"],
-        psu=spec["psu"],
+        psu=clusters(data, spec),
         fpc=spec["fpc"],
         lonely_psu=spec["lonely_psu"],
         calibration=calibration,

@@ -320,14 +320,25 @@ class Estimators:
             raise EstimationError("with_data needs a frame of the design's respondents, in order")
         return self._rows(frame, np.arange(len(self.data)))
 
-    def long(self, frame: pd.DataFrame, respondent: str = "respondent"):
+    def long(
+        self, frame: pd.DataFrame, respondent: str = "respondent", positions: np.ndarray | None = None
+    ):
         """The design of a long frame with several rows per respondent (``grid.long_format``).
 
         Each row takes its respondent's weight, stratum and PSU (or replicate weights), so rows
         of one respondent are clustered together (on the PSU, or on the respondent when the
         design has no PSUs) and the strata, PSU counts and FPC stay the respondent design's.
+        ``positions``: the design row each frame row copies, where the design's rows are not
+        one per respondent (a long export's ratings); by default looked up from ``respondent``.
         """
-        return self._rows(frame, respondent_positions(self.data, frame, respondent))
+        if positions is None:
+            positions = respondent_positions(self.data, frame, respondent)
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) != len(frame) or (len(positions) and not (
+            (positions >= 0).all() and (positions < len(self.data)).all()
+        )):
+            raise EstimationError("positions must give a design row for every row of the frame")
+        return self._rows(frame, positions)
 
     # .. public estimators ..................................................................
     def proportion(

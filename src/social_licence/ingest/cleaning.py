@@ -5,7 +5,8 @@ The order is fixed and reported step by step (received -> excluded by each rule 
 1. **withdrawals**: respondents who withdrew consent are removed before anything else, matched on
    the raw respondent ID; then the IDs are replaced by keyed pseudonyms, so no later step (and no
    file) sees a raw ID. The log says how many were removed, never who.
-2. **duplicates**: repeated respondent IDs; the first (or last) occurrence is kept.
+2. **duplicates**: repeated respondent IDs (in a long export, one row per rating, a repeated
+   respondent ID *and* item); the first (or last) occurrence is kept.
 3. **speeders**: interview duration below ``share_of_median`` x the median duration of the
    respondents still in at this step (a missing duration is not evidence of speeding).
 4. **straightliners**: the same answer to every item of a grid the respondent answered, counted
@@ -13,6 +14,9 @@ The order is fixed and reported step by step (received -> excluded by each rule 
    ("Don't know" and cells not asked are not answers).
 5. **attention_check**: the answer is not one of the instrument's ``pass`` codes (no answer fails
    too, unless ``missing: pass``).
+
+In a long export (``layout="long"``) withdrawals and rules 3-5 remove whole respondents (every
+rating of a respondent flagged on any rating), and the flow counts respondents beside rows.
 
 Each rule can be switched off (``enabled: false``) or parameterised from ``config.yaml``'s
 ``cleaning:`` block; a disabled rule still has its row in the flow table, excluding nobody.
@@ -40,6 +44,7 @@ from .screening import (
     check_answered,
     conflicting_rows,
     find_duplicates,
+    unit_key,
     zero_weights,
 )
 from .withdrawals import match_withdrawals
@@ -68,6 +73,9 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     },
 }
 FLOW_COLUMNS = ["step", "rule", "excluded", "remaining", "detail"]
+#: A long export's flow counts respondents beside rows (ratings).
+LONG_FLOW_COLUMNS = ["respondents_excluded", "respondents_remaining"]
+LAYOUTS = ("wide", "long")
 
 
 def resolve_rules(rules: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -170,6 +178,8 @@ def clean(
     key: bytes | None = None,
     id_match: Iterable[str] | None = None,
     unmatched: str = "error",
+    layout: str = "wide",
+    item: str | None = None,
 ) -> tuple[Survey, pd.DataFrame]:
     """Apply withdrawals, pseudonymise, apply the QA rules; return the survey and the flow table.
 
@@ -179,8 +189,16 @@ def clean(
     listed IDs are compared and what an unmatched one does
     (:func:`social_licence.withdrawals.match_withdrawals`). The flow table has columns
     ``step, rule, excluded, remaining, detail``; it is also kept in ``meta["cleaning"]``.
+
+    ``layout``/``item``: a ``long`` export has one row per rating, ``item`` naming the item each
+    row rates. Its unit is (respondent, item): an exact repeat of one is a counted duplicate, a
+    conflicting one follows ``conflicting_duplicates``. Withdrawals and the respondent rules
+    (speeders, straight-liners, attention check) remove a respondent with all their rows (a
+    respondent failing any of their checks is out); the flow then counts rows and respondents
+    (``respondents_excluded``, ``respondents_remaining``).
     """
     resolved = resolve_rules(rules)
+    long = _check_layout(survey, layout, item)
     if survey.meta.get("index") not in ("raw_id", "row"):
         raise InputError(
             "clean() needs the survey as read_survey returns it (raw IDs), "
@@ -190,16 +208,25 @@ def clean(
     has_ids = survey.meta.get("index") == "raw_id"
     log = list(survey.log)
     flow: list[dict[str, Any]] = []
+
+    def add(rule: str, excluded: int, remaining: int, detail: str) -> None:
+        _add(flow, rule, excluded, remaining, detail)
+        if long:
+            people = _people(current.data)
+            before = flow[-2]["respondents_remaining"]
+            flow[-1].update(respondents_excluded=before - people, respondents_remaining=people)
+
     n0 = len(survey.data)
-    flow.append(
-        {
-            "step": 0,
-            "rule": "received",
-            "excluded": 0,
-            "remaining": n0,
-            "detail": "respondents in the export",
-        }
-    )
+    received = {
+        "step": 0,
+        "rule": "received",
+        "excluded": 0,
+        "remaining": n0,
+        "detail": "rows (ratings) in the export" if long else "respondents in the export",
+    }
+    if long:
+        received.update(respondents_excluded=0, respondents_remaining=_people(survey.data))
+    flow.append(received)
 
     # 1. withdrawals, on raw IDs, before anything else
     if withdrawals is not None and not has_ids:
@@ -235,7 +262,7 @@ def clean(
     log.append(msg)
     if match.unmatched:
         detail += f"; {match.unmatched} listed ID(s) matched no respondent"
-    _add(flow, "withdrawals", int(withdrawn.sum()), len(current.data), detail)
+    add("withdrawals", int(withdrawn.sum()), len(current.data), detail)
 
     if has_ids:
         if key is None:
@@ -248,37 +275,42 @@ def clean(
     # 2. duplicates
     rule = resolved["duplicates"]
     if not rule["enabled"]:
-        _add(flow, "duplicates", 0, len(current.data), "rule disabled")
+        add("duplicates", 0, len(current.data), "rule disabled")
     elif not has_ids:
-        _add(flow, "duplicates", 0, len(current.data), "no respondent ID to compare")
+        add("duplicates", 0, len(current.data), "no respondent ID to compare")
     else:
-        dups = find_duplicates(current.data, instrument, rule["keep"])
+        dups = find_duplicates(current.data, instrument, rule["keep"], item)
         current = current.subset(~dups.resubmitted)
-        _add(
-            flow,
+        add(
             "duplicates",
             int(dups.resubmitted.sum()),
             len(current.data),
-            f"repeated respondent ID with the same answers (kept the {rule['keep']})",
+            (
+                f"repeated respondent ID and {item} with the same answers (kept the {rule['keep']})"
+                if long
+                else f"repeated respondent ID with the same answers (kept the {rule['keep']})"
+            ),
         )
     conflict = resolved["conflicting_duplicates"]
     if rule["enabled"] and has_ids:
-        dups = find_duplicates(current.data, instrument, rule["keep"])
+        dups = find_duplicates(current.data, instrument, rule["keep"], item)
         drop = conflicting_rows(
             dups,
-            current.data.index,
+            unit_key(current.data, item),
             conflict["action"],
             rule["keep"],
             file=survey.file,
             rows=current.rows,
             variable=instrument.id,
+            long=long,
         )
         current = current.subset(~drop)
         how = {"error": "none found", "keep": f"kept the {rule['keep']}", "drop": "every copy"}
-        detail = f"repeated respondent ID with different answers ({how[conflict['action']]})"
-        _add(flow, "conflicting_duplicates", int(drop.sum()), len(current.data), detail)
+        unit = f"respondent ID and {item}" if long else "respondent ID"
+        detail = f"repeated {unit} with different answers ({how[conflict['action']]})"
+        add("conflicting_duplicates", int(drop.sum()), len(current.data), detail)
     else:
-        _add(flow, "conflicting_duplicates", 0, len(current.data), "duplicates rule disabled")
+        add("conflicting_duplicates", 0, len(current.data), "duplicates rule disabled")
 
     # zero design weights
     action = resolved["zero_weights"]["action"]
@@ -290,12 +322,12 @@ def clean(
         detail = "no design weight in the instrument"
     else:
         detail = f"{wname} of 0" + (" (excluded)" if action == "exclude" else " (none found)")
-    _add(flow, "zero_weights", int(zero.sum()), len(current.data), detail)
+    add("zero_weights", int(zero.sum()), len(current.data), detail)
 
     # 3. speeders
     rule = resolved["speeders"]
     if not rule["enabled"]:
-        _add(flow, "speeders", 0, len(current.data), "rule disabled")
+        add("speeders", 0, len(current.data), "rule disabled")
     else:
         var = _require(current, instrument, rule["variable"], "speeders")
         duration = pd.to_numeric(current.data[var], errors="coerce").to_numpy(dtype=float)
@@ -304,9 +336,11 @@ def clean(
             raise InputError(
                 "no respondent has a duration: cannot find speeders", file=survey.file, variable=var
             )
-        median = float(np.median(duration[known]))
+        # the median respondent's duration (in a long export, one value per respondent)
+        first = ~current.data.index.duplicated() if long else np.ones(len(duration), bool)
+        median = float(np.median(duration[known & first]))
         threshold = rule["share_of_median"] * median
-        fast = known & (duration < threshold)
+        fast = _whole(current.data, known & (duration < threshold), long)
         current = current.subset(~fast)
         detail = (
             f"{var} below {rule['share_of_median']:g} x median ({median:g}), "
@@ -314,12 +348,12 @@ def clean(
         )
         if (~known).any():
             detail += f"; {int((~known).sum())} without a duration kept"
-        _add(flow, "speeders", int(fast.sum()), len(current.data), detail)
+        add("speeders", int(fast.sum()), len(current.data), detail)
 
     # 4. straight-liners
     rule = resolved["straightliners"]
     if not rule["enabled"]:
-        _add(flow, "straightliners", 0, len(current.data), "rule disabled")
+        add("straightliners", 0, len(current.data), "rule disabled")
     else:
         grids = [rule["grid"]] if isinstance(rule["grid"], str) else list(rule["grid"])
         flagged = np.zeros(len(current.data), dtype=bool)
@@ -331,9 +365,9 @@ def clean(
             flagged |= straightlining(
                 current.data, instrument.grids[g].variables, rule["min_items"]
             )
+        flagged = _whole(current.data, flagged, long)
         current = current.subset(~flagged)
-        _add(
-            flow,
+        add(
             "straightliners",
             int(flagged.sum()),
             len(current.data),
@@ -344,7 +378,7 @@ def clean(
     # 5. attention check
     rule = resolved["attention_check"]
     if not rule["enabled"]:
-        _add(flow, "attention_check", 0, len(current.data), "rule disabled")
+        add("attention_check", 0, len(current.data), "rule disabled")
     else:
         var = _require(current, instrument, rule["variable"], "attention_check")
         v = instrument[var]
@@ -363,47 +397,116 @@ def clean(
         failed = ~answer.isin(labels).to_numpy()
         if rule["missing"] == "pass":
             failed &= answer.notna().to_numpy()
+        failed = _whole(current.data, failed, long)
         current = current.subset(~failed)
-        _add(
-            flow,
+        add(
             "attention_check",
             int(failed.sum()),
             len(current.data),
             f"{var} not {' or '.join(repr(lab) for lab in labels)}"
-            + ("" if rule["missing"] == "pass" else " (no answer fails)"),
+            + ("" if rule["missing"] == "pass" else " (no answer fails)")
+            + ("; a respondent failing any rating's check leaves with every rating" if long else ""),
         )
 
-    if has_ids and current.data.index.duplicated().any():
-        dup = np.asarray(current.data.index.duplicated(keep=False), dtype=bool)
+    if has_ids and unit_key(current.data, item).duplicated().any():
+        dup = np.asarray(unit_key(current.data, item).duplicated(keep=False), dtype=bool)
         raise InputError(
-            "respondent IDs repeat and the duplicates rule is disabled: "
-            "enable it or fix the export",
+            (
+                f"respondent ID and {item} pairs repeat and the duplicates rule is disabled: "
+                "enable it or fix the export"
+                if long
+                else "respondent IDs repeat and the duplicates rule is disabled: enable it or "
+                "fix the export; if the export has one row per rating (several rows per "
+                "respondent), declare survey.layout: long and survey.item (the column naming "
+                "the item each row rates)"
+            ),
             file=survey.file,
             variable=instrument.id,
             rows=np.asarray(current.rows)[dup].tolist(),
         )
     check_answered(current.data, instrument, file=survey.file)
-    flow.append(
-        {
-            "step": len(flow),
-            "rule": "analysed",
-            "excluded": 0,
-            "remaining": len(current.data),
-            "detail": "respondents in the analysis",
-        }
-    )
-    table = pd.DataFrame(flow, columns=FLOW_COLUMNS).astype(
-        {"step": "int64", "excluded": "int64", "remaining": "int64"}
+    analysed = {
+        "step": len(flow),
+        "rule": "analysed",
+        "excluded": 0,
+        "remaining": len(current.data),
+        "detail": "rows (ratings) in the analysis" if long else "respondents in the analysis",
+    }
+    if long:
+        analysed.update(respondents_excluded=0, respondents_remaining=_people(current.data))
+    flow.append(analysed)
+    columns = FLOW_COLUMNS + (LONG_FLOW_COLUMNS if long else [])
+    table = pd.DataFrame(flow, columns=columns).astype(
+        {c: "int64" for c in columns if c not in ("rule", "detail")}
     )
     for row in flow[2:-1]:
         log.append(
             f"{row['rule']}: {row['excluded']} excluded, {row['remaining']} remain "
             f"({row['detail']})"
         )
-    log.append(f"analysed: {len(current.data)} of {n0} respondents received")
+    if long:
+        log.append(
+            f"analysed: {len(current.data)} of {n0} rows received, from "
+            f"{_people(current.data)} of {received['respondents_remaining']} respondents"
+        )
+    else:
+        log.append(f"analysed: {len(current.data)} of {n0} respondents received")
     meta = dict(current.meta)
     meta["cleaning"] = {"rules": resolved, "flow": [dict(r) for r in flow]}
     return Survey(data=current.data, meta=meta, log=log, rows=current.rows), table
+
+
+def _check_layout(survey: Survey, layout: str, item: str | None) -> bool:
+    """True for a long export; a long one needs its item column, present and never blank."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"survey.layout must be wide or long, not {layout!r}")
+    if layout == "wide":
+        if item is not None:
+            raise ConfigError(
+                f"survey.item is {item!r} but survey.layout is wide: declare survey.layout: long "
+                "for an export with one row per rating, or set survey.item: null"
+            )
+        return False
+    if not item:
+        raise ConfigError(
+            "survey.layout is long (one row per rating) but survey.item is not set: name the "
+            "column that tells a respondent's rows apart (the item or scenario each row rates)"
+        )
+    if item not in survey.data.columns:
+        raise InputError(
+            "survey.item names a column the export does not have (or the instrument does not "
+            "declare)",
+            file=survey.file,
+            variable=item,
+        )
+    blank = survey.data[item].isna().to_numpy()
+    if blank.any():
+        raise InputError(
+            f"the item column of a long export is blank (or a missing code) in {int(blank.sum())} "
+            "row(s): every rating must say which item it rates",
+            file=survey.file,
+            variable=item,
+            rows=np.asarray(survey.rows)[blank].tolist(),
+        )
+    if survey.meta.get("index") != "raw_id":
+        raise InputError(
+            "a long export needs a respondent ID (the instrument's id) to tell whose ratings "
+            "the rows are",
+            file=survey.file,
+        )
+    return True
+
+
+def _people(data: pd.DataFrame) -> int:
+    """Respondents among the rows of a long export."""
+    return int(data.index.nunique())
+
+
+def _whole(data: pd.DataFrame, flagged: np.ndarray, long: bool) -> np.ndarray:
+    """In a long export, every row of a respondent flagged on any row; else ``flagged``."""
+    if not long or not flagged.any():
+        return flagged
+    return np.asarray(data.index.isin(data.index[flagged]), dtype=bool)
 
 
 def _add(flow: list[dict[str, Any]], rule: str, excluded: int, remaining: int, detail: str) -> None:

@@ -1169,8 +1169,8 @@ def _config_text(
         lines.append(
             _line(
                 2,
-                "duplicates: {enabled: false}",
-                "long form: IDs repeat by design; the rule would drop ratings",
+                "duplicates: {enabled: true}",
+                "long form: a repeat of one respondent and item is a duplicate; IDs repeat by design",
             )
         )
     else:

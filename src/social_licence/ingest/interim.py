@@ -126,6 +126,22 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def read_interim_meta(path: str | Path) -> dict[str, Any]:
+    """The ``meta`` of a file written by :func:`write_interim`, from its schema (no rows read)."""
+    file = str(path)
+    if not Path(path).exists():
+        raise InputError("the interim file does not exist", file=file)
+    try:
+        raw = (pq.read_schema(file).metadata or {}).get(META_KEY)
+    except Exception as exc:
+        raise InputError(
+            f"cannot read the interim file (truncated or damaged?): {exc}", file=file
+        ) from None
+    if raw is None:
+        raise InputError("not an interim survey file (no social_licence metadata)", file=file)
+    return _decode(json.loads(raw.decode("utf-8"))["meta"])
+
+
 def read_interim(path: str | Path) -> Survey:
     """Read a file written by :func:`write_interim`, restoring Categoricals, meta and log."""
     path = Path(path)

@@ -59,17 +59,28 @@ class Duplicates:
     variables: list[str]  # variables on which copies disagree
 
 
-def find_duplicates(data: pd.DataFrame, instrument: Instrument, keep: str) -> Duplicates:
-    """Split repeated IDs into exact resubmissions and copies that disagree."""
-    index = data.index
+def unit_key(data: pd.DataFrame, item: str | None = None) -> pd.Index:
+    """What one row stands for: the respondent (a wide export) or the respondent's rating of
+    one item (a long export, ``item`` the item column)."""
+    if item is None:
+        return data.index
+    return pd.MultiIndex.from_arrays([data.index, data[item].to_numpy()])
+
+
+def find_duplicates(
+    data: pd.DataFrame, instrument: Instrument, keep: str, item: str | None = None
+) -> Duplicates:
+    """Split repeated units (IDs; in a long export, ID x item) into exact resubmissions and
+    copies that disagree."""
+    index = unit_key(data, item)
     repeated = np.asarray(index.duplicated(keep=False), dtype=bool)
     n = len(data)
     if not repeated.any():
         none = np.zeros(n, dtype=bool)
         return Duplicates(none, none.copy(), 0, [])
     cols = answer_columns(data, instrument)
-    sub = data.loc[repeated, cols]
-    differs = sub.groupby(level=0, sort=False, observed=True).nunique(dropna=False) > 1
+    sub = data.loc[repeated, cols].set_axis(index[repeated])
+    differs = sub.groupby(level=list(range(index.nlevels)), sort=False, observed=True).nunique(dropna=False) > 1
     bad_ids = differs.index[differs.any(axis=1)]
     variables = [c for c in cols if bool(differs[c].any())]
     conflicting = repeated & np.asarray(index.isin(bad_ids), dtype=bool)
@@ -86,20 +97,31 @@ def conflicting_rows(
     file: str | None,
     rows: np.ndarray,
     variable: str | None,
+    long: bool = False,
 ) -> np.ndarray:
-    """Rows the conflicting-duplicates rule removes under ``action`` (``error`` raises)."""
+    """Rows the conflicting-duplicates rule removes under ``action`` (``error`` raises).
+    ``index``: the unit of a row (:func:`unit_key`); ``long``: the export is declared long."""
     if not dups.conflicting.any():
         return dups.conflicting
     if action == "error":
         shown = ", ".join(dups.variables[:5]) + (
             f" (and {len(dups.variables) - 5} more)" if len(dups.variables) > 5 else ""
         )
+        what = (
+            "respondent ID and item pair(s)" if long else "respondent ID(s)"
+        )
+        hint = (
+            ""
+            if long
+            else " If the export has one row per rating (several rows per respondent), declare "
+            "survey.layout: long and survey.item (the column naming the item each row rates)."
+        )
         raise InputError(
-            f"{dups.n_conflicting_ids} respondent ID(s) appear more than once with different "
+            f"{dups.n_conflicting_ids} {what} appear more than once with different "
             f"answers (differing in {shown}), so neither copy can be trusted as it is. Fix the "
             "export, or set cleaning.conflicting_duplicates.action to keep (keeps the copy that "
             "cleaning.duplicates.keep names) or drop (removes every copy); either is counted "
-            "in qa/flow.csv",
+            f"in qa/flow.csv.{hint}",
             file=file,
             variable=variable,
             rows=np.asarray(rows)[dups.conflicting].tolist(),

@@ -382,8 +382,15 @@ def fit_model(
     design_options: Mapping[str, Any] | None = None,
     *,
     design: SurveyDesign | ReplicateDesign | None = None,
+    layout: str = "wide",
 ) -> ModelResult:
     """Fit one configured model on the analysis frame (respondent rows, ``respondent`` index).
+
+    ``layout="long"``: ``data`` is a long export, one row per rating (the index repeats the
+    respondent); the respondent is the cluster of their ratings unless a PSU is declared.
+    A ``respondent`` model then fits the export's rows (rating-level predictors such as the
+    scenario or its framing may enter the formula); a ``long`` model stacks the grid's items
+    within each rating, every stacked row keeping its rating's weight and cluster.
 
     ``design_options``: ``weights`` (default ``weight``), ``strata``/``psu``/``fpc`` (default the
     instrument's design columns), ``lonely_psu``; ``variance`` ``linearisation`` (default; with
@@ -404,7 +411,12 @@ def fit_model(
         if design.data is not data:
             raise ModelError("design= must be the design of data (design.data is data)")
     else:
-        design = _base_design(data, _design_options(design_options, instrument))
+        opts = _design_options(design_options, instrument)
+        if layout == "long" and opts["psu"] is None:
+            opts["psu"] = np.asarray(data.index)  # the respondent clusters their ratings
+        design = _base_design(data, opts)
+    if layout not in ("wide", "long"):
+        raise ConfigError(f"layout must be wide or long, not {layout!r}")
     respondent_design = design
     formula = spec.full_formula
     parsed = parse_formula(formula, model=spec.name)
@@ -415,11 +427,26 @@ def fit_model(
     if spec.within:
         needed.append(spec.within)
     unit: str | None
-    if spec.data == "long":
+    if spec.data == "long" and layout == "long":
+        keep = [c for c in dict.fromkeys(needed) if c in data.columns]
+        # number the ratings so each stacked row knows its rating, then name the respondent
+        ratings = data.set_axis(pd.RangeIndex(len(data), name=RESPONDENT))
+        long = _long_frame(ratings, instrument, spec.grid, spec.dk, keep)
+        positions = long[RESPONDENT].to_numpy(dtype=np.int64)
+        long[RESPONDENT] = np.asarray(data.index)[positions]
+        orders = _level_orders(long, spec)
+        design = respondent_design.long(_apply_reference(long, spec), positions=positions)
+        unit = RESPONDENT
+    elif spec.data == "long":
         keep = [c for c in dict.fromkeys(needed) if c in data.columns]
         long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
         orders = _level_orders(long, spec)
         design = respondent_design.long(_apply_reference(long, spec))
+        unit = RESPONDENT
+    elif layout == "long":
+        frame = data.assign(**{RESPONDENT: np.asarray(data.index)})
+        orders = _level_orders(frame, spec)
+        design = respondent_design.with_data(_apply_reference(frame, spec))
         unit = RESPONDENT
     else:
         frame = data

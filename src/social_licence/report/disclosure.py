@@ -991,23 +991,25 @@ def withhold_flow(flow: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     last withheld step; their sum stays known, each one does not.
     """
     out = flow.copy()
-    if out.empty or not {"excluded", "remaining"} <= set(out.columns):
-        return out
-    excluded = pd.to_numeric(out["excluded"], errors="coerce").to_numpy(dtype=float)
-    remaining = pd.to_numeric(out["remaining"], errors="coerce").to_numpy(dtype=float)
-    steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
-    held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds.min_count))
-    few = np.flatnonzero(small_count(remaining, thresholds))  # a whole sample of 1-9 people
-    if not held and not len(few):
-        return out
-    for c in ("excluded", "remaining"):
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
-    if held:
-        out.loc[held, "excluded"] = pd.NA
-        out.loc[list(range(held[0], held[-1])), "remaining"] = pd.NA
-    if len(few):  # every step's numbers, or the received total minus the exclusions tells
-        out["excluded"] = pd.NA
-        out["remaining"] = pd.NA
+    # a long export counts rows (ratings) and respondents: each pair is withheld the same way
+    for exc, rem in (("excluded", "remaining"), ("respondents_excluded", "respondents_remaining")):
+        if out.empty or not {exc, rem} <= set(out.columns):
+            continue
+        excluded = pd.to_numeric(out[exc], errors="coerce").to_numpy(dtype=float)
+        remaining = pd.to_numeric(out[rem], errors="coerce").to_numpy(dtype=float)
+        steps = [i for i in range(len(out)) if i > 0 and str(out["rule"].iloc[i]) not in ("received", "analysed")]
+        held = sorted(withhold_in_relation({i: excluded[i] for i in steps}, thresholds.min_count))
+        few = np.flatnonzero(small_count(remaining, thresholds))  # a whole sample of 1-9 people
+        if not held and not len(few):
+            continue
+        for c in (exc, rem):
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
+        if held:
+            out.loc[held, exc] = pd.NA
+            out.loc[list(range(held[0], held[-1])), rem] = pd.NA
+        if len(few):  # every step's numbers, or the received total minus the exclusions tells
+            out[exc] = pd.NA
+            out[rem] = pd.NA
     return out
 
 

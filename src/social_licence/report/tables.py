@@ -45,6 +45,8 @@ from .disclosure import (
 OVERALL_GROUP = "All"
 FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 DASH = "\u2013"
+#: The design note when the caller gives none; tables of the workflow describe the design they
+#: were estimated on (``method_note``, from :func:`social_licence.design.describe.describe_file`).
 METHOD_NOTE = (
     "Percentages are weighted and rounded to whole numbers; 95% confidence intervals allow for "
     "the survey design (weighting, stratification and clustering); bases are unweighted numbers "
@@ -563,11 +565,18 @@ def display_frame(df: pd.DataFrame, instrument: Any | None = None, **options: An
 
 
 # -- footnotes -----------------------------------------------------------------------------------
-def footnotes(df: pd.DataFrame, thresholds: Thresholds | None, notes: Sequence[str] = ()) -> list[str]:
-    """Method, suppression and precision notes for a table, plus what was withheld in it."""
+def footnotes(
+    df: pd.DataFrame,
+    thresholds: Thresholds | None,
+    notes: Sequence[str] = (),
+    method_note: str | None = None,
+) -> list[str]:
+    """Method, suppression and precision notes for a table, plus what was withheld in it.
+    ``method_note``: the design the estimates allow for, in words
+    (:meth:`social_licence.design.describe.DesignDescription.footnote`)."""
     out = list(notes)
     if is_estimate_frame(df) or is_comparison_frame(df):
-        out.append(METHOD_NOTE)
+        out.append(method_note or METHOD_NOTE)
     if thresholds is not None and "suppressed" in df.columns:
         out.append(thresholds.rule_text())
         sup, low = _flags(df)
@@ -779,6 +788,7 @@ def write_table(
     notes: Sequence[str] = (),
     thresholds: Thresholds | None = None,
     instrument: Any | None = None,
+    method_note: str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Write one published table as CSV (full precision), HTML page and Word document.
@@ -793,7 +803,7 @@ def write_table(
     display = display_frame(df, instrument, **options)
     if display.empty:
         raise OutputError(f"table {title!r} has no rows to publish")
-    foot = footnotes(df, thresholds, notes)
+    foot = footnotes(df, thresholds, notes, method_note)
     if csv_path is not None:
         atomic_write_text(csv_path, published_csv(df))
     if html_path is not None:
@@ -852,6 +862,7 @@ def publish_table(
     *,
     title: str | None = None,
     notes: Sequence[str] = (),
+    method_note: str | None = None,
 ) -> pd.DataFrame:
     """Disclosure-control and write one of the workflow's tables from the estimate frames.
 
@@ -881,4 +892,5 @@ def publish_table(
         notes=notes,
         thresholds=thresholds,
         instrument=instrument,
+        method_note=method_note,
     )

@@ -206,8 +206,12 @@ def balance_table(
 def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None) -> str:
     """One paragraph for the brief's methods box, from :func:`rake_from_config`'s diagnostics.
 
-    With the instrument, margins are named by their variables' labels.
+    With the instrument, margins are named by their variables' labels. Without a raking
+    (``weighting.method`` none or supplied: the summary alone) the paragraph describes the
+    weights only; :func:`social_licence.design.describe.describe_file` says how they were made.
     """
+    if "convergence" not in diagnostics:
+        return _weights_text(diagnostics["summary"].set_index("weights").loc["final"], "")
     conv = diagnostics["convergence"].iloc[0]
     margins = ", ".join(
         margin_label(instrument, m, prose=True) for m in dict.fromkeys(diagnostics["margins"]["margin"])
@@ -225,11 +229,18 @@ def methods_note(diagnostics: Mapping[str, pd.DataFrame], instrument: Any = None
         )
     if len(diagnostics["collapsed"]):
         text += f" {len(diagnostics['collapsed'])} sparse categories were merged before raking."
+    return _weights_text(final, text)
+
+
+def _weights_text(final: pd.Series, text: str) -> str:
+    """``text`` followed by the spread of the final weights (a row of :func:`weight_summary`)."""
+    lead = text + " " if text else ""
     if pd.isna(final["n"]):  # withheld by disclosure control: too few respondents
-        return text + " The weight summary is withheld [c]: too few respondents to publish it."
-    text += (
-        f" Weights range from {final['min']:.3g} to {final['max']:.3g} (CV {final['cv']:.2f});"
+        return lead + "The weight summary is withheld [c]: too few respondents to publish it."
+    if final["min"] == final["max"]:
+        return lead + f"Every one of the {int(final['n'])} rows analysed has the same weight."
+    return lead + (
+        f"Weights range from {final['min']:.3g} to {final['max']:.3g} (CV {final['cv']:.2f});"
         f" Kish's design effect from weighting is {final['deff_kish']:.2f}, an effective sample"
         f" size of {final['n_effective']:.0f} from {int(final['n'])} respondents."
     )
-    return text
