@@ -36,10 +36,10 @@ rule table:
 
 rule figure:
     input:
+        **{k: v for k, v in weighting_outputs().items() if k == "margins"},
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
         models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
         effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
-        **{k: v for k, v in weighting_outputs().items() if k == "margins"},
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
@@ -71,17 +71,17 @@ rule figure:
 
 rule brief:
     input:
+        **{
+            {"summary": "weights"}.get(k, k): v
+            for k, v in weighting_outputs().items()
+            if k != "balance"
+        },
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
         figures=expand(f"{WORK}/figures/{{figure}}.svg", figure=FIGURES),
         models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
         effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
         flow=f"{WORK}/qa/flow.csv",
         design=f"{WORK}/interim/weighted.parquet",
-        **{
-            {"summary": "weights"}.get(k, k): v
-            for k, v in weighting_outputs().items()
-            if k != "balance"
-        },
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
