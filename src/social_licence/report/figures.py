@@ -1,7 +1,7 @@
 """Publication figures: one house theme, colour-blind-safe palettes, withheld cells shown as such.
 
-Long (~1,050 lines) on purpose: one house theme and one function per figure of the workflow;
-each figure function is short, and splitting them would scatter the shared theme helpers.
+Long (~1,150 lines) on purpose: one house theme and its palettes, and one function per figure of
+the workflow; each figure function is short, and splitting them would scatter the shared helpers.
 
 Every figure is a plain function of frames that have been through
 :func:`social_licence.disclosure.suppress` and returns a :class:`plotnine.ggplot`; a withheld
