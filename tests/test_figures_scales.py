@@ -19,6 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from test_figures import _lab as lab_of_linear
+from test_figures import _linear as linear_rgb
+from test_figures import text_collisions
 
 from social_licence.design.build import build_design
 from social_licence.design.grids import acceptability, grid_responses
@@ -120,13 +123,8 @@ def _svg_fills(svg: bytes) -> set[str]:
 
 
 def _lab(hex_colour: str) -> np.ndarray:
-    """CIE L*a*b* (D65) of an sRGB colour, by the textbook formulas."""
-    c = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    xyz = m @ lin / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+    """CIE L*a*b* (D65) of an sRGB colour, by the textbook formulas of test_figures."""
+    return lab_of_linear(linear_rgb(hex_colour))
 
 
 @pytest.mark.parametrize("k", LENGTHS)
@@ -185,8 +183,6 @@ def test_bars_diverge_at_the_midpoint_and_render_to_png_and_svg(survey, k):
 @pytest.mark.slow  # draws every figure at print size: several seconds
 @pytest.mark.parametrize("k", [7, 10, 11])
 def test_long_scales_draw_no_text_over_text(survey, k):
-    from test_figures import text_collisions
-
     inst, _ = survey
     plot = F.figure_likert(_ratings(survey, f"s{k}"), inst, grid=f"s{k}", by="scenario", title="Scenarios")
     assert text_collisions(plot) == []
