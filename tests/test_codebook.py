@@ -136,6 +136,24 @@ def test_labels_are_escaped_in_html(table, tmp_path):
     assert "&lt;b&gt;Sex&lt;/b&gt; &amp; gender" in html and "<b>Sex</b>" not in html
 
 
+def test_codebook_tables_come_from_the_one_html_table_renderer(table, tmp_path):
+    """Each variable's answers (or statistics) are a table of :func:`social_licence.html.html_table`,
+    the renderer of the published tables: its classes, counts and shares right-aligned, answer
+    labels escaped; sex's Female row reads code 1, 8 answers, 44.4% (8 of 18, by hand)."""
+    odd = table.copy()
+    odd.loc[(odd["variable"] == "sex") & (odd["level"] == "Male"), "level"] = "<i>Male</i>"
+    write_codebook(odd, tmp_path / "c.csv", tmp_path / "c.html")
+    html = (tmp_path / "c.html").read_text(encoding="utf-8")
+    described = [v for v, b in odd.groupby("variable", sort=False) if b["level"].notna().any() or b["mean"].notna().any()]
+    assert html.count('<table class="gt_table"') == len(described)
+    sex = list(dict.fromkeys(odd["variable"])).index("sex")
+    block = html[html.index(f'<section id="v{sex}">') :]
+    block = block[: block.index("</section>")]
+    cells = re.findall(r'<td headers="v\d+-answers-[^"]+" class="gt_row gt_(left|right)">([^<]*)</td>', block)
+    assert cells[0][1] == "1" and cells[1:4] == [("left", "Female"), ("right", "8"), ("right", "44.4%")]
+    assert "&lt;i&gt;Male&lt;/i&gt;" in block and "<i>Male</i>" not in block
+
+
 def test_a_bad_table_writes_nothing(table, tmp_path):
     with pytest.raises(InputError, match="not a codebook table"):
         write_codebook(table.drop(columns=["level"]), tmp_path / "x.csv", tmp_path / "x.html")

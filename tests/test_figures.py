@@ -77,7 +77,7 @@ def test_okabe_ito_palette_is_the_published_one():
     assert set(F.OKABE_ITO) == {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
 
 
-@pytest.mark.parametrize("n", [4, 5])
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
 @pytest.mark.parametrize("vision", sorted(CVD))
 def test_diverging_palette_stays_readable_under_red_green_colour_blindness(n, vision):
     """Under simulated protanopia/deuteranopia each side still darkens towards its end (so the

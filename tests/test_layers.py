@@ -16,7 +16,7 @@ PACKAGE = Path(social_licence.__file__).parent
 
 # Lowest first. Each entry is a module or subpackage of social_licence.
 LAYERS = [
-    {"_version", "errors", "io"},
+    {"_version", "errors", "io", "html"},
     {"config"},
     {"survey"},
     {"ingest"},

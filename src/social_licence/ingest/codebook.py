@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..html import html_page, html_table
 from ..io import atomic_write_text, csv_text
 from ..survey.instrument import MISSING_REASONS, Instrument
 from ..survey.missing import reason_column
@@ -229,11 +230,11 @@ color:#1b1b1b;line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem}
 h2{font-size:1.15rem;margin:2rem 0 .3rem;border-top:1px solid #ccc;padding-top:1rem}
 .meta{color:#444;font-size:.9rem}code{background:#f3f3f3;padding:0 .25rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 nav ol{columns:2;font-size:.9rem}
 """
+_HEAD = f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{_CSS}</style>\n'
+_ANSWER_COLUMNS = ("Code", "Label", "n", "%", "Weighted n", "Weighted %")
+_STATISTIC_COLUMNS = ("Mean", "SD", "Median", "Weighted mean")
 
 
 def _fmt_int(v: Any) -> str:
@@ -254,27 +255,13 @@ def _fmt_code(v: Any) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
-def _row(cells: Sequence[str], numeric_from: int) -> str:
-    """One table row of already escaped cells; cells from ``numeric_from`` on align right."""
-    tds = [
-        f'<td class="n">{c}</td>' if i >= numeric_from else f"<td>{c}</td>"
-        for i, c in enumerate(cells)
-    ]
-    return "<tr>" + "".join(tds) + "</tr>"
-
-
 def codebook_html(table: pd.DataFrame, title: str = "Codebook") -> str:
-    """The codebook as one self-contained HTML page."""
+    """The codebook as one self-contained HTML page; its tables come from the package's one
+    HTML table renderer (:func:`social_licence.html.html_table`)."""
     e = html.escape
     source = table.attrs.get("source") or {}
     weighted_by = table.attrs.get("weighted_by") or ""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-    ]
+    parts = [f"<h1>{e(title)}</h1>"]
     facts = []
     if source.get("name"):
         facts.append(f"Source file <code>{e(str(source['name']))}</code>")
@@ -318,32 +305,26 @@ def codebook_html(table: pd.DataFrame, title: str = "Codebook") -> str:
             + "</p>"
         )
         if block["level"].notna().any():
-            parts.append(
-                "<table><thead><tr><th>Code</th><th>Label</th><th>n</th><th>%</th>"
-                "<th>Weighted n</th><th>Weighted %</th></tr></thead><tbody>"
+            answers = pd.DataFrame(
+                {
+                    "Code": [_fmt_code(v) for v in block["code"]],
+                    "Label": [str(v) for v in block["level"]],
+                    "n": [_fmt_int(v) for v in block["count_unweighted"]],
+                    "%": [_fmt_pct(v) for v in block["share_unweighted"]],
+                    "Weighted n": [_fmt_num(v) for v in block["count_weighted"]],
+                    "Weighted %": [_fmt_pct(v) for v in block["share_weighted"]],
+                },
+                columns=list(_ANSWER_COLUMNS),
             )
-            for _, r in block.iterrows():
-                cells = [
-                    e(_fmt_code(r["code"])),
-                    e(str(r["level"])),
-                    _fmt_int(r["count_unweighted"]),
-                    _fmt_pct(r["share_unweighted"]),
-                    _fmt_num(r["count_weighted"]),
-                    _fmt_pct(r["share_weighted"]),
-                ]
-                parts.append(_row(cells, numeric_from=2))
-            parts.append("</tbody></table>")
+            parts.append(html_table(answers, table_id=f"v{i}-answers", numeric=_ANSWER_COLUMNS[2:]))
         elif pd.notna(first["mean"]):
-            parts.append(
-                "<table><thead><tr><th>Mean</th><th>SD</th><th>Median</th>"
-                "<th>Weighted mean</th></tr></thead><tbody>"
+            stats = pd.DataFrame(
+                [[_fmt_num(first[c], 3) for c in ("mean", "sd", "median", "weighted_mean")]],
+                columns=list(_STATISTIC_COLUMNS),
             )
-            stats = ("mean", "sd", "median", "weighted_mean")
-            parts.append(_row([_fmt_num(first[c], 3) for c in stats], numeric_from=0))
-            parts.append("</tbody></table>")
+            parts.append(html_table(stats, table_id=f"v{i}-statistics", numeric=_STATISTIC_COLUMNS))
         parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return html_page("\n".join(parts), title, head=_HEAD)
 
 
 def write_codebook(

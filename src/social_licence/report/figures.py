@@ -1,7 +1,7 @@
 """Publication figures: one house theme, colour-blind-safe palettes, withheld cells shown as such.
 
-Long (~1,050 lines) on purpose: one house theme and one function per figure of the workflow;
-each figure function is short, and splitting them would scatter the shared theme helpers.
+Long (~1,150 lines) on purpose: one house theme and its palettes, and one function per figure of
+the workflow; each figure function is short, and splitting them would scatter the shared helpers.
 
 Every figure is a plain function of frames that have been through
 :func:`social_licence.disclosure.suppress` and returns a :class:`plotnine.ggplot`; a withheld
@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from mizani.bounds import squish
+from mizani.palettes import brewer_pal
 from plotnine import (
     aes,
     element_blank,
@@ -60,6 +61,7 @@ from plotnine import (
 
 from ..errors import DisclosureError, OutputError
 from ..io import atomic_write_bytes
+from ..survey.instrument import scale_midpoint
 from ..survey.labels import margin_label, sentence
 from ..survey.missing import DONT_KNOW_LABEL
 from .disclosure import (
@@ -88,15 +90,11 @@ from .tables import (
 
 #: Okabe & Ito (2008) "Color Universal Design" palette, safe for the common colour-vision types.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-#: ColorBrewer PuOr, diverging and colour-blind safe (Brewer 2003): orange = negative end.
-_PUOR = {
-    2: ("#f1a340", "#998ec3"),
-    3: ("#f1a340", "#d9d9d9", "#998ec3"),
-    4: ("#e66101", "#fdb863", "#b2abd2", "#5e3c99"),
-    5: ("#e66101", "#fdb863", "#d9d9d9", "#b2abd2", "#5e3c99"),
-    6: ("#b35806", "#f1a340", "#fee0b6", "#d8daeb", "#998ec3", "#542788"),
-    7: ("#b35806", "#f1a340", "#fee0b6", "#d9d9d9", "#d8daeb", "#998ec3", "#542788"),
-}
+#: The midpoint of a diverging scale: a grey that stays visible on white (ColorBrewer's own
+#: #f7f7f7 does not).
+NEUTRAL = "#d9d9d9"
+#: Colours either side of a midpoint that ColorBrewer's diverging palettes give (11 in all).
+MAX_SIDE = 5
 WITHHELD_FILL = "#f0f0f0"
 WITHHELD_TEXT = "#555555"
 FONT = "DejaVu Sans"  # shipped with matplotlib, so every machine draws the same glyphs
@@ -105,11 +103,59 @@ WIDTH_CM, HEIGHT_CM, DPI = 16.0, 11.0, 300
 _SVG_RC = {"svg.hashsalt": "social-licence", "svg.fonttype": "path"}
 
 
-def diverging_palette(n: int) -> list[str]:
-    """A colour-blind-safe diverging palette of ``n`` (2 to 7) colours, negative end first."""
-    if n not in _PUOR:
-        raise OutputError(f"a diverging palette has 2 to 7 colours, not {n}")
-    return list(_PUOR[n])
+def _puor(n: int) -> list[str]:
+    """ColorBrewer PuOr (Brewer 2003), diverging and colour-blind safe, orange (negative) end
+    first, ``n`` from 2 to 11; the middle colour of an odd ``n`` is :data:`NEUTRAL`."""
+    if n == 2:
+        return [_puor(3)[0], _puor(3)[2]]
+    colours = [c.lower() for c in brewer_pal(type="div", palette="PuOr")(n)]
+    if n % 2:
+        colours[n // 2] = NEUTRAL
+    return colours
+
+
+def diverging_palette(n: int, midpoint: int | None = None) -> list[str]:
+    """Colour-blind-safe diverging colours for ``n`` (2 to 11) ordered categories, negative end first.
+
+    ``midpoint``: the position (0-based) of the neutral category, drawn :data:`NEUTRAL`; by
+    default the middle one of an odd ``n``, none of an even ``n`` (its halves meet between the
+    middle two). Each side takes PuOr's colours outward from the centre, so two categories the
+    same number of steps either side of the midpoint are equally light, in opposite hues.
+    """
+    if not 2 <= n <= 2 * MAX_SIDE + 1:
+        raise OutputError(f"a diverging palette has 2 to {2 * MAX_SIDE + 1} colours, not {n}")
+    if midpoint is None and n % 2:
+        midpoint = n // 2
+    if midpoint is not None and not 0 <= midpoint < n:
+        raise OutputError(f"the midpoint of a diverging palette of {n} colours is at 0 to {n - 1}, not {midpoint}")
+    below = n // 2 if midpoint is None else midpoint
+    above = n - below - (midpoint is not None)
+    side = max(below, above)
+    if side > MAX_SIDE:
+        raise OutputError(
+            f"a diverging palette has at most {MAX_SIDE} colours either side of its midpoint, "
+            f"not {below} below and {above} above"
+        )
+    full = _puor(2 * side + (midpoint is not None))
+    centre = [NEUTRAL] if midpoint is not None else []
+    return full[side - below : side] + centre + full[len(full) - side :][:above]
+
+
+def qualitative_palette(n: int) -> list[str]:
+    """``n`` colours of :data:`OKABE_ITO`, for the categories of an unordered scale (at most 8)."""
+    if not 1 <= n <= len(OKABE_ITO):
+        raise OutputError(f"a qualitative palette has 1 to {len(OKABE_ITO)} colours, not {n}")
+    return list(OKABE_ITO[:n])
+
+
+def text_colour(fill: str) -> str:
+    """White text on a fill darker than CIE lightness L* 60 (the dark ends of a palette, its
+    saturated orange), near-black on a lighter one (its pale middle, the grey midpoint)."""
+    rgb = np.array([int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    luminance = float(linear @ np.array([0.2126, 0.7152, 0.0722]))
+    lightness = 116 * np.cbrt(luminance) - 16 if luminance > 216 / 24389 else 24389 / 27 * luminance
+    return "white" if lightness < 60 else "#111111"
 
 
 def theme_social_licence(base_size: float = 8.5) -> theme:
@@ -226,6 +272,39 @@ def _groups_note(overall: float | None, any_withheld: bool) -> str:
 
 
 # -- diverging stacked bars ----------------------------------------------------------------------
+def scale_colours(scale: Mapping[str, Any]) -> tuple[list[str], int | None]:
+    """Colours of a parsed instrument scale's codes in code order, and the position of its
+    midpoint. An ordered scale's diverge from the midpoint (grey; none on an even scale that
+    declares none), an unordered scale's are :data:`OKABE_ITO` (Yes / No / Not sure is not a
+    scale from bad to good) and it has no midpoint."""
+    codes = sorted(scale["codes"])
+    if not scale["ordered"]:
+        return qualitative_palette(len(codes)), None
+    midpoint = scale_midpoint(scale["codes"], True, scale.get("midpoint"), "scale")
+    at = None if midpoint is None else codes.index(midpoint)
+    return diverging_palette(len(codes), at), at
+
+
+def _bar_scale(instrument: Any, grid: str, name: str, diverging: bool | None) -> tuple[list[str], list[str], int | None, bool]:
+    """The grid's scale for bars: labels and colours in code order, the position of the
+    midpoint, and whether the bars diverge (by default when the scale is ordered)."""
+    g = instrument.grids[grid]
+    scale = instrument.scales[g.scale]
+    where = f"figure {name}: scale {g.scale!r} of grid {grid!r}"
+    if diverging is None:
+        diverging = scale["ordered"]
+    if diverging and not scale["ordered"]:
+        raise OutputError(
+            f"{where} is not ordered, so its answers cannot diverge from a midpoint "
+            "(declare it ordered in the instrument, or draw stacked bars)"
+        )
+    try:
+        colours, midpoint = scale_colours(scale)
+    except OutputError as exc:
+        raise OutputError(f"{where} has {len(scale['codes'])} codes, which cannot be drawn: {exc}") from None
+    return [scale["codes"][c] for c in sorted(scale["codes"])], colours, midpoint, diverging
+
+
 def figure_likert(
     df: pd.DataFrame,
     instrument: Any,
@@ -234,20 +313,23 @@ def figure_likert(
     by: str = "data_type",
     title: str | None = None,
     caption: str | None = None,
+    diverging: bool | None = None,
 ) -> ggplot:
-    """Diverging stacked bars of the weighted distribution of a grid's ratings by one dimension.
+    """Stacked bars of the weighted distribution of a grid's ratings by one dimension.
 
     ``df``: a suppressed tidy frame with a ``by`` column (grid codes), ``level`` (the scale's
-    labels) and ``estimate`` (proportions). Negative ratings extend left of zero, positive right,
-    a neutral middle category is split across zero. A bar with any withheld level is drawn as a
-    "[c]" placeholder (its remaining levels would reveal the withheld one).
+    labels) and ``estimate`` (proportions). An ordered scale of 2 to 11 codes diverges from
+    zero (``diverging``, its default): codes below the scale's midpoint extend left, codes above
+    it right, the midpoint (grey) is split across zero; an even scale without a midpoint meets
+    at zero between its middle codes. An unordered scale (or ``diverging=False``) is stacked
+    from 0 to 100%. A bar with any withheld level is drawn as a "[c]" placeholder (its
+    remaining levels would reveal the withheld one).
     """
     name = f"likert ({grid} by {by})"
     dim = _dimension(instrument, grid, by, name)
     _check(df, name, [by, "level", "estimate"])
     g = instrument.grids[grid]
-    scale = instrument.scales[g.scale]
-    levels = [scale["codes"][c] for c in sorted(scale["codes"])]
+    levels, colours, midpoint, diverging = _bar_scale(instrument, grid, name, diverging)
     _check_values(df[by], list(dim), by, name)
     _check_values(df["level"], levels + [DONT_KNOW_LABEL, "acceptable"], "level", name)
     df = df[df["level"].astype(object).isin(levels)]  # "Don't know" and summaries are not bars
@@ -258,7 +340,7 @@ def figure_likert(
         raise OutputError(f"figure {name}: several rows per {by} and level; filter the frame to one breakdown")
     sup, _ = _flags(df)
     k = len(levels)
-    colours = diverging_palette(k)
+    below = (k // 2 if midpoint is None else midpoint) if diverging else 0
     rects, withheld_rows, labels_rows = [], [], []
     cats = [c for c in dim if c in set(df[by].astype(object))]
     for idx, cat in enumerate(cats):
@@ -267,29 +349,33 @@ def figure_likert(
         rsup = sup[(df[by].astype(object) == cat).to_numpy()]
         est = dict(zip(rows["level"].astype(object), rows["estimate"].astype(float), strict=True))
         if rsup.any() or any(lv not in est or not np.isfinite(est[lv]) for lv in levels):
-            withheld_rows.append({"y": y, "x": 0.0, "label": f"{SYMBOL_SUPPRESSED} withheld"})
+            withheld_rows.append({"y": y, "x": 0.0 if diverging else 0.5, "label": f"{SYMBOL_SUPPRESSED} withheld"})
             continue
         shares = np.array([est[lv] for lv in levels])
-        half = k // 2
-        neutral = shares[half] if k % 2 else 0.0
-        left = -(shares[:half].sum() + neutral / 2)
-        x = left
+        neutral = shares[midpoint] if diverging and midpoint is not None else 0.0
+        x = -(shares[:below].sum() + neutral / 2) if diverging else 0.0
         for j, lv in enumerate(levels):
             rects.append({"y": y, "xmin": x, "xmax": x + shares[j], "level": lv})
             if shares[j] >= 0.07:
-                labels_rows.append({"y": y, "x": x + shares[j] / 2, "label": format_percent(shares[j]), "dark": j in (0, k - 1)})
+                labels_rows.append({"y": y, "x": x + shares[j] / 2, "label": format_percent(shares[j]), "colour": text_colour(colours[j])})
             x += shares[j]
     if not rects:
         raise DisclosureError(f"figure {name}: every bar is withheld, so there is nothing to draw")
     rect_df = pd.DataFrame(rects)
     rect_df["level"] = pd.Categorical(rect_df["level"], categories=levels, ordered=True)
     rect_df["ymin"], rect_df["ymax"] = rect_df["y"] - 0.36, rect_df["y"] + 0.36
-    lim = max(abs(rect_df["xmin"].min()), rect_df["xmax"].max(), 0.5)
-    lim = min(1.0, math.ceil(lim * 10) / 10)
-    breaks = [b / 100 for b in range(-100, 101, 25) if abs(b / 100) <= lim + 1e-9]
+    if diverging:
+        lim = max(abs(rect_df["xmin"].min()), rect_df["xmax"].max(), 0.5)
+        lim = min(1.0, math.ceil(lim * 10) / 10)
+        breaks = [b / 100 for b in range(-100, 101, 25) if abs(b / 100) <= lim + 1e-9]
+        limits: tuple[float, float] = (-lim, lim)
+    else:
+        breaks, limits = [b / 100 for b in range(0, 101, 25)], (0.0, 1.0)
+    p = ggplot(rect_df)
+    if diverging:
+        p += geom_vline(xintercept=0, colour="#333333", size=0.5)
     p = (
-        ggplot(rect_df)
-        + geom_vline(xintercept=0, colour="#333333", size=0.5)
+        p
         + geom_rect(aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax", fill="level"), colour="white", size=0.3)
         + scale_fill_manual(
             values=dict(zip(levels, colours, strict=True)),
@@ -297,22 +383,20 @@ def figure_likert(
             labels=[_wrap(lv, 22) for lv in levels],
             drop=False,
         )
-        + scale_x_continuous(limits=(-lim, lim), breaks=breaks, labels=[f"{abs(b) * 100:.0f}%" for b in breaks])
+        + scale_x_continuous(limits=limits, breaks=breaks, labels=[f"{abs(b) * 100:.0f}%" for b in breaks])
         + scale_y_continuous(
             breaks=[len(cats) - i for i in range(len(cats))],
             labels=[_wrap(dim[c], 30) for c in cats],
             limits=(0.5, len(cats) + 0.5),
             expand=(0, 0),
         )
-        + guides(fill=guide_legend(nrow=1 if k <= 4 else 2, byrow=True))
+        + guides(fill=guide_legend(nrow=1 if k <= 4 else 2 if k <= 8 else 3, byrow=True))
         + labs(title=title, caption=_caption(caption, _likert_note(withheld_rows)))
         + theme_social_licence()
         + theme(panel_grid_major_y=element_blank(), axis_title=element_blank(), legend_text=element_text(size=7))
     )
     if labels_rows:
-        lab = pd.DataFrame(labels_rows)
-        lab["colour"] = np.where(lab["dark"], "white", "#111111")
-        p += geom_text(aes(x="x", y="y", label="label", color="colour"), data=lab, size=6.5, family=FONT)
+        p += geom_text(aes(x="x", y="y", label="label", color="colour"), data=pd.DataFrame(labels_rows), size=6.5, family=FONT)
         p += scale_color_identity()
     if withheld_rows:
         p += geom_text(aes(x="x", y="y", label="label"), data=pd.DataFrame(withheld_rows), size=7, colour=WITHHELD_TEXT, family=FONT)

@@ -1,13 +1,14 @@
 """Publication tables: CSV at full precision for machines, HTML and Word formatted for people.
 
-Somewhat over 800 lines: the display rules (labels, percentages, odds ratios) and the three
-renderers (CSV, HTML, Word) of the one table pipeline.
+Somewhat over 800 lines: the display rules (labels, percentages, odds ratios) and the writers
+(CSV, HTML, Word) of the one table pipeline.
 
 Every table is written from a frame that has passed disclosure control
 (:func:`social_licence.disclosure.suppress`): withheld cells read ``[c]`` and low-precision
 estimates carry ``[u]``, the Government Statistical Service's symbols. Formatted tables show
 percentages as whole numbers with their 95% confidence interval and unweighted base, and end
-with footnotes on method and suppression. HTML comes from ``great_tables``; Word from
+with footnotes on method and suppression. HTML comes from the package's one HTML table
+renderer (:func:`social_licence.html.html_table`, on ``great_tables``); Word from
 ``python-docx`` with fixed document properties and zip timestamps, so the same frame gives the
 same bytes.
 """
@@ -21,7 +22,6 @@ import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OutputError
+from ..html import GROUP_COLUMN, html_page, html_table, looks_numeric
 from ..io import atomic_write_bytes, atomic_write_text, csv_text
 from ..survey.labels import TIMES, factor_label, lower_first, sentence
 from .disclosure import (
@@ -214,7 +215,7 @@ def main_model(
 
 def column_labels(instrument: Any | None) -> dict[str, str]:
     """Headers for by columns: grid dimensions and instrument variables by their labels."""
-    out = {GROUP_VARIABLE: "Group variable", "group": "Group", "variable": "Question", "level": "Answer"}
+    out = {GROUP_VARIABLE: GROUP_COLUMN, "group": "Group", "variable": "Question", "level": "Answer"}
     if instrument is None:
         return out
     for grid in instrument.grids.values():
@@ -519,7 +520,7 @@ def odds_ratio_display(df: pd.DataFrame, instrument: Any | None = None) -> pd.Da
     orat = table["odds_ratio"].to_numpy(dtype=float)
     out = pd.DataFrame(
         {
-            "Group variable": [factor_label(instrument, v) for v in table["__var"]],
+            GROUP_COLUMN: [factor_label(instrument, v) for v in table["__var"]],
             "Category": [level_label(instrument, v, lv) if lv is not None else "Per unit" for v, lv in zip(table["__var"], table["__level"], strict=True)],
             "Odds ratio": [SYMBOL_SUPPRESSED if s else format_number(v, 2) for s, v in zip(sup, orat, strict=True)],
             "95% CI": [SYMBOL_SUPPRESSED if s else f"{format_number(a, 2)} to {format_number(b, 2)}" for s, a, b in zip(sup, lo, hi, strict=True)],
@@ -631,58 +632,9 @@ def headline_cell(by_group: pd.DataFrame, headline: Mapping[str, Any] | None, qu
     return best
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "table"
-
-
 def published_csv(df: pd.DataFrame) -> str:
     """A published table as CSV at full precision (:func:`social_licence.io.csv_text`)."""
     return csv_text(df, float_format=None)
-
-
-def html_table(
-    display: pd.DataFrame,
-    *,
-    title: str,
-    subtitle: str | None = None,
-    notes: Sequence[str] = (),
-    table_id: str | None = None,
-) -> str:
-    """A great_tables HTML fragment (stable id, so the same table gives the same bytes)."""
-    from great_tables import GT  # heavy: only when an HTML table is rendered
-
-    group_col = "Group variable" if "Group variable" in display.columns else None
-    frame = display.copy()
-    gt = GT(frame, id=table_id or _slug(title), groupname_col=group_col)
-    gt = gt.tab_header(title=title, subtitle=subtitle) if subtitle else gt.tab_header(title=title)
-    numeric = [c for c in frame.columns if c != group_col and _looks_numeric(frame[c])]
-    if numeric:
-        gt = gt.cols_align(align="right", columns=numeric)
-    for note in notes:
-        gt = gt.tab_source_note(note)
-    gt = gt.tab_options(
-        table_font_names=["Segoe UI", "Helvetica Neue", "Arial", "sans-serif"],
-        table_font_size="10pt",
-        heading_align="left",
-        heading_title_font_size="12pt",
-        source_notes_font_size="8.5pt",
-        row_group_font_weight="bold",
-        column_labels_font_weight="bold",
-        table_width="100%",
-    )
-    return gt.as_raw_html()
-
-
-def _looks_numeric(s: pd.Series) -> bool:
-    pattern = re.compile(r"^(\[c\]|\[u\]|[<\-\u2212]?[\d,.]+.*)?$")
-    return all(bool(pattern.match(str(v))) for v in s)
-
-
-def html_page(fragment: str, title: str) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{escape(title)}</title>\n</head>\n<body>\n{fragment}\n</body>\n</html>\n"
-    )
 
 
 def docx_bytes(
@@ -718,12 +670,12 @@ def docx_bytes(
     run.font.size = Pt(12)
     if subtitle:
         doc.add_paragraph(subtitle)
-    group_col = "Group variable" if "Group variable" in display.columns else None
+    group_col = GROUP_COLUMN if GROUP_COLUMN in display.columns else None
     cols = [c for c in display.columns if c != group_col]
     table = doc.add_table(rows=1, cols=len(cols))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    numeric = {c for c in cols if _looks_numeric(display[c])}
+    numeric = {c for c in cols if looks_numeric(display[c])}
     hdr = table.rows[0]
     tr_pr = hdr._tr.get_or_add_trPr()
     repeat = OxmlElement("w:tblHeader")

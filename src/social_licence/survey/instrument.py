@@ -138,6 +138,22 @@ def _check_reasons(missing: dict[int, str], where: str) -> None:
             )
 
 
+def scale_midpoint(codes: Mapping[int, str], ordered: bool, declared: Any, where: str) -> int | None:
+    """The neutral code of a scale: the declared one (which must be one of its codes, on an
+    ordered scale), else the middle code of an ordered scale with an odd number of codes; an
+    even one has none (its halves meet between the middle codes), nor has an unordered one."""
+    if declared is None:
+        order = sorted(codes)
+        return order[len(order) // 2] if ordered and len(order) % 2 else None
+    if not ordered:
+        raise ConfigError(f"{where}: midpoint {declared!r} is given, but the scale is not ordered")
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared not in codes:
+        raise ConfigError(
+            f"{where}: midpoint {declared!r} is not one of its codes ({', '.join(map(str, sorted(codes)))})"
+        )
+    return declared
+
+
 def parse_instrument(raw: Mapping[str, Any], source: str | None = None) -> Instrument:
     """Build an :class:`Instrument` from the YAML mapping, checking what JSON Schema cannot."""
     where = source or "instrument"
@@ -152,11 +168,13 @@ def parse_instrument(raw: Mapping[str, Any], source: str | None = None) -> Instr
         unknown = [c for c in positive if c not in codes]
         if unknown:
             raise ConfigError(f"{where}: scale {sname}: positive codes {unknown} are not among its codes")
+        ordered = bool(s.get("ordered", False))
         scales[sname] = {
             "codes": codes,
             "missing": missing,
-            "ordered": bool(s.get("ordered", False)),
+            "ordered": ordered,
             "positive": positive,
+            "midpoint": scale_midpoint(codes, ordered, s.get("midpoint"), f"{where}: scale {sname}"),
         }
 
     def make(spec: Mapping[str, Any], **extra: Any) -> Variable:
