@@ -124,7 +124,12 @@ PLAN_CONFIG = {
     for key in ("analysis", "survey", "estimation", "weighting", "report")
 }
 PLAN = build_plan(
-    PLAN_CONFIG, load_instrument(config["survey"]["instrument"]), models=model_names()
+    PLAN_CONFIG,
+    load_instrument(config["survey"]["instrument"]),
+    models=model_names(),
+    effects=any(
+        m.get("marginal_effects") for m in MODELS["models"] if m["name"] in model_names()
+    ),
 )
 ESTIMATES = PLAN.estimates()
 TABLES = PLAN.tables()

@@ -774,7 +774,10 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":
-        return pd.read_csv(path)
+        try:
+            return pd.read_csv(path)
+        except pd.errors.EmptyDataError:  # a table with no columns (a model without marginal effects)
+            return pd.DataFrame()
     raise OutputError(f"input {path} is neither CSV nor Parquet")
 
 

@@ -111,6 +111,7 @@ class Plan:
     questions: tuple[Question, ...]
     instrument: Instrument
     models: bool = False
+    effects: bool = False
     weights_figure: bool = False
     population: str = "respondents"
     headline: Mapping[str, Any] | None = None
@@ -125,7 +126,9 @@ class Plan:
     def figures(self) -> list[str]:
         names = [n for q in self.questions for n in q.figures_()]
         if self.models:
-            names += list(MODEL_FIGURES)
+            names.append(MODEL_FIGURES[0])
+        if self.models and self.effects:
+            names.append(MODEL_FIGURES[1])
         if self.weights_figure:
             names.append(WEIGHTS_FIGURE)
         return names
@@ -249,10 +252,13 @@ def _labels(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def build_plan(config: Mapping[str, Any], instrument: Instrument, *, models: Sequence[str] = ()) -> Plan:
+def build_plan(
+    config: Mapping[str, Any], instrument: Instrument, *, models: Sequence[str] = (), effects: bool | None = None
+) -> Plan:
     """The analysis plan from the workflow config (``analysis``, ``estimation.groups``, ``survey``,
     ``weighting``, ``report``) and the instrument, checked against the instrument. ``models``:
-    the models fitted (their figures are drawn when there is any)."""
+    the models fitted (the odds-ratio figure is drawn when there is any); ``effects``: whether
+    any of them has marginal effects (their figure; default: when there are models)."""
     analysis = dict(config.get("analysis") or {})
     survey = dict(config.get("survey") or {})
     estimation = dict(config.get("estimation") or {})
@@ -326,6 +332,7 @@ def build_plan(config: Mapping[str, Any], instrument: Instrument, *, models: Seq
         questions=tuple(questions),
         instrument=inst,
         models=bool(models),
+        effects=bool(models) if effects is None else bool(effects and models),
         weights_figure=weighting.get("method", "rake") == "rake",
         population=analysis.get("population") or "respondents",
         headline=report.get("headline"),
