@@ -277,7 +277,7 @@ def _dimension_message(frame: pd.DataFrame | None, plan: Plan, q: Question, by: 
     hi = share.loc[share["estimate"].astype(float).idxmax()]
     lo = share.loc[share["estimate"].astype(float).idxmin()]
     other = [d for d in q.dims if d != by]
-    pooled = f"Over all {plan.dimension_label(q, other[0])}s asked about" if other else "Overall"
+    pooled = f"Pooled over {plan.dimension_label(q, other[0])}" if other else "Overall"
     name = lambda v: _e(plan.level_label(q, by, v))  # noqa: E731
     return (
         f"{pooled}, the share who {_e(q.says_plain)} is highest for {name(hi[by])} "
@@ -488,6 +488,20 @@ def _count(value: Any) -> str:
     return SYMBOL_SUPPRESSED if pd.isna(number) else format_number(number, 0)
 
 
+def _sample(flow: pd.DataFrame, numbers: pd.DataFrame, population: str) -> str:
+    """'1,412 parents were analysed, of 1,505 responses received'; in a long export (the flow
+    counts respondents beside rows) the respondents and their ratings."""
+    received = numbers["remaining"].iloc[0] + numbers["excluded"].iloc[0]
+    analysed = numbers["remaining"].iloc[-1]
+    if "respondents_remaining" in flow.columns:
+        people = pd.to_numeric(flow["respondents_remaining"], errors="coerce")
+        return (
+            f"{_count(people.iloc[-1])} {population} were analysed ({_count(analysed)} ratings), of "
+            f"{_count(people.iloc[0])} who responded ({_count(received)} ratings)."
+        )
+    return f"{_count(analysed)} {population} were analysed, of {_count(received)} responses received."
+
+
 def _methods(data: Mapping[str, Any], page: _Page, plan: Plan, options: Mapping[str, Any]) -> str:
     flow = data["qa_flow"]
     need = [c for c in ("rule", "excluded", "remaining") if c not in flow.columns]
@@ -495,8 +509,6 @@ def _methods(data: Mapping[str, Any], page: _Page, plan: Plan, options: Mapping[
         raise OutputError(f"the brief: qa_flow lacks column(s) {need} (has {list(flow.columns)})")
     population = plan.population
     numbers = flow[["excluded", "remaining"]].apply(pd.to_numeric, errors="coerce")
-    received = numbers["remaining"].iloc[0] + numbers["excluded"].iloc[0]
-    analysed = numbers["remaining"].iloc[-1]
     excl = flow[numbers["excluded"].fillna(1).to_numpy() > 0]  # withheld counts (NaN) are listed as [c]
     detail = flow["detail"] if "detail" in flow.columns else flow["rule"]
     items = "".join(
@@ -530,7 +542,7 @@ def _methods(data: Mapping[str, Any], page: _Page, plan: Plan, options: Mapping[
         )
     parts = [
         "<dl>",
-        f"<dt>Sample</dt><dd>{_e(_count(analysed))} {_e(population)} were analysed, of {_e(_count(received))} responses received.</dd>",
+        f"<dt>Sample</dt><dd>{_e(_sample(flow, numbers, population))}</dd>",
         f"<dt>Exclusions (quality checks, in order)</dt><dd>{'<ul>' + items + '</ul>' if items else 'None.'}</dd>",
         f"<dt>Weighting</dt><dd>{_e(weighting_text)}</dd>",
         f"<dt>Survey design and variance</dt><dd>{_e(design_text)}</dd>",
