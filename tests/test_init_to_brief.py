@@ -28,7 +28,14 @@ EXPORTS = {
         "parents",
         "trust",
     ),
+    "parents_qualtrics": (
+        "data/raw/example/parents_qualtrics.csv",
+        ["--format", "qualtrics", "--id", "ExternalReference", "--weight", "DesignWeight", "--strata", "Stratum", "--psu", "PSU"],
+        "parents_qualtrics",
+        None,
+    ),
     "spss_fixture": ("tests/data/reference/spss/sample_missing.sav", [], "sample_missing", None),
+    "spss_alltypes": ("tests/data/reference/spss/simple_alltypes.sav", [], "simple_alltypes", None),
 }
 
 
