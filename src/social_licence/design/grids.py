@@ -16,7 +16,7 @@ from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument
 from .build import VARIANCE_METHODS, build_design
 from .design import SurveyDesign
-from .estimators import COMPARE_COLUMNS, OVERALL, adjust_pvalues, as_list, domain_codes
+from .estimators import COMPARE_COLUMNS, OVERALL, adjust_pvalues, as_list, domain_codes, first_rows
 from .replicates import ReplicateDesign
 
 
@@ -84,29 +84,23 @@ def acceptability(
     long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
     ld = design._rows(long, pos)
     acceptable = long["acceptable"].to_numpy(dtype=float)
-    options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
-    pieces = []
-    if overall or not groups:
-        dom, frame = domain_codes(long, by)
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, by, long["acceptable"] == 1)
-        if groups:
-            t.insert(len(by), "group", OVERALL)
-            t.insert(len(by), "group_variable", OVERALL)
-        pieces.append(t)
+    cell, cell_frame = domain_codes(long, by)
+    # Every grouping at once; group values are the respondent's, so distinct respondents per
+    # domain are the first rows of each respondent in its cell (first_rows).
+    codings = [(OVERALL, np.zeros(len(long), dtype=np.int64), np.array([OVERALL], dtype=object))] if overall or not groups else []
     for gv in groups:
-        dom, frame = domain_codes(long, [*by, gv])
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, [*by, gv], long["acceptable"] == 1)
-        t.insert(len(by), "group", t.pop(gv).astype(object))
-        t.insert(len(by), "group_variable", gv)
-        pieces.append(t)
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    if groups:
-        out["group"] = out["group"].astype(object)
-    return out
+        if isinstance(long[gv].dtype, pd.CategoricalDtype):
+            code, levels = long[gv].cat.codes.to_numpy(), long[gv].cat.categories
+        else:
+            code, frame = domain_codes(long, [gv])
+            levels = frame[gv]
+        codings.append((gv, code, np.asarray(levels, dtype=object)))
+    item = long["item"].cat.codes.to_numpy()
+    first = (first_rows(cell, pos, item), first_rows(np.where(acceptable == 1, cell, -1), pos, item))
+    return ld._indicator_by_groups(
+        acceptable, cell, cell_frame, codings if groups else [], grid, "acceptable",
+        ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff, first=first,
+    )
 
 
 def acceptability_table(
