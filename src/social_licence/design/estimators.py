@@ -25,19 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ConfigError, EstimationError
 from ..survey.grid import DK_OPTIONS
 from ..survey.missing import DONT_KNOW_LABEL, reason_column, reasons
 from .structure import respondent_positions
-
-if TYPE_CHECKING:
-    pass
 
 TABLE_COLUMNS = (
     "variable",
@@ -256,6 +252,8 @@ def quantile(ci_level: float, ci: str, df: float) -> float:
         raise ConfigError(f"ci_level must be between 0 and 1, not {ci_level!r}")
     if ci not in CI_OPTIONS:
         raise ConfigError(f"ci must be one of {', '.join(CI_OPTIONS)}, not {ci!r}")
+    from scipy import stats  # slow to import (~0.5 s): only in jobs that compute intervals
+
     upper = 1 - (1 - ci_level) / 2
     if ci == "normal":
         return float(stats.norm.ppf(upper))
@@ -630,6 +628,8 @@ class Estimators:
         se = np.sqrt(np.maximum(var_d, 0))
         with np.errstate(invalid="ignore", divide="ignore"):
             tstat = diff / se
+        from scipy import stats  # slow to import: only where p-values are computed
+
         if ci == "normal":
             p = 2 * stats.norm.sf(np.abs(tstat))
             deg = np.inf
@@ -703,6 +703,8 @@ class Estimators:
         tr2 = float(np.trace(delta @ delta))
         d0 = tr**2 / tr2
         k = (nr - 1) * (nc - 1)
+        from scipy import stats  # slow to import: only where p-values are computed
+
         if statistic == "F":
             nu = self.df
             f_stat = pearson / tr
@@ -812,8 +814,7 @@ class Estimators:
         for name, g, labels in stacked:
             k = len(labels)
             d = cell_r * (k + 1)
-            d += at_rows(g)
-            d += 1
+            d += at_rows(g) + np.int8(1) if k < 127 else at_rows(g).astype(np.int64) + 1
             size = n_cells * (k + 1)
             n_slot = np.bincount(d, minlength=size)
             n_slot[:: k + 1] = 0
@@ -829,7 +830,10 @@ class Estimators:
             }
             if first is not None:
                 piece["n_resp"] = piece["n"] if all_first else np.bincount(d[first_all], minlength=size)[present]
-                piece["count_resp"] = np.bincount(d[first_one], minlength=size)[present]
+                piece["count_resp"] = (
+                    piece["count"] if all_first and bool((first_one == (y == 1)).all())
+                    else np.bincount(d[first_one], minlength=size)[present]
+                )
             parts.append(piece)
         results = self._ratios(rows, y, codings)
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

@@ -47,7 +47,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
 from ..config import defaults
@@ -362,6 +361,8 @@ def _jointly_feasible(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(offset, prep.n_cells),
     )
+    from scipy.optimize import linprog  # slow to import (~0.4 s): only when bounds are checked
+
     res = linprog(
         np.zeros(prep.n_cells),
         A_eq=a_eq,
