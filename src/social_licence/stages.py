@@ -36,6 +36,7 @@ from .report.disclosure import (
     withhold_small_counts,
     withhold_statistics,
 )
+from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .survey.instrument import load_instrument
 from .weighting.diagnostics import methods_note
@@ -354,8 +355,6 @@ def run_figure(
     options: Mapping[str, Any] | None = None,
 ) -> None:
     """One published figure, from disclosure-controlled frames, as PNG and SVG."""
-    from .report.figures import publish_figure  # plotnine and matplotlib: only the figure jobs
-
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     publish_figure(

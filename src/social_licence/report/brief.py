@@ -25,6 +25,7 @@ from .._version import __version__
 from ..errors import DisclosureError, OutputError
 from ..io import atomic_write_text
 from ..survey.instrument import Instrument, load_instrument
+from . import figures as F
 from .disclosure import (
     GROUP_VARIABLE,
     SYMBOL_LOW_PRECISION,
@@ -34,6 +35,7 @@ from .disclosure import (
     key_columns,
     protect,
 )
+from .figures import render_figure
 from .tables import (
     OVERALL_GROUP,
     RELATED,
@@ -463,8 +465,6 @@ def _figure(page: _Page, title: str, build: Callable[[], Any], caption: str) -> 
     except DisclosureError as exc:
         page.withheld.append((f"Figure: {title}", str(exc).split(": ", 1)[-1]))
         return f'<p class="notice">{SYMBOL_SUPPRESSED} The figure "{_e(title)}" is withheld: {_e(str(exc).split(": ", 1)[-1])}.</p>'
-    from .figures import render_figure  # plotnine and matplotlib: only when a figure is drawn
-
     data = render_figure(plot, page.figure_format, dpi=page.dpi)
     mime = "image/svg+xml" if page.figure_format == "svg" else "image/png"
     uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -614,8 +614,6 @@ def build_brief(
     (a sentence on the weighting, e.g. ``weighting.methods_note``), ``figure_format``
     (``svg`` or ``png``), ``dpi`` (for PNG).
     """
-    from . import figures as F  # plotnine and matplotlib (~1 s to import): only the brief job
-
     if not isinstance(thresholds, Thresholds):
         raise OutputError(f"the brief needs Thresholds, not {type(thresholds).__name__}")
     options = dict(options or {})
