@@ -352,6 +352,7 @@ class SurveyDesign(Estimators):
         rows: np.ndarray,
         values: np.ndarray,
         codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
+        bases: Sequence[np.ndarray] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`Estimators._ratios` with the per-row weights, products and PSU codes computed
         once for every coding. Each estimated cell sums the same rows in the same order as
@@ -363,13 +364,16 @@ class SurveyDesign(Estimators):
         cal = self._cal
         C = self.n_psu
         out = []
-        for d, size, present in codings:
+        for i, (d, size, present) in enumerate(codings):
             if C * size > _CHUNK_CELLS:  # too many cells for one block: the chunked path
                 out.extend(super()._ratios(rows, values, [(d, size, present)]))
                 continue
             G = len(present)
             t_num = np.bincount(d, weights=wy, minlength=size)[present]
-            t_d = np.bincount(d, weights=w_r, minlength=size)[present]
+            if bases is None:
+                t_d = np.bincount(d, weights=w_r, minlength=size)[present]
+            else:
+                t_d = bases[i]
             key = psu_r * size
             key += d
             s_num = np.bincount(key, weights=wy, minlength=C * size).reshape(C, size)[:, present]

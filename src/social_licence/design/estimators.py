@@ -316,12 +316,15 @@ class Estimators:
         rows: np.ndarray,
         values: np.ndarray,
         codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
+        bases: Sequence[np.ndarray] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Domain means of ``values`` (at ``rows``) and their variances, for several codings of
         the same rows. Each coding is a cell code per row (``0 .. size-1``), the number of
         cells ``size``, and the cells to estimate (``present``, ascending); rows in other cells
-        are left out. The same numbers as one :meth:`_ratio` per coding (which this does; a
-        design may share the per-row work between codings instead)."""
+        are left out. ``bases``, when the caller has them, are each coding's weighted totals of
+        the present cells (``np.bincount(d, weights=w[rows])[present]``). The same numbers as
+        one :meth:`_ratio` per coding (which this does; a design may share the per-row work
+        between codings instead)."""
         out = []
         for d, size, present in codings:
             lookup = np.full(size, -1, dtype=np.int64)
@@ -778,7 +781,7 @@ class Estimators:
         ci: str,
         df: float | None,
         deff: str | None,
-        first: tuple[np.ndarray, np.ndarray] | None = None,
+        first: tuple[np.ndarray, np.ndarray] | str | None = None,
     ) -> pd.DataFrame:
         """:meth:`_indicator_table` in every ``cell`` crossed with the levels of each grouping,
         all at once: the per-row work is shared and the frame is built once.
@@ -787,9 +790,9 @@ class Estimators:
         each come in that order with ``group_variable`` and ``group`` (object) after the
         ``cell_frame`` columns (none when ``groups`` is empty: the cells alone). ``first`` marks
         the first row of each respondent in its cell, among all rows and among rows with
-        ``indicator`` 1 (:func:`first_rows`); with it, ``n_respondents`` and
-        ``count_respondents`` count distinct respondents, which needs group values constant
-        within a respondent.
+        ``indicator`` 1 (:func:`first_rows`), or is ``"rows"`` when no respondent has two rows in
+        a cell; with it, ``n_respondents`` and ``count_respondents`` count distinct respondents,
+        which needs group values constant within a respondent.
         """
         _check_options(ci_level, ci, deff)
         q = quantile(ci_level, ci, self.df if df is None else df)
@@ -805,17 +808,18 @@ class Estimators:
         y = at_rows(indicator)
         cell_r = at_rows(cell)
         w_r = self.weights[rows]
-        if first is not None:
+        every_first = isinstance(first, str)
+        if first is not None and not every_first:
             first_all, first_one = at_rows(first[0]), at_rows(first[1])
-            all_first = bool(first_all.all())
+            every_first = bool(first_all.all()) and bool((first_one == (y == 1)).all())
         # Each cell has one slot per group level after a slot for rows missing the group
         # (dropped), so that no row needs a mask: slot = cell * (k + 1) + code + 1.
         codings, parts = [], []
         for name, g, labels in stacked:
             k = len(labels)
-            d = cell_r * (k + 1)
-            d += at_rows(g) + np.int8(1) if k < 127 else at_rows(g).astype(np.int64) + 1
             size = n_cells * (k + 1)
+            d = cell_r * (k + 1)  # int64: what bincount reads without a copy
+            d += at_rows(g) + np.int8(1) if k < 127 else at_rows(g).astype(np.int64) + 1
             n_slot = np.bincount(d, minlength=size)
             n_slot[:: k + 1] = 0
             present = np.flatnonzero(n_slot)
@@ -829,13 +833,12 @@ class Estimators:
                 "count": np.bincount(d, weights=y, minlength=size)[present],
             }
             if first is not None:
-                piece["n_resp"] = piece["n"] if all_first else np.bincount(d[first_all], minlength=size)[present]
+                piece["n_resp"] = piece["n"] if every_first else np.bincount(d[first_all], minlength=size)[present]
                 piece["count_resp"] = (
-                    piece["count"] if all_first and bool((first_one == (y == 1)).all())
-                    else np.bincount(d[first_one], minlength=size)[present]
+                    piece["count"] if every_first else np.bincount(d[first_one], minlength=size)[present]
                 )
             parts.append(piece)
-        results = self._ratios(rows, y, codings)
+        results = self._ratios(rows, y, codings, [p["w"] for p in parts])
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         est = np.concatenate([r[0] for r in results])
         var_ = np.concatenate([r[1] for r in results])

@@ -84,9 +84,16 @@ def acceptability(
     long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
     ld = design._rows(long, pos)
     acceptable = long["acceptable"].to_numpy(dtype=float)
-    cell, cell_frame = domain_codes(long, by)
+    # The by cell of each item, from one row per item; rows take their item's cell.
+    item = long["item"].cat.codes.to_numpy()
+    starts = np.flatnonzero(np.diff(item, prepend=-1))
+    item_cell, cell_frame = domain_codes(long.iloc[starts], by)
+    lookup = np.full(len(long["item"].cat.categories), -1, dtype=np.int64)
+    lookup[item[starts]] = item_cell
+    cell = lookup[item]
     # Every grouping at once; group values are the respondent's, so distinct respondents per
-    # domain are the first rows of each respondent in its cell (first_rows).
+    # domain are the first rows of each respondent in its cell (first_rows); a respondent
+    # answers an item once, so where no cell pools items every row is a first.
     codings = [(OVERALL, np.zeros(len(long), dtype=np.int64), np.array([OVERALL], dtype=object))] if overall or not groups else []
     for gv in groups:
         if isinstance(long[gv].dtype, pd.CategoricalDtype):
@@ -95,8 +102,8 @@ def acceptability(
             code, frame = domain_codes(long, [gv])
             levels = frame[gv]
         codings.append((gv, code, np.asarray(levels, dtype=object)))
-    item = long["item"].cat.codes.to_numpy()
-    first = (first_rows(cell, pos, item), first_rows(np.where(acceptable == 1, cell, -1), pos, item))
+    pooled = (np.bincount(lookup[lookup >= 0], minlength=len(cell_frame)) > 1).any()
+    first = (first_rows(cell, pos), first_rows(np.where(acceptable == 1, cell, -1), pos)) if pooled else "rows"
     return ld._indicator_by_groups(
         acceptable, cell, cell_frame, codings if groups else [], grid, "acceptable",
         ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff, first=first,
