@@ -358,9 +358,10 @@ class SurveyDesign(Estimators):
         once for every coding. Each estimated cell sums the same rows in the same order as
         :meth:`_ratio` (other cells are computed and dropped): the same numbers, to the bit.
         """
-        w_r = self.weights[rows]
+        every = len(rows) == self.n  # rows are distinct positions: all of them, in order
+        w_r = self.weights if every else self.weights[rows]
         wy = w_r * values
-        psu_r = self._structure.psu[rows]
+        psu_r = self._structure.psu if every else self._structure.psu[rows]
         cal = self._cal
         C = self.n_psu
         out = []

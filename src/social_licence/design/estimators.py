@@ -807,7 +807,7 @@ class Estimators:
 
         y = at_rows(indicator)
         cell_r = at_rows(cell)
-        w_r = self.weights[rows]
+        w_r = at_rows(self.weights)
         every_first = isinstance(first, str)
         if first is not None and not every_first:
             first_all, first_one = at_rows(first[0]), at_rows(first[1])
