@@ -17,10 +17,10 @@ from typing import Any
 from .config import read_yaml
 from .errors import ConfigError, SocialLicenceError
 from .ingest.cleaning import resolve_rules
-from .models.fit import RESPONDENT
 from .models.formula import parse_formula, parse_subset
 from .models.indices import INDEX_COLUMNS
 from .models.spec import ModelSpec, load_models
+from .survey.grid import RESPONDENT
 from .survey.instrument import Instrument, load_instrument
 from .survey.missing import DONT_KNOW_LABEL
 from .survey.plan import build_plan

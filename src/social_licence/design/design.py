@@ -347,6 +347,53 @@ class SurveyDesign(Estimators):
             return est, parts[0]
         return est, np.concatenate(parts) if parts else np.zeros(0)
 
+    def _ratios(
+        self,
+        rows: np.ndarray,
+        values: np.ndarray,
+        codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
+        bases: Sequence[np.ndarray] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`Estimators._ratios` with the per-row weights, products and PSU codes computed
+        once for every coding. Each estimated cell sums the same rows in the same order as
+        :meth:`_ratio` (other cells are computed and dropped): the same numbers, to the bit.
+        """
+        every = len(rows) == self.n  # rows are distinct positions: all of them, in order
+        w_r = self.weights if every else self.weights[rows]
+        wy = w_r * values
+        psu_r = self._structure.psu if every else self._structure.psu[rows]
+        cal = self._cal
+        C = self.n_psu
+        out = []
+        for i, (d, size, present) in enumerate(codings):
+            if C * size > _CHUNK_CELLS:  # too many cells for one block: the chunked path
+                out.extend(super()._ratios(rows, values, [(d, size, present)]))
+                continue
+            G = len(present)
+            t_num = np.bincount(d, weights=wy, minlength=size)[present]
+            if bases is None:
+                t_d = np.bincount(d, weights=w_r, minlength=size)[present]
+            else:
+                t_d = bases[i]
+            key = psu_r * size
+            key += d
+            s_num = np.bincount(key, weights=wy, minlength=C * size).reshape(C, size)[:, present]
+            s_den = np.bincount(key, weights=w_r, minlength=C * size).reshape(C, size)[:, present]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                est = t_num / t_d
+                z = (s_num - est * s_den) / t_d
+                if cal is not None:
+                    lookup = np.full(size, -1, dtype=np.int64)
+                    lookup[present] = np.arange(G)
+                    code = lookup[d]
+                    ok = code >= 0
+                    sub, code = rows[ok], code[ok]
+                    xd_num = cal.sums(sub, code, G, values[ok])
+                    xd_den = cal.sums(sub, code, G, np.ones(len(sub)))
+                    z = z - cal.adjustment((xd_num - est * xd_den) / t_d)
+            out.append((est, self.vcov_psu_totals(z, diagonal=True)))
+        return out
+
     # -- derived designs ---------------------------------------------------------------------
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray) -> SurveyDesign:
         """The design of ``frame`` whose row i belongs to this design's row ``pos[i]``."""

@@ -25,19 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ConfigError, EstimationError
 from ..survey.grid import DK_OPTIONS
 from ..survey.missing import DONT_KNOW_LABEL, reason_column, reasons
 from .structure import respondent_positions
-
-if TYPE_CHECKING:
-    pass
 
 TABLE_COLUMNS = (
     "variable",
@@ -256,6 +252,8 @@ def quantile(ci_level: float, ci: str, df: float) -> float:
         raise ConfigError(f"ci_level must be between 0 and 1, not {ci_level!r}")
     if ci not in CI_OPTIONS:
         raise ConfigError(f"ci must be one of {', '.join(CI_OPTIONS)}, not {ci!r}")
+    from scipy import stats  # slow to import (~0.5 s): only in jobs that compute intervals
+
     upper = 1 - (1 - ci_level) / 2
     if ci == "normal":
         return float(stats.norm.ppf(upper))
@@ -312,6 +310,32 @@ class Estimators:
 
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray):  # pragma: no cover
         raise NotImplementedError
+
+    def _ratios(
+        self,
+        rows: np.ndarray,
+        values: np.ndarray,
+        codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
+        bases: Sequence[np.ndarray] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Domain means of ``values`` (at ``rows``) and their variances, for several codings of
+        the same rows. Each coding is a cell code per row (``0 .. size-1``), the number of
+        cells ``size``, and the cells to estimate (``present``, ascending); rows in other cells
+        are left out. ``bases``, when the caller has them, are each coding's weighted totals of
+        the present cells (``np.bincount(d, weights=w[rows])[present]``). The same numbers as
+        one :meth:`_ratio` per coding (which this does; a design may share the per-row work
+        between codings instead)."""
+        out = []
+        for d, size, present in codings:
+            lookup = np.full(size, -1, dtype=np.int64)
+            lookup[present] = np.arange(len(present))
+            code = lookup[d]
+            ok = code >= 0
+            code = code[ok]
+            G = len(present)
+            cells = Cells(code, G, values[ok], code, G, np.arange(G), rows=rows[ok])
+            out.append(self._ratio(cells, cov=False))
+        return out
 
     def with_data(self, frame: pd.DataFrame):
         """The same design over ``frame``: the same respondents, in the same order, with other
@@ -618,6 +642,8 @@ class Estimators:
         se = np.sqrt(np.maximum(var_d, 0))
         with np.errstate(invalid="ignore", divide="ignore"):
             tstat = diff / se
+        from scipy import stats  # slow to import: only where p-values are computed
+
         if ci == "normal":
             p = 2 * stats.norm.sf(np.abs(tstat))
             deg = np.inf
@@ -691,6 +717,8 @@ class Estimators:
         tr2 = float(np.trace(delta @ delta))
         d0 = tr**2 / tr2
         k = (nr - 1) * (nc - 1)
+        from scipy import stats  # slow to import: only where p-values are computed
+
         if statistic == "F":
             nu = self.df
             f_stat = pearson / tr
@@ -749,6 +777,123 @@ class Estimators:
             dom_frame[present].reset_index(drop=True), variable, [level],
             est, se, lo, hi, deffs, n_base, count, big_w,
         )
+
+
+    def _indicator_by_groups(
+        self,
+        indicator: np.ndarray,
+        cell: np.ndarray,
+        cell_frame: pd.DataFrame,
+        groups: Sequence[tuple[str, np.ndarray, np.ndarray]],
+        variable: str,
+        level: str,
+        *,
+        ci_level: float,
+        ci: str,
+        df: float | None,
+        deff: str | None,
+        first: tuple[np.ndarray, np.ndarray] | str | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`_indicator_table` in every ``cell`` crossed with the levels of each grouping,
+        all at once: the per-row work is shared and the frame is built once.
+
+        ``groups`` holds ``(group_variable, code per row (-1: missing), labels)``; the rows of
+        each come in that order with ``group_variable`` and ``group`` (object) after the
+        ``cell_frame`` columns (none when ``groups`` is empty: the cells alone). ``first`` marks
+        the first row of each respondent in its cell, among all rows and among rows with
+        ``indicator`` 1 (:func:`first_rows`), or is ``"rows"`` when no respondent has two rows in
+        a cell; with it, ``n_respondents`` and ``count_respondents`` count distinct respondents,
+        which needs group values constant within a respondent.
+        """
+        _check_options(ci_level, ci, deff)
+        q = quantile(ci_level, ci, self.df if df is None else df)
+        n_cells = len(cell_frame)
+        stacked = groups if groups else [("", np.zeros(len(cell), dtype=np.int8), np.array([""]))]
+        base = (cell >= 0) & ~np.isnan(indicator)
+        every = bool(base.all())
+        rows = np.arange(len(cell)) if every else np.flatnonzero(base)
+
+        def at_rows(x: np.ndarray) -> np.ndarray:
+            return x if every else x[rows]
+
+        y = at_rows(indicator)
+        cell_r = at_rows(cell)
+        w_r = at_rows(self.weights)
+        every_first = isinstance(first, str)
+        if first is not None and not every_first:
+            first_all, first_one = at_rows(first[0]), at_rows(first[1])
+            every_first = bool(first_all.all()) and bool((first_one == (y == 1)).all())
+        # Each cell has one slot per group level after a slot for rows missing the group
+        # (dropped), so that no row needs a mask: slot = cell * (k + 1) + code + 1.
+        codings, parts = [], []
+        for name, g, labels in stacked:
+            k = len(labels)
+            size = n_cells * (k + 1)
+            d = cell_r * (k + 1)  # int64: what bincount reads without a copy
+            d += at_rows(g) + np.int8(1) if k < 127 else at_rows(g).astype(np.int64) + 1
+            n_slot = np.bincount(d, minlength=size)
+            n_slot[:: k + 1] = 0
+            present = np.flatnonzero(n_slot)
+            codings.append((d, size, present))
+            piece = {
+                "cell": present // (k + 1),
+                "gv": np.full(len(present), name, dtype=object),
+                "group": np.asarray(labels, dtype=object)[present % (k + 1) - 1],
+                "n": n_slot[present],
+                "w": np.bincount(d, weights=w_r, minlength=size)[present],
+                "count": np.bincount(d, weights=y, minlength=size)[present],
+            }
+            if first is not None:
+                piece["n_resp"] = piece["n"] if every_first else np.bincount(d[first_all], minlength=size)[present]
+                piece["count_resp"] = (
+                    piece["count"] if every_first else np.bincount(d[first_one], minlength=size)[present]
+                )
+            parts.append(piece)
+        results = self._ratios(rows, y, codings, [p["w"] for p in parts])
+        cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        est = np.concatenate([r[0] for r in results])
+        var_ = np.concatenate([r[1] for r in results])
+        n_base, big_w = cat["n"], cat["w"]
+        se = np.sqrt(np.maximum(var_, 0))
+        lo, hi = logit_interval(est, se, q)
+        out = cell_frame.iloc[cat["cell"]].reset_index(drop=True)
+        if groups:
+            out["group_variable"] = cat["gv"]
+            out["group"] = pd.Series(cat["group"], dtype=object)
+        out["variable"] = variable
+        out["level"] = pd.Series(np.full(len(est), level, dtype=object), dtype=object)
+        out["estimate"] = est
+        out["se"] = se
+        out["ci_low"] = lo
+        out["ci_high"] = hi
+        out["deff"] = self._deff_proportion(est, var_, n_base, big_w, deff)
+        out["n_unweighted"] = n_base.astype(np.int64)
+        out["count_unweighted"] = cat["count"].astype(np.int64)
+        out["n_weighted"] = big_w
+        if first is not None:
+            out["n_respondents"] = cat["n_resp"].astype(np.int64)
+            out["count_respondents"] = cat["count_resp"].astype(np.int64)
+        return out
+
+
+def first_rows(cell: np.ndarray, unit: np.ndarray, item: np.ndarray | None = None) -> np.ndarray:
+    """True at the first row of each (``cell``, ``unit``) pair among rows with ``cell >= 0``.
+
+    Counting these rows per domain counts distinct units (respondents). ``item`` (a code per
+    row, with each (item, unit) pair at most once, as in a grid's long frame) lets cells that
+    hold a single item skip the sort: every row of theirs is a first.
+    """
+    ok = cell >= 0
+    if item is not None and ok.any():
+        n_cells, n_items = int(cell.max()) + 1, int(item.max()) + 1
+        seen = np.bincount(cell[ok] * n_items + item[ok], minlength=n_cells * n_items) > 0
+        if (seen.reshape(n_cells, n_items).sum(axis=1) <= 1).all():
+            return ok
+    key = np.where(ok, cell.astype(np.int64) * (int(unit.max()) + 1 if len(unit) else 1) + unit, -1)
+    _, first = np.unique(key, return_index=True)
+    out = np.zeros(len(cell), dtype=bool)
+    out[first] = True
+    return out & ok
 
 
 def _bessel(n) -> np.ndarray:

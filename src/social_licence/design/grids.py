@@ -17,7 +17,7 @@ from ..survey.instrument import Instrument
 from ..survey.plan import Plan, build_plan
 from .build import VARIANCE_METHODS, build_design
 from .design import SurveyDesign
-from .estimators import OVERALL, adjust_pvalues, as_list, domain_codes
+from .estimators import OVERALL, adjust_pvalues, as_list, domain_codes, first_rows
 from .replicates import ReplicateDesign
 
 
@@ -85,29 +85,30 @@ def acceptability(
     long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
     ld = design._rows(long, pos)
     acceptable = long["acceptable"].to_numpy(dtype=float)
-    options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
-    pieces = []
-    if overall or not groups:
-        dom, frame = domain_codes(long, by)
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, by, long["acceptable"] == 1)
-        if groups:
-            t.insert(len(by), "group", OVERALL)
-            t.insert(len(by), "group_variable", OVERALL)
-        pieces.append(t)
+    # The by cell of each item, from one row per item; rows take their item's cell.
+    item = long["item"].cat.codes.to_numpy()
+    starts = np.flatnonzero(np.diff(item, prepend=-1))
+    item_cell, cell_frame = domain_codes(long.iloc[starts], by)
+    lookup = np.full(len(long["item"].cat.categories), -1, dtype=np.int64)
+    lookup[item[starts]] = item_cell
+    cell = lookup[item]
+    # Every grouping at once; group values are the respondent's, so distinct respondents per
+    # domain are the first rows of each respondent in its cell (first_rows); a respondent
+    # answers an item once, so where no cell pools items every row is a first.
+    codings = [(OVERALL, np.zeros(len(long), dtype=np.int64), np.array([OVERALL], dtype=object))] if overall or not groups else []
     for gv in groups:
-        dom, frame = domain_codes(long, [*by, gv])
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, [*by, gv], long["acceptable"] == 1)
-        t.insert(len(by), "group", t.pop(gv).astype(object))
-        t.insert(len(by), "group_variable", gv)
-        pieces.append(t)
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    if groups:
-        out["group"] = out["group"].astype(object)
-    return out
+        if isinstance(long[gv].dtype, pd.CategoricalDtype):
+            code, levels = long[gv].cat.codes.to_numpy(), long[gv].cat.categories
+        else:
+            code, frame = domain_codes(long, [gv])
+            levels = frame[gv]
+        codings.append((gv, code, np.asarray(levels, dtype=object)))
+    pooled = (np.bincount(lookup[lookup >= 0], minlength=len(cell_frame)) > 1).any()
+    first = (first_rows(cell, pos), first_rows(np.where(acceptable == 1, cell, -1), pos)) if pooled else "rows"
+    return ld._indicator_by_groups(
+        acceptable, cell, cell_frame, codings if groups else [], grid, "acceptable",
+        ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff, first=first,
+    )
 
 
 def acceptability_table(

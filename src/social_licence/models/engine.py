@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
-from scipy import linalg, optimize, special
+from scipy import linalg, special
 
 from ..design.design import SurveyDesign
 from ..errors import ModelError
@@ -197,11 +196,8 @@ class _GLMFit:
     last_step: np.ndarray
 
 
-_SM_FAMILIES = {
-    "binomial": sm.families.Binomial,
-    "poisson": sm.families.Poisson,
-    "gaussian": sm.families.Gaussian,
-}
+_SM_FAMILIES = {"binomial": "Binomial", "poisson": "Poisson", "gaussian": "Gaussian"}
+"""statsmodels family classes by our family names (looked up when a model is fitted)."""
 
 
 def _irls(
@@ -221,7 +217,9 @@ def _irls(
     ``start`` (e.g. the full-sample estimate, for a replicate) replaces the starting values.
     """
     wn = w / w.mean()
-    model = sm.GLM(y, X, family=_SM_FAMILIES[family](), var_weights=wn)
+    import statsmodels.api as sm  # slow to import (~1.5 s): only in the jobs that fit models
+
+    model = sm.GLM(y, X, family=getattr(sm.families, _SM_FAMILIES[family])(), var_weights=wn)
     with warnings.catch_warnings():
         # non-convergence and separation are diagnosed and reported by glm_core
         warnings.simplefilter("ignore")
@@ -256,6 +254,8 @@ def _separation_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return None
     scale = np.maximum(np.abs(X).max(axis=0), 1e-300)
     S = (2 * y - 1)[:, None] * (X / scale)
+    from scipy import optimize  # slow to import (~0.4 s): only when separation is checked
+
     res = optimize.linprog(
         -S.sum(axis=0),
         A_ub=-S,

@@ -37,7 +37,7 @@ from ..design.build import VARIANCE_METHODS, build_design
 from ..design.design import SurveyDesign
 from ..design.replicates import ReplicateDesign
 from ..errors import ConfigError, ModelError
-from ..survey.grid import DK_OPTIONS, long_format
+from ..survey.grid import DK_OPTIONS, RESPONDENT, long_format
 from ..survey.instrument import Instrument
 from .engine import (
     check_columns,
@@ -252,7 +252,6 @@ def svyolr(
 
 
 # -- long frames ----------------------------------------------------------------------------
-RESPONDENT = "respondent"
 
 
 def long_design(

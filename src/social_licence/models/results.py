@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import special, stats
+from scipy import special
 
 from ..design.design import SurveyDesign
 from ..errors import ModelError
@@ -82,11 +82,15 @@ class ModelResult:
 
     @property
     def pvalues(self) -> pd.Series:
+        from scipy import stats  # slow to import: only where p-values and intervals are computed
+
         p = 2 * stats.t.sf(np.abs(self.tvalues.to_numpy()), self.df_resid)
         return pd.Series(p, index=self.params.index, name="p_value")
 
     def conf_int(self, alpha: float = 0.05, df: float | None = None) -> pd.DataFrame:
         """Wald limits, columns 0 and 1 as statsmodels; ``df=np.inf`` for normal limits."""
+        from scipy import stats  # slow to import: only where p-values and intervals are computed
+
         q = stats.t.ppf(1 - alpha / 2, self.df_resid if df is None else df)
         se = self.bse
         return pd.DataFrame({0: self.params - q * se, 1: self.params + q * se})
@@ -195,6 +199,8 @@ class ModelResult:
         ``outcome_levels`` sums the probabilities of those response levels; by default each
         level is reported.
         """
+        from scipy import stats  # slow to import: only where p-values and intervals are computed
+
         bys = [by] if isinstance(by, str) else list(by)
         frame = self._fit_frame()
         _, rhs = formula_variables(self.formula)
@@ -438,6 +444,8 @@ class OrdinalResult(ModelResult):
         :meth:`SurveyDesign.vcov_total` (or their replicate refits, for a replicate design). Per term (and for all terms, ``term="(all)"``) the Wald
         statistic of "equal across splits" is referred to F(q, df_resid) as R's ``regTermTest``.
         """
+        from scipy import stats  # slow to import: only where p-values and intervals are computed
+
         m = self._m
         K = len(m.levels)
         X1 = np.column_stack([np.ones(len(m.y)), m.X])

@@ -18,46 +18,16 @@ explains), or marginal effects in percentage points.
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from mizani.bounds import squish
-from mizani.palettes import brewer_pal
-from plotnine import (
-    aes,
-    element_blank,
-    element_line,
-    element_text,
-    geom_label,
-    geom_point,
-    geom_rect,
-    geom_segment,
-    geom_text,
-    geom_tile,
-    geom_vline,
-    ggplot,
-    guide_legend,
-    guides,
-    labs,
-    scale_color_identity,
-    scale_color_manual,
-    scale_fill_cmap,
-    scale_fill_manual,
-    scale_shape_manual,
-    scale_x_continuous,
-    scale_x_log10,
-    scale_y_continuous,
-    theme,
-    theme_minimal,
-)
 
 from ..errors import DisclosureError, OutputError
 from ..io import atomic_write_bytes
@@ -88,6 +58,27 @@ from .tables import (
     term_label,
 )
 
+if TYPE_CHECKING:
+    from plotnine import ggplot, theme  # for annotations only: plotnine is imported lazily
+
+
+class _Lazy:
+    """A module imported on its first use. plotnine and matplotlib take ~1 s to import, and most
+    jobs import this module (through the brief and the stages) without drawing a figure."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+p9 = _Lazy("plotnine")
+matplotlib = _Lazy("matplotlib")
+plt = _Lazy("matplotlib.pyplot")
+mizani_bounds = _Lazy("mizani.bounds")
+mizani_palettes = _Lazy("mizani.palettes")
+
 #: Okabe & Ito (2008) "Color Universal Design" palette, safe for the common colour-vision types.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 #: The midpoint of a diverging scale: a grey that stays visible on white (ColorBrewer's own
@@ -108,7 +99,7 @@ def _puor(n: int) -> list[str]:
     first, ``n`` from 2 to 11; the middle colour of an odd ``n`` is :data:`NEUTRAL`."""
     if n == 2:
         return [_puor(3)[0], _puor(3)[2]]
-    colours = [c.lower() for c in brewer_pal(type="div", palette="PuOr")(n)]
+    colours = [c.lower() for c in mizani_palettes.brewer_pal(type="div", palette="PuOr")(n)]
     if n % 2:
         colours[n // 2] = NEUTRAL
     return colours
@@ -160,22 +151,22 @@ def text_colour(fill: str) -> str:
 
 def theme_social_licence(base_size: float = 8.5) -> theme:
     """The house theme: minimal, legible at half an A4 page, left-aligned titles, legend below."""
-    return theme_minimal(base_size=base_size, base_family=FONT) + theme(
+    return p9.theme_minimal(base_size=base_size, base_family=FONT) + p9.theme(
         figure_size=(WIDTH_CM / 2.54, HEIGHT_CM / 2.54),
         dpi=DPI,
-        plot_title=element_text(size=base_size + 2.5, weight="bold", ha="left", margin={"b": 4}),
-        plot_subtitle=element_text(size=base_size + 0.5, ha="left", colour="#333333"),
-        plot_caption=element_text(size=base_size - 1.5, ha="left", colour="#444444", margin={"t": 6}),
+        plot_title=p9.element_text(size=base_size + 2.5, weight="bold", ha="left", margin={"b": 4}),
+        plot_subtitle=p9.element_text(size=base_size + 0.5, ha="left", colour="#333333"),
+        plot_caption=p9.element_text(size=base_size - 1.5, ha="left", colour="#444444", margin={"t": 6}),
         plot_title_position="plot",
         plot_caption_position="plot",
-        axis_text=element_text(colour="#222222"),
-        axis_title=element_text(colour="#222222"),
-        panel_grid_minor=element_blank(),
-        panel_grid_major=element_line(colour="#e5e5e5", size=0.4),
-        strip_text=element_text(weight="bold", ha="left", size=base_size),
+        axis_text=p9.element_text(colour="#222222"),
+        axis_title=p9.element_text(colour="#222222"),
+        panel_grid_minor=p9.element_blank(),
+        panel_grid_major=p9.element_line(colour="#e5e5e5", size=0.4),
+        strip_text=p9.element_text(weight="bold", ha="left", size=base_size),
         legend_position="bottom",
-        legend_title=element_blank(),
-        legend_text=element_text(size=base_size - 0.5),
+        legend_title=p9.element_blank(),
+        legend_text=p9.element_text(size=base_size - 0.5),
         legend_key_size=10,
     )
 
@@ -371,35 +362,35 @@ def figure_likert(
         limits: tuple[float, float] = (-lim, lim)
     else:
         breaks, limits = [b / 100 for b in range(0, 101, 25)], (0.0, 1.0)
-    p = ggplot(rect_df)
+    p = p9.ggplot(rect_df)
     if diverging:
-        p += geom_vline(xintercept=0, colour="#333333", size=0.5)
+        p += p9.geom_vline(xintercept=0, colour="#333333", size=0.5)
     p = (
         p
-        + geom_rect(aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax", fill="level"), colour="white", size=0.3)
-        + scale_fill_manual(
+        + p9.geom_rect(p9.aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax", fill="level"), colour="white", size=0.3)
+        + p9.scale_fill_manual(
             values=dict(zip(levels, colours, strict=True)),
             breaks=levels,
             labels=[_wrap(lv, 22) for lv in levels],
             drop=False,
         )
-        + scale_x_continuous(limits=limits, breaks=breaks, labels=[f"{abs(b) * 100:.0f}%" for b in breaks])
-        + scale_y_continuous(
+        + p9.scale_x_continuous(limits=limits, breaks=breaks, labels=[f"{abs(b) * 100:.0f}%" for b in breaks])
+        + p9.scale_y_continuous(
             breaks=[len(cats) - i for i in range(len(cats))],
             labels=[_wrap(dim[c], 30) for c in cats],
             limits=(0.5, len(cats) + 0.5),
             expand=(0, 0),
         )
-        + guides(fill=guide_legend(nrow=1 if k <= 4 else 2 if k <= 8 else 3, byrow=True))
-        + labs(title=title, caption=_caption(caption, _likert_note(withheld_rows)))
+        + p9.guides(fill=p9.guide_legend(nrow=1 if k <= 4 else 2 if k <= 8 else 3, byrow=True))
+        + p9.labs(title=title, caption=_caption(caption, _likert_note(withheld_rows)))
         + theme_social_licence()
-        + theme(panel_grid_major_y=element_blank(), axis_title=element_blank(), legend_text=element_text(size=7))
+        + p9.theme(panel_grid_major_y=p9.element_blank(), axis_title=p9.element_blank(), legend_text=p9.element_text(size=7))
     )
     if labels_rows:
-        p += geom_text(aes(x="x", y="y", label="label", color="colour"), data=pd.DataFrame(labels_rows), size=6.5, family=FONT)
-        p += scale_color_identity()
+        p += p9.geom_text(p9.aes(x="x", y="y", label="label", color="colour"), data=pd.DataFrame(labels_rows), size=6.5, family=FONT)
+        p += p9.scale_color_identity()
     if withheld_rows:
-        p += geom_text(aes(x="x", y="y", label="label"), data=pd.DataFrame(withheld_rows), size=7, colour=WITHHELD_TEXT, family=FONT)
+        p += p9.geom_text(p9.aes(x="x", y="y", label="label"), data=pd.DataFrame(withheld_rows), size=7, colour=WITHHELD_TEXT, family=FONT)
     return p
 
 
@@ -452,18 +443,18 @@ def figure_heatmap(
     shown = plot_df[plot_df["value"].notna()]
     hidden = plot_df[plot_df["value"].isna()]
     p = (
-        ggplot(plot_df, aes(x="col", y="row"))
-        + geom_tile(aes(fill="value"), data=shown, colour="white", size=0.8)
-        + scale_fill_cmap(cmap_name="viridis", limits=(0, 100), guide=None)
-        + geom_text(aes(label="label", color="colour"), size=7.5, family=FONT)
-        + scale_color_identity()
-        + labs(title=title, caption=_caption(caption, _base_note(sub, sup), withheld_note() if (sup.any() or low.any()) else None))
+        p9.ggplot(plot_df, p9.aes(x="col", y="row"))
+        + p9.geom_tile(p9.aes(fill="value"), data=shown, colour="white", size=0.8)
+        + p9.scale_fill_cmap(cmap_name="viridis", limits=(0, 100), guide=None)
+        + p9.geom_text(p9.aes(label="label", color="colour"), size=7.5, family=FONT)
+        + p9.scale_color_identity()
+        + p9.labs(title=title, caption=_caption(caption, _base_note(sub, sup), withheld_note() if (sup.any() or low.any()) else None))
         + theme_social_licence()
-        + theme(panel_grid_major=element_blank(), axis_title=element_blank(), axis_text_x=element_text(size=7.5))
+        + p9.theme(panel_grid_major=p9.element_blank(), axis_title=p9.element_blank(), axis_text_x=p9.element_text(size=7.5))
     )
     if len(hidden):
-        p += geom_tile(data=hidden, fill=WITHHELD_FILL, colour="white", size=0.8)
-        p += geom_text(aes(label="label"), data=hidden, size=7.5, colour=WITHHELD_TEXT, family=FONT)
+        p += p9.geom_tile(data=hidden, fill=WITHHELD_FILL, colour="white", size=0.8)
+        p += p9.geom_text(p9.aes(label="label"), data=hidden, size=7.5, colour=WITHHELD_TEXT, family=FONT)
     return p
 
 
@@ -509,12 +500,12 @@ def _dot_plot_scales(rows: pd.DataFrame, heads: pd.DataFrame, bottom: float, x_l
     """The y axis of a block layout and its heading rows (bold, left-aligned at ``x_left``, on
     white so a reference or grid line never runs through them)."""
     parts: list = [
-        scale_y_continuous(breaks=list(rows["y"]), labels=list(rows["tick"]), limits=(bottom, 0.0), expand=(0, 0.1)),
+        p9.scale_y_continuous(breaks=list(rows["y"]), labels=list(rows["tick"]), limits=(bottom, 0.0), expand=(0, 0.1)),
     ]
     if len(heads):
         parts.append(
-            geom_label(
-                aes(x="x", y="y", label="label"),
+            p9.geom_label(
+                p9.aes(x="x", y="y", label="label"),
                 data=heads.assign(x=x_left),
                 ha="left",
                 va="center",
@@ -541,10 +532,10 @@ def _dot_height(bottom: float, caption: str, *, legend_rows: int = 0, title: str
 
 
 def _dot_theme(height_cm: float) -> theme:
-    return theme_social_licence() + theme(
-        panel_grid_major_y=element_blank(),
-        axis_title_y=element_blank(),
-        axis_text_y=element_text(size=7.5, colour="#222222"),
+    return theme_social_licence() + p9.theme(
+        panel_grid_major_y=p9.element_blank(),
+        axis_title_y=p9.element_blank(),
+        axis_text_y=p9.element_text(size=7.5, colour="#222222"),
         figure_size=(WIDTH_CM / 2.54, height_cm / 2.54),
     )
 
@@ -572,9 +563,9 @@ def _model_series(data: pd.DataFrame, names: Sequence[str], types: Mapping[str, 
     out["series"] = pd.Categorical([labels[m] for m in data["model"].astype(str)], categories=[labels[n] for n in names])
     colours = (OKABE_ITO[0], OKABE_ITO[5]) if len(names) == 2 else OKABE_ITO
     scales = [
-        scale_color_manual(values=dict(zip(labels.values(), colours, strict=False))),
-        scale_shape_manual(values=dict(zip(labels.values(), MODEL_SHAPES, strict=False))),
-        guides(colour=guide_legend(ncol=1), shape=guide_legend(ncol=1)),  # long names, one per line
+        p9.scale_color_manual(values=dict(zip(labels.values(), colours, strict=False))),
+        p9.scale_shape_manual(values=dict(zip(labels.values(), MODEL_SHAPES, strict=False))),
+        p9.guides(colour=p9.guide_legend(ncol=1), shape=p9.guide_legend(ncol=1)),  # long names, one per line
     ]
     return out, scales
 
@@ -660,24 +651,24 @@ def figure_groups(
     cap = _caption(caption, _groups_note(overall, bool(sup.any())))
     height_cm = _dot_height(bottom, cap, title=title)
     p = (
-        ggplot(shown, aes(y="y"))
-        + geom_segment(aes(x="lo", xend="hi", yend="y"), colour=OKABE_ITO[0], size=0.7)
-        + geom_point(aes(x="x", shape="precision"), colour=OKABE_ITO[0], fill="white", size=2.2, stroke=0.8)
-        + scale_shape_manual(values={"Estimate": "o", "Low precision [u]": "o"}, guide=None)
-        + scale_x_continuous(limits=(lower, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs], oob=squish)
-        + labs(title=title, caption=cap)
+        p9.ggplot(shown, p9.aes(y="y"))
+        + p9.geom_segment(p9.aes(x="lo", xend="hi", yend="y"), colour=OKABE_ITO[0], size=0.7)
+        + p9.geom_point(p9.aes(x="x", shape="precision"), colour=OKABE_ITO[0], fill="white", size=2.2, stroke=0.8)
+        + p9.scale_shape_manual(values={"Estimate": "o", "Low precision [u]": "o"}, guide=None)
+        + p9.scale_x_continuous(limits=(lower, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs], oob=mizani_bounds.squish)
+        + p9.labs(title=title, caption=cap)
         + _dot_theme(height_cm)
-        + theme(axis_title=element_blank())
+        + p9.theme(axis_title=p9.element_blank())
     )
     solid = shown[shown["precision"] == "Estimate"]
     if len(solid):
-        p += geom_point(aes(x="x"), data=solid, colour=OKABE_ITO[0], size=2.2)
+        p += p9.geom_point(p9.aes(x="x"), data=solid, colour=OKABE_ITO[0], size=2.2)
     if overall is not None and np.isfinite(overall):
-        p += geom_vline(xintercept=overall * 100, linetype="dashed", colour="#555555", size=0.5)
+        p += p9.geom_vline(xintercept=overall * 100, linetype="dashed", colour="#555555", size=0.5)
     if len(hidden):
         hidden["x"] = lower
         hidden["label"] = f"{SYMBOL_SUPPRESSED} withheld"
-        p += geom_text(aes(x="x", label="label"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT, ha="left")
+        p += p9.geom_text(p9.aes(x="x", label="label"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT, ha="left")
     for part in _dot_plot_scales(rows, heads, bottom, lower):
         p += part
     return p
@@ -876,24 +867,24 @@ def figure_forest(
     height_cm = _dot_height(bottom, cap, legend_rows=len(chosen) if several else 0, title=title)
     mapping = {"colour": "series", "shape": "series"} if several else {}
     p = (
-        ggplot(shown, aes(y="y"))
-        + geom_vline(xintercept=ref, colour="#555555", linetype="dashed", size=0.5)
-        + geom_segment(aes(x="lo", xend="hi", yend="y", **({"colour": "series"} if several else {})), size=0.7, **({} if several else {"colour": OKABE_ITO[0]}))
-        + geom_point(aes(x="x", **mapping), size=2.2, **({} if several else {"colour": OKABE_ITO[0]}))
-        + labs(x=xlab, title=title, caption=cap)
+        p9.ggplot(shown, p9.aes(y="y"))
+        + p9.geom_vline(xintercept=ref, colour="#555555", linetype="dashed", size=0.5)
+        + p9.geom_segment(p9.aes(x="lo", xend="hi", yend="y", **({"colour": "series"} if several else {})), size=0.7, **({} if several else {"colour": OKABE_ITO[0]}))
+        + p9.geom_point(p9.aes(x="x", **mapping), size=2.2, **({} if several else {"colour": OKABE_ITO[0]}))
+        + p9.labs(x=xlab, title=title, caption=cap)
         + _dot_theme(height_cm)
     )
     for part in model_scales:
         p += part
     if kind == "odds_ratio":
         breaks = _log_breaks(lower, upper)
-        p += scale_x_log10(limits=(lower, upper), breaks=breaks, labels=[f"{b:g}" for b in breaks])
+        p += p9.scale_x_log10(limits=(lower, upper), breaks=breaks, labels=[f"{b:g}" for b in breaks])
     else:
-        p += scale_x_continuous(limits=(lower, upper), breaks=_linear_breaks(lower, upper))
+        p += p9.scale_x_continuous(limits=(lower, upper), breaks=_linear_breaks(lower, upper))
     if len(hidden):
         hidden["x"] = ref
         hidden["text"] = f"{SYMBOL_SUPPRESSED} withheld"
-        p += geom_text(aes(x="x", label="text"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT)
+        p += p9.geom_text(p9.aes(x="x", label="text"), data=hidden, size=6.5, colour=WITHHELD_TEXT, family=FONT)
     for part in _dot_plot_scales(rows, heads, bottom, lower):
         p += part
     return p
@@ -956,12 +947,12 @@ def figure_weighting(
     cap = _caption(caption, "Shares of the sample and of the population in each category of the margins the weights were raked to.")
     height_cm = _dot_height(bottom, cap, legend_rows=1, title=title)
     p = (
-        ggplot(data, aes(x="share", y="y", colour="series", shape="series"))
-        + geom_point(size=2.0, stroke=0.8, fill="none")
-        + scale_color_manual(values=dict(zip(MARGIN_SERIES.values(), (OKABE_ITO[1], OKABE_ITO[0], "#000000"), strict=True)))
-        + scale_shape_manual(values=dict(zip(MARGIN_SERIES.values(), ("o", "s", "|"), strict=True)))
-        + scale_x_continuous(limits=(0, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs])
-        + labs(x="Share", title=title, caption=cap)
+        p9.ggplot(data, p9.aes(x="share", y="y", colour="series", shape="series"))
+        + p9.geom_point(size=2.0, stroke=0.8, fill="none")
+        + p9.scale_color_manual(values=dict(zip(MARGIN_SERIES.values(), (OKABE_ITO[1], OKABE_ITO[0], "#000000"), strict=True)))
+        + p9.scale_shape_manual(values=dict(zip(MARGIN_SERIES.values(), ("o", "s", "|"), strict=True)))
+        + p9.scale_x_continuous(limits=(0, upper), labels=lambda xs: [f"{x:.0f}%" for x in xs])
+        + p9.labs(x="Share", title=title, caption=cap)
         + _dot_theme(height_cm)
     )
     for part in _dot_plot_scales(layout, heads, bottom, 0.0):
@@ -974,11 +965,11 @@ def figure_withheld(title: str, message: str) -> ggplot:
     an empty chart (for a workflow that must still write the figure file)."""
     data = pd.DataFrame({"x": [0.0], "y": [0.0], "label": [_wrap(f"{SYMBOL_SUPPRESSED} Withheld. {message}", 70)]})
     return (
-        ggplot(data, aes(x="x", y="y", label="label"))
-        + geom_text(size=9, colour=WITHHELD_TEXT, family=FONT)
-        + labs(title=title)
+        p9.ggplot(data, p9.aes(x="x", y="y", label="label"))
+        + p9.geom_text(size=9, colour=WITHHELD_TEXT, family=FONT)
+        + p9.labs(title=title)
         + theme_social_licence()
-        + theme(axis_text=element_blank(), axis_title=element_blank(), panel_grid_major=element_blank())
+        + p9.theme(axis_text=p9.element_blank(), axis_title=p9.element_blank(), panel_grid_major=p9.element_blank())
     )
 
 

@@ -17,6 +17,8 @@ from .instrument import Instrument
 from .missing import DONT_KNOW_LABEL, reasons
 
 DK_OPTIONS = ("exclude", "include")
+RESPONDENT = "respondent"
+"""The long frame's column naming each row's respondent."""
 
 
 def grid_rows(

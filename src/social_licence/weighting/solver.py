@@ -47,8 +47,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
 
 from ..config import defaults
 from ..errors import ConfigError, WeightingError
@@ -358,6 +356,10 @@ def _jointly_feasible(
         vals.append(dcell / total)
         rhs.append(targets[m] / total)
         offset += k
+    # scipy (slow to import): only when bounds are checked, not at every DAG build or job start
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+
     a_eq = csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(offset, prep.n_cells),
