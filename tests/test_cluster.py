@@ -138,7 +138,7 @@ def test_report_jobs_ran_locally_and_nothing_else(runs):
     local = Counter(re.findall(r"^localrule (\w+):", log, flags=re.M))
     remote = Counter(re.findall(r"^rule (\w+):", log, flags=re.M))
     assert set(remote) == CLUSTER_RULES
-    assert set(local) == {"all", "table", "figure", "brief", "manifest", "publish"}
+    assert set(local) == {"all", "tables", "figures", "brief", "manifest", "publish"}
 
 
 def test_cluster_outputs_are_byte_identical_to_a_local_run(runs):

@@ -421,6 +421,31 @@ def protect_published(frames: Mapping[str, Any], thresholds, plan: Plan) -> dict
     return protect_linked(frames, thresholds, plan.instrument, published=plan.estimates())
 
 
+def run_tables(
+    names: Sequence[str],
+    estimates: Sequence[str | Path],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    outputs: Sequence[tuple[str | Path, str | Path, str | Path]],
+    survey_in: str | Path | None = None,
+) -> None:
+    """The published tables (``names``, each written to its (CSV, HTML, Word) paths of
+    ``outputs``): the estimates are read and disclosure-controlled once, as one linked system.
+    ``survey_in``: the weight stage's analysis file, whose stored design the footnote describes."""
+    plan = load_plan(instrument_path, plan_cfg)
+    thresholds = load_thresholds(thresholds_path)
+    frames = protect_published(report_inputs(estimates), thresholds, plan)
+    note = None
+    if survey_in is not None:
+        ci_level = with_defaults("estimation", plan_cfg.get("estimation") or {})["ci_level"]
+        described = describe_file(survey_in, plan.instrument)
+        note = described.footnote(ci_level, unit=None if described.unit == "ratings" else plan.population)
+    for name, (csv_out, html_out, docx_out) in zip(names, outputs, strict=True):
+        publish_table(name, frames, plan, thresholds, csv_out, html_out, docx_out, method_note=note)
+        log.info("table %s", name)
+
+
 def run_table(
     name: str,
     estimates: Sequence[str | Path],
@@ -432,17 +457,27 @@ def run_table(
     docx_out: str | Path,
     survey_in: str | Path | None = None,
 ) -> None:
-    """One published table: disclosure control, then CSV, HTML and Word. ``survey_in``: the
-    weight stage's analysis file, whose stored design the footnote describes."""
-    plan = load_plan(instrument_path, plan_cfg)
+    """One published table (:func:`run_tables` of one)."""
+    run_tables([name], estimates, instrument_path, thresholds_path, plan_cfg, [(csv_out, html_out, docx_out)], survey_in)
+
+
+def run_figures(
+    names: Sequence[str],
+    inputs: Mapping[str, Any],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    outputs: Sequence[tuple[str | Path, str | Path]],
+    models: Sequence[str] = (),
+) -> None:
+    """The published figures (``names``, each written to its (PNG, SVG) paths of ``outputs``),
+    from frames disclosure-controlled once, as one linked system."""
+    plan = load_plan(instrument_path, plan_cfg, models)
     thresholds = load_thresholds(thresholds_path)
-    frames = protect_published(report_inputs(estimates), thresholds, plan)
-    note = None
-    if survey_in is not None:
-        ci_level = with_defaults("estimation", plan_cfg.get("estimation") or {})["ci_level"]
-        described = describe_file(survey_in, plan.instrument)
-        note = described.footnote(ci_level, unit=None if described.unit == "ratings" else plan.population)
-    publish_table(name, frames, plan, thresholds, csv_out, html_out, docx_out, method_note=note)
+    frames = protect_published(inputs, thresholds, plan)
+    for name, (png_out, svg_out) in zip(names, outputs, strict=True):
+        publish_figure(name, frames, plan, thresholds, png_out, svg_out)
+        log.info("figure %s", name)
 
 
 def run_figure(
@@ -455,10 +490,8 @@ def run_figure(
     svg_out: str | Path,
     models: Sequence[str] = (),
 ) -> None:
-    """One published figure, from disclosure-controlled frames, as PNG and SVG."""
-    plan = load_plan(instrument_path, plan_cfg, models)
-    thresholds = load_thresholds(thresholds_path)
-    publish_figure(name, protect_published(inputs, thresholds, plan), plan, thresholds, png_out, svg_out)
+    """One published figure (:func:`run_figures` of one)."""
+    run_figures([name], inputs, instrument_path, thresholds_path, plan_cfg, [(png_out, svg_out)], models)
 
 
 def run_brief(

@@ -128,7 +128,9 @@ PLAN = build_plan(
     load_instrument(config["survey"]["instrument"]),
     models=model_names(),
     effects=any(
-        m.get("marginal_effects") for m in MODELS["models"] if m["name"] in model_names()
+        m.get("marginal_effects")
+        for m in MODELS["models"]
+        if m["name"] in model_names()
     ),
 )
 ESTIMATES = PLAN.estimates()
@@ -225,8 +227,8 @@ JOB_MB = 215
 # bound local jobs by --local-cores in cluster runs (snakemake/snakemake#2896).
 localrules:
     all,
-    table,
-    figure,
+    tables,
+    figures,
     brief,
     manifest,
     publish,
@@ -241,8 +243,8 @@ RULE_COST = {
     "estimate": (290, 90, 5, 5),
     "model_long": (265, 1210, 5, 10),
     "model_respondent": (300, 130, 5, 2),
-    "table": (250, 0, 2, 0),
-    "figure": (280, 0, 2, 0),
+    "tables": (250, 0, 5, 0),
+    "figures": (300, 0, 10, 0),
     "brief": (300, 0, 2, 0),
     "manifest": (100, 0, 2, 0),
     "publish": (100, 0, 2, 0),
@@ -314,7 +316,9 @@ def mem_mb(name):
     def request(wildcards, attempt):
         base, per_cell = _cost(name, wildcards)[:2]
         job = (
-            0 if name in ("table", "figure", "brief", "manifest", "publish") else JOB_MB
+            0
+            if name in ("tables", "figures", "brief", "manifest", "publish")
+            else JOB_MB
         )
         return math.ceil((job + base + per_cell * _cells()) * MEMORY_MARGIN * attempt)
 

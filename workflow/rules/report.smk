@@ -1,40 +1,38 @@
 # Publication: disclosure-controlled tables and figures, the policy brief, and the manifest.
 
 
-rule table:
+rule tables:
     input:
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
         design=f"{WORK}/interim/weighted.parquet",
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv=f"{WORK}/tables/{{table}}.csv",
-        html=report(
-            f"{WORK}/tables/{{table}}.html",
-            caption="../report/table.rst",
-            category="3. Tables",
-        ),
-        docx=f"{WORK}/tables/{{table}}.docx",
+        csv=expand(f"{WORK}/tables/{{table}}.csv", table=TABLES),
+        html=[
+            report(path, caption="../report/table.rst", category="3. Tables")
+            for path in expand(f"{WORK}/tables/{{table}}.html", table=TABLES)
+        ],
+        docx=expand(f"{WORK}/tables/{{table}}.docx", table=TABLES),
     log:
-        f"{WORK}/logs/table_{{table}}.log",
+        f"{WORK}/logs/tables.log",
     benchmark:
-        benchmark_file("table_{table}")
-    wildcard_constraints:
-        table="|".join(TABLES),
+        benchmark_file("tables")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=mem_mb("table"),
-        runtime=runtime("table"),
+        mem_mb=mem_mb("tables"),
+        runtime=runtime("tables"),
         local_jobs=1,
     params:
         plan=PLAN_CONFIG,
+        names=TABLES,
     script:
-        "../../scripts/table.py"
+        "../../scripts/tables.py"
 
 
-rule figure:
+rule figures:
     input:
         **{k: v for k, v in weighting_outputs().items() if k == "margins"},
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
@@ -43,30 +41,28 @@ rule figure:
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        png=report(
-            f"{WORK}/figures/{{figure}}.png",
-            caption="../report/figure.rst",
-            category="5. Figures",
-        ),
-        svg=f"{WORK}/figures/{{figure}}.svg",
+        png=[
+            report(path, caption="../report/figure.rst", category="5. Figures")
+            for path in expand(f"{WORK}/figures/{{figure}}.png", figure=FIGURES)
+        ],
+        svg=expand(f"{WORK}/figures/{{figure}}.svg", figure=FIGURES),
     log:
-        f"{WORK}/logs/figure_{{figure}}.log",
+        f"{WORK}/logs/figures.log",
     benchmark:
-        benchmark_file("figure_{figure}")
-    wildcard_constraints:
-        figure="|".join(FIGURES),
+        benchmark_file("figures")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=mem_mb("figure"),
-        runtime=runtime("figure"),
+        mem_mb=mem_mb("figures"),
+        runtime=runtime("figures"),
         local_jobs=1,
     params:
         plan=PLAN_CONFIG,
         models=model_names(),
+        names=FIGURES,
     script:
-        "../../scripts/figure.py"
+        "../../scripts/figures.py"
 
 
 rule brief:
