@@ -17,6 +17,7 @@ import yaml
 from workflow_helpers import BIN, copy_project, snakemake
 
 from social_licence.survey.instrument import load_instrument
+from social_licence.survey.plan import build_plan
 from social_licence.weighting.margins import WEIGHT_NAME
 
 #: (export, init arguments, analysis name, a question whose shares are checked)
@@ -36,6 +37,8 @@ EXPORTS = {
     ),
     "spss_fixture": ("tests/data/reference/spss/sample_missing.sav", [], "sample_missing", None),
     "spss_alltypes": ("tests/data/reference/spss/simple_alltypes.sav", [], "simple_alltypes", None),
+    "spss_zsav": ("tests/data/reference/spss/sample.zsav", [], "sample", None),
+    "spss_one_variable": ("tests/data/reference/spss/missing_test.sav", [], "missing_test", None),
 }
 
 
@@ -79,12 +82,16 @@ def test_init_then_the_workflow_unedited_gives_a_brief_in_its_own_folder(case, t
     assert (results / "brief" / "brief.html").is_file()
     assert (results / "codebook" / "codebook.csv").is_file() and (results / "MANIFEST.sha256").is_file()
     assert sorted(p.name for p in (workdir / "results").iterdir()) == [name], "one analysis, one folder"
-    if question is None:
-        return
-    tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
-    assert f"{question}_items.csv" in tables and list((results / "figures").glob("*.svg"))
     cfg = yaml.safe_load(config.read_text())
     instrument = load_instrument(workdir / cfg["survey"]["instrument"])
+    plan = build_plan(cfg, instrument)
+    tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
+    assert tables == sorted(f"{t}.csv" for t in plan.tables())
+    figures = {p.stem for p in (results / "figures").glob("*.svg")}
+    assert {f for f in plan.figures() if not f.startswith("model_")} <= figures
+    if question is None:
+        return
+    assert f"{question}_items.csv" in tables
     data = pd.read_parquet(results / "interim" / "weighted.parquet")
     weights = data[WEIGHT_NAME].to_numpy(dtype=float)
     supplied = instrument.design.get("weight")

@@ -1,4 +1,5 @@
-"""social-licence: parents' social licence for administrative data linkage, from export to brief.
+"""social-licence: how far people accept the linking and use of data about them, from a survey
+export to a policy brief.
 
 Data flows one way: export -> :class:`Survey` (``read_survey``) -> cleaned frame -> weights
 (``rake``) -> :class:`SurveyDesign` -> estimates and models -> tables, figures, brief.
@@ -33,6 +34,9 @@ _EXPORTS = {
     "SurveyDesign": "design.design",
     "ReplicateDesign": "design.replicates",
     "acceptability": "design.grids",
+    "grid_responses": "design.grids",
+    "build_plan": "survey.plan",
+    "describe_design": "design.describe",
     "acceptability_table": "design.grids",
     "estimate_from_config": "design.grids",
     "adjust_pvalues": "design.estimators",
