@@ -14,7 +14,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock | cksum | 
 CORES ?= all
 PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: all setup run test test-fast test-cluster lint format lock clean report benchmarks reference unlock
+.PHONY: all setup run test test-fast test-cluster lint format lock clean report benchmarks reference unlock verify
 
 all: run
 
@@ -41,7 +41,11 @@ run: $(STAMP)
 report: run
 	$(BIN)/snakemake --report results/report.html
 
-# Everything, including the slow workflow runs (at most 6 minutes on a quiet 2-core machine).
+# A reviewer's check of the example's published results: manifest, then a re-run compared byte for byte.
+verify: run
+	$(BIN)/social-licence verify results/parents --cores $(CORES)
+
+# Everything, including the slow workflow runs.
 test: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks tools
 	$(PYTEST)
