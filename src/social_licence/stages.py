@@ -16,7 +16,9 @@ import pandas as pd
 
 from .config import with_defaults
 from .design.build import build_design, design_spec, load_design, store_design, without_design
+from .design.change import check_harmonised
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
+from .design.trends import wave_change_table, wave_shares
 from .errors import OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
@@ -39,7 +41,9 @@ from .report.disclosure import (
 )
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
+from .report.trends import protect_trend, save_trend_figure, trend_table, write_trend_table
 from .survey.instrument import load_instrument
+from .ingest.privacy import load_key, pseudonymise
 from .survey.plan import Plan, build_plan
 from .weighting.diagnostics import methods_note
 from .weighting.margins import WEIGHT_NAME
@@ -376,10 +380,12 @@ def run_brief(
     html_out: str | Path,
     figures: Mapping[str, str | Path] | None = None,
     models: Sequence[str] = (),
+    trends: Mapping[str, tuple[str | Path, str | Path]] | None = None,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box.
 
     ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn again).
+    ``trends``: with several waves, each trend question's (shares by wave, change) files.
     """
     plan = load_plan(instrument_path, plan_cfg, models)
     report_cfg = with_defaults("report", plan_cfg.get("report") or {})
@@ -392,6 +398,11 @@ def run_brief(
         "weighting_text": methods_note(weighting_diagnostics, plan.instrument) if weighting_diagnostics else None,
         "figure_files": dict(figures or {}),
     }
+    if trends:
+        options["trends"] = {
+            name: protect_trend(read_frame(a), read_frame(b), thresholds, plan, plan.question(name))
+            for name, (a, b) in trends.items()
+        }
     write_brief(
         inputs,
         thresholds,
@@ -401,3 +412,86 @@ def run_brief(
         subtitle=report_cfg.get("subtitle", ""),
         options=options,
     )
+
+
+def run_change(
+    surveys: Mapping[str, str | Path],
+    instrument_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    panel: tuple[str | Path, str] | None,
+    outputs: Mapping[str, str | Path],
+) -> None:
+    """Several waves: check that they are harmonised, then each trend question's shares by wave
+    and the change between the last two (interim, full precision; disclosure control is applied
+    when they are published).
+
+    ``surveys``: each wave's weighted analysis file, oldest first, the current wave last.
+    ``panel``: (CSV, column) of the respondent IDs interviewed in more than one wave; None for
+    independent samples. ``outputs``: ``<question>_waves`` and ``<question>_change`` paths.
+    """
+    estimation_cfg = with_defaults("estimation", plan_cfg.get("estimation") or {})
+    plan = load_plan(instrument_path, {**plan_cfg, "estimation": estimation_cfg})
+    waves = {wave: read_interim(path) for wave, path in surveys.items()}
+    for wave, survey in waves.items():
+        survey.meta.setdefault("source", {}).setdefault("file", str(surveys[wave]))
+    used = []
+    for q in plan.trend_questions():
+        used += [var for var, _, _ in plan.instrument.grids[q.grid].cells()] + list(q.groups)
+    check_harmonised({w: s for w, s in waves.items()}, list(dict.fromkeys(used)))
+    designs = {wave: load_design(survey) for wave, survey in waves.items()}
+    panel_ids = None if panel is None else panel_pseudonyms(*panel)
+    options = {"dk": estimation_cfg["dk"], "ci_level": estimation_cfg["ci_level"]}
+    for q in plan.trend_questions():
+        shares = wave_shares(designs, plan, q, **options)
+        change, method = wave_change_table(designs, plan, q, panel=panel_ids, adjust=estimation_cfg["adjust"], **options)
+        log.info("%s: %d wave shares, %d changes (%d flagged); %s", q.name, len(shares), len(change), int(change["flagged"].sum()), method)
+        write_parquet(shares, outputs[f"{q.name}_waves"])
+        write_parquet(change, outputs[f"{q.name}_change"])
+
+
+def panel_pseudonyms(path: str | Path, column: str) -> set[str]:
+    """The keyed pseudonyms (as ingest makes them) of the respondent IDs listed in a panel file."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if column not in table.columns:
+        raise OutputError(f"{path}: the panel file has no column {column!r} (columns: {', '.join(table.columns)})")
+    ids = table[column].str.strip()
+    return set(pseudonymise(ids[ids != ""], load_key()).astype(str))
+
+
+def _protected_trend(question: str, waves_path, change_path, instrument_path, thresholds_path, plan_cfg):
+    plan = load_plan(instrument_path, plan_cfg)
+    q = plan.question(question)
+    thresholds = load_thresholds(thresholds_path)
+    shares, change = protect_trend(read_frame(waves_path), read_frame(change_path), thresholds, plan, q)
+    return plan, q, thresholds, shares, change
+
+
+def run_trend_table(
+    question: str,
+    waves_path: str | Path,
+    change_path: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    csv_out: str | Path,
+    html_out: str | Path,
+    docx_out: str | Path,
+) -> None:
+    """One trend table: each wave's shares and the change, disclosure-controlled; CSV, HTML, Word."""
+    plan, q, thresholds, shares, change = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
+    write_trend_table(trend_table(shares, change, plan, q), plan, q, thresholds, csv_out, html_out, docx_out)
+
+
+def run_trend_figure(
+    question: str,
+    waves_path: str | Path,
+    change_path: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    png_out: str | Path,
+    svg_out: str | Path,
+) -> None:
+    """One trend figure: the question's shares wave by wave, disclosure-controlled; PNG and SVG."""
+    plan, q, _, shares, _ = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
+    save_trend_figure(shares, plan, q, png_out, svg_out)

@@ -79,6 +79,7 @@ rule brief:
         margins=f"{WORK}/weighting/margins.csv",
         convergence=f"{WORK}/weighting/convergence.csv",
         collapsed=f"{WORK}/weighting/collapsed.csv",
+        trends=list(trend_outputs().values()),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:

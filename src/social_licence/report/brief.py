@@ -37,6 +37,7 @@ from .disclosure import (
     protect,
 )
 from .figures import figure_title, render_figure
+from .trends import changes_section
 from .tables import (
     OVERALL_GROUP,
     display_frame,
@@ -648,6 +649,9 @@ def build_brief(
     messages = [m for m in messages if m]
 
     sections = [_question_section(page, data, plan, q, options) for q in plan.questions]
+    changed = changes_section(options.get("trends") or {}, plan, _e)
+    if changed:
+        sections.insert(0, changed)
 
     model_parts = []
     main = main_model(data.get("models"), data.get("effects"), options.get("model"))
