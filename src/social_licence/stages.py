@@ -24,6 +24,7 @@ from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
 from .ingest.interim import read_interim, write_interim
+from .ingest.privacy import load_key, pseudonymise
 from .io import atomic_write, write_csv
 from .models.fit import fit_model, model_tables
 from .models.spec import get_model, load_models
@@ -43,7 +44,6 @@ from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
 from .report.trends import protect_trend, save_trend_figure, trend_table, write_trend_table
 from .survey.instrument import load_instrument
-from .ingest.privacy import load_key, pseudonymise
 from .survey.plan import Plan, build_plan
 from .weighting.diagnostics import methods_note
 from .weighting.margins import WEIGHT_NAME

@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..survey.grid import grid_rows
 from ..survey.plan import Plan, Question
-from .change import WAVE, change_tests, combine_waves, wave_changes
+from .change import WAVE, combine_waves, wave_changes
 from .design import SurveyDesign
 from .estimators import OVERALL, adjust_pvalues
 from .grids import acceptability
@@ -107,7 +107,6 @@ def wave_change_table(
         raise ConfigError(f"question {q.name}: a change needs two waves, got {names}")
     latest, baseline = names[-1], names[-2]
     rows = []
-    tests = []
     for dims, with_groups in breakdowns(q):
         groups = list(q.groups) if with_groups else []
         waves = combine_waves(
@@ -123,8 +122,6 @@ def wave_change_table(
             t.insert(0, "group_variable", OVERALL if gv is None else gv)
             t.insert(0, BREAKDOWN, " x ".join(dims))
             rows.append(t)
-        if len(dims) == 1:
-            tests.append(_distribution_tests(waves, dims[0], dk))
     out = pd.concat(rows, ignore_index=True)
     out["variable"] = q.grid
     out["level"] = "acceptable"
@@ -155,8 +152,3 @@ def _long_designs(designs, plan, q, dims, groups, dk, panel) -> dict[str, Survey
             long[PERSON] = np.where(who.isin(panel), who, wave + "|" + who)
         out[wave] = fixed._rows(long, pos)
     return out
-
-
-def _distribution_tests(waves, dim: str, dk: str) -> pd.DataFrame:
-    """Rao-Scott tests of change in the distribution of answers, one per level of ``dim``."""
-    return change_tests(waves, "rating", by=dim, dk=dk, adjust="none")

@@ -37,7 +37,6 @@ from .disclosure import (
     protect,
 )
 from .figures import figure_title, render_figure
-from .trends import changes_section
 from .tables import (
     OVERALL_GROUP,
     display_frame,
@@ -58,6 +57,7 @@ from .tables import (
     table_title,
     variable_label,
 )
+from .trends import changes_section
 
 #: What the brief reads besides the estimate frames of the analysis plan (by their names,
 #: :meth:`social_licence.survey.plan.Plan.estimates`). Values are frames, or CSV/Parquet paths.

@@ -10,13 +10,26 @@ otherwise give the withheld one away.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from plotnine import aes, geom_errorbar, geom_line, geom_point, ggplot, labs, position_dodge, scale_colour_manual, scale_y_continuous
+from plotnine import (
+    aes,
+    geom_errorbar,
+    geom_line,
+    geom_point,
+    ggplot,
+    guide_legend,
+    guides,
+    labs,
+    position_dodge,
+    scale_colour_manual,
+    scale_y_continuous,
+)
 
 from ..design.change import WAVE
 from ..design.estimators import OVERALL
@@ -165,8 +178,11 @@ def trend_figure(shares: pd.DataFrame, plan: Plan, q: Question):
         return figure_withheld(title, "Every cell is below the disclosure threshold.")
     rows = rows[~rows["suppressed"].astype(bool)]
     rows["wave_label"] = pd.Categorical(rows[WAVE].astype(str), categories=list(plan.waves), ordered=True)
-    labels = [plan.level_label(q, dim, v) for v in rows[dim].astype(object)] if dim else ["All"] * len(rows)
-    order = [plan.level_label(q, dim, v) for v in rows[dim].cat.categories if v in set(rows[dim].astype(object))] if dim else ["All"]
+    def label(v: Any) -> str:
+        return textwrap.fill(plan.level_label(q, dim, v), 45)
+
+    labels = [label(v) for v in rows[dim].astype(object)] if dim else ["All"] * len(rows)
+    order = [label(v) for v in rows[dim].cat.categories if v in set(rows[dim].astype(object))] if dim else ["All"]
     rows["series"] = pd.Categorical(labels, categories=order)
     for c in ("estimate", "ci_low", "ci_high"):
         rows[c] = rows[c].astype(float) * 100
@@ -178,6 +194,7 @@ def trend_figure(shares: pd.DataFrame, plan: Plan, q: Question):
         + geom_point(position=dodge, size=2)
         + scale_colour_manual(values=list(OKABE_ITO)[: len(order)] or ["#000000"])
         + scale_y_continuous(limits=(0, 100))
+        + guides(colour=guide_legend(ncol=2))
         + labs(
             title=title,
             subtitle=f"Percentage of {plan.population} who {q.says_plain}" + (f", by {plan.dimension_label(q, dim)}" if dim else ""),
