@@ -19,7 +19,7 @@ from .design.build import build_design, design_spec, load_design, store_design, 
 from .design.change import check_harmonised
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
 from .design.trends import wave_change_table, wave_shares
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
@@ -69,13 +69,18 @@ def run_ingest(
     exclusions of fewer than the threshold's respondents withheld, when ``thresholds_path``)."""
     instrument = load_instrument(instrument_path)
     fmt = survey_cfg.get("format", "auto")
-    survey = read_survey(
-        export,
-        instrument,
-        rename=survey_cfg.get("rename") or None,
-        recode=survey_cfg.get("recode") or None,
-        format=None if fmt == "auto" else fmt,
-    )
+    try:
+        survey = read_survey(
+            export,
+            instrument,
+            rename=survey_cfg.get("rename") or None,
+            recode=survey_cfg.get("recode") or None,
+            format=None if fmt == "auto" else fmt,
+        )
+    except InputError as exc:
+        if not survey_cfg.get("wave"):
+            raise
+        raise wave_error(survey_cfg["wave"], exc) from None
     cleaned, flow = clean(
         survey,
         instrument,
@@ -90,6 +95,13 @@ def run_ingest(
     if thresholds_path is not None:
         flow = withhold_flow(flow, load_thresholds(thresholds_path))
     write_csv(flow, flow_out)
+
+
+def wave_error(wave: str, exc: InputError) -> InputError:
+    """An export's fault, naming the wave it belongs to (several waves map onto one instrument)."""
+    out = InputError(f"wave {wave!r} does not map onto the instrument: {exc}")
+    out.file, out.variable, out.value, out.rows = exc.file, exc.variable, exc.value, exc.rows
+    return out
 
 
 RAKE_KEYS = ("bounds", "trim_deff", "tol", "max_iter", "missing")
