@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..survey.grid import grid_rows
 from ..survey.plan import Plan, Question
-from .change import WAVE, combine_waves, wave_changes
+from .change import WAVE, change_tests, combine_waves, wave_changes
 from .design import SurveyDesign
 from .estimators import OVERALL, adjust_pvalues
 from .grids import acceptability
@@ -106,7 +106,7 @@ def wave_change_table(
     if len(names) < 2:
         raise ConfigError(f"question {q.name}: a change needs two waves, got {names}")
     latest, baseline = names[-1], names[-2]
-    rows = []
+    rows, tests = [], []
     for dims, with_groups in breakdowns(q):
         groups = list(q.groups) if with_groups else []
         waves = combine_waves(
@@ -122,6 +122,8 @@ def wave_change_table(
             t.insert(0, "group_variable", OVERALL if gv is None else gv)
             t.insert(0, BREAKDOWN, " x ".join(dims))
             rows.append(t)
+        if len(dims) <= 1:
+            tests.append(_distribution_tests(waves, dims, dk))
     out = pd.concat(rows, ignore_index=True)
     out["variable"] = q.grid
     out["level"] = "acceptable"
@@ -138,8 +140,43 @@ def wave_change_table(
         labels = grid.rows if d == grid.row_name else grid.columns if d == grid.column_name else None
         if labels is not None and d in out:
             out[d] = pd.Categorical(out[d].astype(object), categories=list(labels), ordered=True)
+    out = _with_tests(out, pd.concat(tests, ignore_index=True), q, adjust)
     method = str(out["variance_method"].iloc[0])
     return out, method
+
+
+#: Columns of a Rao-Scott test of change in the distribution of answers, on a change row.
+TEST_COLUMNS = {"statistic": "rs_statistic", "ndf": "rs_ndf", "ddf": "rs_ddf", "p_value": "rs_p_value", "p_adjusted": "rs_p_adjusted"}
+
+
+def _distribution_tests(waves, dims: tuple[str, ...], dk: str) -> pd.DataFrame:
+    """Rao-Scott tests (second order, F) that the distribution of answers is the same in every
+    wave: one per level of the question's single dimension (or one for a question without)."""
+    by = dims[0] if dims else None
+    out = change_tests(waves, "rating", by=by, dk=dk, adjust="none")
+    if by is None:
+        out.insert(0, "group", "")
+        out.insert(0, "group_variable", "")
+    out.insert(0, BREAKDOWN, " x ".join(dims))
+    return out
+
+
+def _with_tests(out: pd.DataFrame, tests: pd.DataFrame, q: Question, adjust: str) -> pd.DataFrame:
+    """The whole sample's rows of a one-dimension breakdown get the Rao-Scott test of change in
+    their distribution of answers, adjusted over the question's tests (a family of its own)."""
+    family = f"Rao-Scott tests of change in the distribution of answers ({q.name}), {len(tests)} tests"
+    tests = adjust_pvalues(tests.drop(columns=["p_adjusted", "adjust_method", "family", "family_size"], errors="ignore"), method=adjust, family=family)
+    for c in TEST_COLUMNS.values():
+        out[c] = np.nan
+    out["rs_family"] = ""
+    for _, t in tests.iterrows():
+        where = (out[BREAKDOWN] == t[BREAKDOWN]) & (out["group_variable"] == OVERALL)
+        if t["group_variable"]:
+            where &= out[t["group_variable"]].astype(object).astype(str) == str(t["group"])
+        for src, c in TEST_COLUMNS.items():
+            out.loc[where, c] = t[src]
+        out.loc[where, "rs_family"] = family
+    return out
 
 
 def _long_designs(designs, plan, q, dims, groups, dk, panel) -> dict[str, SurveyDesign]:

@@ -33,7 +33,7 @@ from plotnine import (
 
 from ..design.change import WAVE
 from ..design.estimators import OVERALL
-from ..design.trends import BREAKDOWN
+from ..design.trends import BREAKDOWN, TEST_COLUMNS
 from ..io import atomic_write_bytes, atomic_write_text
 from ..survey.plan import Plan, Question
 from .disclosure import REASON_SECONDARY, Thresholds, protect_linked
@@ -79,7 +79,7 @@ def protect_trend(
         marks.append(REASON_SECONDARY.format(where=f"the cell is withheld in wave {' and '.join(waves)}") if waves else "")
     change_out["suppressed"] = [bool(m) for m in marks]
     change_out["reason"] = marks
-    numbers = ["estimate_a", "estimate_b", "difference", "se", "ci_low", "ci_high", "statistic", "p_value", "p_adjusted"]
+    numbers = ["estimate_a", "estimate_b", "difference", "se", "ci_low", "ci_high", "statistic", "p_value", "p_adjusted", *TEST_COLUMNS.values()]
     hide = change_out["suppressed"].to_numpy()
     for c in numbers:
         if c in change_out:
@@ -121,6 +121,8 @@ def trend_table(shares: pd.DataFrame, change: pd.DataFrame, plan: Plan, q: Quest
     out["flagged"] = change["flagged"].astype(bool)
     out["suppressed"] = change["suppressed"].astype(bool)
     out["reason"] = change["reason"]
+    for c in TEST_COLUMNS.values():
+        out[c] = change[c]
     out["adjust_method"] = change["adjust_method"]
     out["family"] = change["family"]
     out["variance_method"] = change["variance_method"]
@@ -148,6 +150,7 @@ def _display(table: pd.DataFrame, plan: Plan, q: Question) -> pd.DataFrame:
     ]
     out["Adjusted p"] = [format_p(p) for p in table["p_adjusted"]]
     out["Change"] = ["withheld" if s else ("yes" if f else "no") for f, s in zip(table["flagged"], table["suppressed"], strict=True)]
+    out["Answers: Rao-Scott adjusted p"] = [format_p(p) for p in table["rs_p_adjusted"]]
     return out
 
 
@@ -161,6 +164,8 @@ def write_trend_table(
         f"A change is flagged when significant after {table['adjust_method'].iloc[0]} adjustment over "
         f"{table['family'].iloc[0]}.",
         f"Standard errors: {table['variance_method'].iloc[0]}.",
+        "Answers: a Rao-Scott test (second order, F) that the distribution of answers is the same in both waves, "
+        f"{table['adjust_method'].iloc[0]}-adjusted over the question's tests; for the whole sample's rows of one dimension.",
         thresholds.rule_text() + " A change is withheld when its cell is withheld in either wave.",
     ]
     atomic_write_text(csv_path, published_csv(table))
