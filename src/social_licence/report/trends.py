@@ -251,5 +251,9 @@ def changes_section(trends: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], pla
             + "".join(f"<li>{i}</li>" for i in items)
             + "</ul>"
         )
-    note = "<p>Other differences between the waves are within what sampling alone could produce once every comparison made is taken into account.</p>"
+    methods = sorted({str(m) for _, change in trends.values() for m in change["variance_method"].dropna()})
+    note = (
+        "<p>Other differences between the waves are within what sampling alone could produce once every comparison "
+        f"made is taken into account. Standard errors of changes: {escape('; '.join(methods))}.</p>"
+    )
     return head + body + note + "</section>"
