@@ -83,7 +83,7 @@ rule change:
     params:
         plan=PLAN_CONFIG,
         waves=list(wave_surveys()),
-        panel_column=(config.get("waves_panel") or {}).get("column", "respondent_id"),
+        panel_column=(config.get("waves_panel") or {}).get("column"),
     script:
         "../../scripts/change.py"
 
