@@ -23,12 +23,13 @@ OVERLAY = ["--configfile", "config/config.yaml", "config/example_waves.yaml"]
 
 
 @pytest.fixture(scope="module")
-def waves_run(tmp_path_factory) -> dict[str, pd.DataFrame]:
+def waves_run(tmp_path_factory) -> dict:
     """The trend table with the declared panel overlap, then with the waves as independent samples."""
     workdir = copy_project(tmp_path_factory.mktemp("waves"))
     # the target comes first: --configfile takes every following word as a file
     snakemake(workdir, TABLE, "work/parents_waves/brief/brief.html", *OVERLAY)
     tables = {"panel": pd.read_csv(workdir / TABLE)}
+    tables["items"] = pd.read_parquet(workdir / "work/parents_waves/interim/estimates/acceptability_items.parquet")
     brief = (workdir / "work/parents_waves/brief/brief.html").read_text(encoding="utf-8")
     (workdir / "config/independent.yaml").write_text("waves_panel: null\n", encoding="utf-8")
     snakemake(workdir, TABLE, *OVERLAY, "config/independent.yaml")
@@ -133,3 +134,13 @@ def test_a_code_a_wave_does_not_share_stops_the_run_naming_wave_variable_value(t
     assert "variable: lone_parent" in text
     assert "value: '3'" in text or "value: 3" in text
     assert not (workdir / "work/parents_waves/waves/w1/interim/clean.parquet").exists()
+
+
+def test_current_wave_shares_equal_the_single_wave_estimates_of_its_export(waves_run):
+    # the current wave's cells are the same weighted shares as the run's own (single-wave) table
+    table = waves_run["panel"]
+    cells = table[(table["breakdown"] == "data_type x purpose") & ~table["suppressed"]]
+    items = waves_run["items"].astype({"data_type": str, "purpose": str})
+    merged = cells.merge(items, on=["data_type", "purpose"], how="left", validate="one_to_one")
+    assert len(merged) == 24
+    np.testing.assert_allclose(merged["share_w2"], merged["estimate"], rtol=1e-12)
