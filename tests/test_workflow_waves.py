@@ -9,7 +9,6 @@ variance of a difference is the sum of the two waves' variances, as no PSU is in
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
