@@ -121,7 +121,7 @@ def test_a_code_a_wave_does_not_share_stops_the_run_naming_wave_variable_value(t
         )
     proc = snakemake(
         workdir,
-        "work/parents_waves/waves/w1/interim/clean.parquet",
+        "work/parents_waves/interim/waves/w1/clean.parquet",
         "--configfile",
         "config/config.yaml",
         "config/mismatch.yaml",
@@ -132,7 +132,7 @@ def test_a_code_a_wave_does_not_share_stops_the_run_naming_wave_variable_value(t
     assert "wave 'w1' does not map onto the instrument" in text
     assert "variable: lone_parent" in text
     assert "value: '3'" in text or "value: 3" in text
-    assert not (workdir / "work/parents_waves/waves/w1/interim/clean.parquet").exists()
+    assert not (workdir / "work/parents_waves/interim/waves/w1/clean.parquet").exists()
 
 
 def test_current_wave_shares_equal_the_single_wave_estimates_of_its_export(waves_run):

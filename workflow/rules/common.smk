@@ -94,7 +94,8 @@ TABLES = PLAN.tables()
 FIGURES = PLAN.figures()
 
 # Several waves (README, "Several waves"): the earlier waves, each ingested, cleaned and weighted
-# as its own sample under work/<name>/waves/<wave>/, then compared with the current wave.
+# as its own sample (row-level files in work/<name>/interim/waves/<wave>/, QA flow and weighting
+# diagnostics in work/<name>/waves/<wave>/), then compared with the current wave.
 WAVES = {w["name"]: w for w in config.get("waves") or []}
 TRENDS = [q.name for q in PLAN.trend_questions()]
 TREND_TABLES = PLAN.trend_tables()
@@ -134,7 +135,7 @@ def wave_weighting(wildcards):
 
 def wave_surveys():
     """Every wave's weighted analysis file by wave name, oldest first, the current wave last."""
-    files = {w: f"{WORK}/waves/{w}/interim/weighted.parquet" for w in WAVES}
+    files = {w: f"{WORK}/interim/waves/{w}/weighted.parquet" for w in WAVES}
     if WAVES:
         files[config["survey"]["wave"]] = f"{WORK}/interim/weighted.parquet"
     return files

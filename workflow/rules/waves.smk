@@ -10,7 +10,7 @@ rule wave_ingest:
         withdrawals=wave_withdrawals,
         thresholds=config["report"]["thresholds"],
     output:
-        survey=f"{WORK}/waves/{{wave}}/interim/clean.parquet",
+        survey=f"{WORK}/interim/waves/{{wave}}/clean.parquet",
         flow=f"{WORK}/waves/{{wave}}/qa/flow.csv",
     log:
         f"{WORK}/logs/wave_ingest_{{wave}}.log",
@@ -33,12 +33,12 @@ rule wave_ingest:
 
 rule wave_weight:
     input:
-        survey=f"{WORK}/waves/{{wave}}/interim/clean.parquet",
+        survey=f"{WORK}/interim/waves/{{wave}}/clean.parquet",
         targets=config["weighting"]["targets_file"],
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        survey=f"{WORK}/waves/{{wave}}/interim/weighted.parquet",
+        survey=f"{WORK}/interim/waves/{{wave}}/weighted.parquet",
         summary=f"{WORK}/waves/{{wave}}/weighting/weight_summary.csv",
         margins=f"{WORK}/waves/{{wave}}/weighting/margins.csv",
         balance=f"{WORK}/waves/{{wave}}/weighting/balance.csv",
