@@ -11,6 +11,7 @@ include: "workflow/rules/weight.smk"
 include: "workflow/rules/estimate.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/waves.smk"
 
 
 rule all:

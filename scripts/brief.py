@@ -23,9 +23,12 @@ def main(paths, plan_cfg, models, html_out, log=None):
         if paths.get(name)
     }
     figures = {Path(p).stem: p for p in paths["figures"]}
+    trends = paths.get("trends") or []
+    pairs = {Path(p).stem[: -len("_waves")]: p for p in trends if Path(p).stem.endswith("_waves")}
+    trend_files = {q: (p, str(p)[: -len("_waves.parquet")] + "_change.parquet") for q, p in pairs.items()}
     run_brief(
         inputs, paths["instrument"], paths["thresholds"], plan_cfg, diagnostics, html_out, figures, models,
-        paths.get("design"),
+        paths.get("design"), trend_files,
     )
 
 

@@ -24,13 +24,16 @@ from .design.build import (
     store_design,
     without_design,
 )
+from .design.change import check_harmonised
 from .design.describe import describe_file
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
-from .errors import ConfigError, OutputError
+from .design.trends import wave_change_table, wave_shares
+from .errors import ConfigError, InputError, OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
 from .ingest.formats import read_survey
 from .ingest.interim import read_interim, write_interim
+from .ingest.privacy import load_key, pseudonymise
 from .io import atomic_write, write_csv
 from .models.fit import fit_model, model_tables
 from .models.spec import get_model, load_models
@@ -48,6 +51,7 @@ from .report.disclosure import (
 )
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
+from .report.trends import protect_trend, save_trend_figure, trend_table, write_trend_table
 from .survey.instrument import load_instrument
 from .survey.plan import Plan, build_plan
 from .weighting.choice import check_method as check_weighting_method
@@ -76,13 +80,18 @@ def run_ingest(
     exclusions of fewer than the threshold's respondents withheld, when ``thresholds_path``)."""
     instrument = load_instrument(instrument_path)
     fmt = survey_cfg.get("format", "auto")
-    survey = read_survey(
-        export,
-        instrument,
-        rename=survey_cfg.get("rename") or None,
-        recode=survey_cfg.get("recode") or None,
-        format=None if fmt == "auto" else fmt,
-    )
+    try:
+        survey = read_survey(
+            export,
+            instrument,
+            rename=survey_cfg.get("rename") or None,
+            recode=survey_cfg.get("recode") or None,
+            format=None if fmt == "auto" else fmt,
+        )
+    except InputError as exc:
+        if not survey_cfg.get("wave"):
+            raise
+        raise wave_error(survey_cfg["wave"], exc) from None
     cleaned, flow = clean(
         survey,
         instrument,
@@ -99,6 +108,13 @@ def run_ingest(
     if thresholds_path is not None:
         flow = withhold_flow(flow, load_thresholds(thresholds_path))
     write_csv(flow, flow_out)
+
+
+def wave_error(wave: str, exc: InputError) -> InputError:
+    """An export's fault, naming the wave it belongs to (several waves map onto one instrument)."""
+    out = InputError(f"wave {wave!r} does not map onto the instrument: {exc}")
+    out.file, out.variable, out.value, out.rows = exc.file, exc.variable, exc.value, exc.rows
+    return out
 
 
 RAKE_KEYS = ("bounds", "trim_deff", "tol", "max_iter", "missing")
@@ -504,12 +520,14 @@ def run_brief(
     figures: Mapping[str, str | Path] | None = None,
     models: Sequence[str] = (),
     survey_in: str | Path | None = None,
+    trends: Mapping[str, tuple[str | Path, str | Path]] | None = None,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box.
 
     ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn
     again); ``survey_in``: the weight stage's analysis file, whose stored design the methods box
-    describes (:mod:`social_licence.design.describe`).
+    describes (:mod:`social_licence.design.describe`); ``trends``: with several waves, each trend
+    question's (shares by wave, change) files.
     """
     plan = load_plan(instrument_path, plan_cfg, models)
     report_cfg = with_defaults("report", plan_cfg.get("report") or {})
@@ -523,6 +541,11 @@ def run_brief(
         "design_text": describe_file(survey_in, plan.instrument).text() if survey_in is not None else None,
         "figure_files": dict(figures or {}),
     }
+    if trends:
+        options["trends"] = {
+            name: protect_trend(read_frame(a), read_frame(b), thresholds, plan, plan.question(name))
+            for name, (a, b) in trends.items()
+        }
     write_brief(
         inputs,
         thresholds,
@@ -532,3 +555,86 @@ def run_brief(
         subtitle=report_cfg.get("subtitle", ""),
         options=options,
     )
+
+
+def run_change(
+    surveys: Mapping[str, str | Path],
+    instrument_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    panel: tuple[str | Path, str] | None,
+    outputs: Mapping[str, str | Path],
+) -> None:
+    """Several waves: check that they are harmonised, then each trend question's shares by wave
+    and the change between the last two (interim, full precision; disclosure control is applied
+    when they are published).
+
+    ``surveys``: each wave's weighted analysis file, oldest first, the current wave last.
+    ``panel``: (CSV, column) of the respondent IDs interviewed in more than one wave; None for
+    independent samples. ``outputs``: ``<question>_waves`` and ``<question>_change`` paths.
+    """
+    estimation_cfg = with_defaults("estimation", plan_cfg.get("estimation") or {})
+    plan = load_plan(instrument_path, {**plan_cfg, "estimation": estimation_cfg})
+    waves = {wave: read_interim(path) for wave, path in surveys.items()}
+    for wave, survey in waves.items():
+        survey.meta.setdefault("source", {}).setdefault("file", str(surveys[wave]))
+    used = []
+    for q in plan.trend_questions():
+        used += [var for var, _, _ in plan.instrument.grids[q.grid].cells()] + list(q.groups)
+    check_harmonised({w: s for w, s in waves.items()}, list(dict.fromkeys(used)))
+    designs = {wave: load_design(survey) for wave, survey in waves.items()}
+    panel_ids = None if panel is None else panel_pseudonyms(*panel)
+    options = {"dk": estimation_cfg["dk"], "ci_level": estimation_cfg["ci_level"]}
+    for q in plan.trend_questions():
+        shares = wave_shares(designs, plan, q, **options)
+        change, method = wave_change_table(designs, plan, q, panel=panel_ids, adjust=estimation_cfg["adjust"], **options)
+        log.info("%s: %d wave shares, %d changes (%d flagged); %s", q.name, len(shares), len(change), int(change["flagged"].sum()), method)
+        write_parquet(shares, outputs[f"{q.name}_waves"])
+        write_parquet(change, outputs[f"{q.name}_change"])
+
+
+def panel_pseudonyms(path: str | Path, column: str) -> set[str]:
+    """The keyed pseudonyms (as ingest makes them) of the respondent IDs listed in a panel file."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if column not in table.columns:
+        raise OutputError(f"{path}: the panel file has no column {column!r} (columns: {', '.join(table.columns)})")
+    ids = table[column].str.strip()
+    return set(pseudonymise(ids[ids != ""], load_key()).astype(str))
+
+
+def _protected_trend(question: str, waves_path, change_path, instrument_path, thresholds_path, plan_cfg):
+    plan = load_plan(instrument_path, plan_cfg)
+    q = plan.question(question)
+    thresholds = load_thresholds(thresholds_path)
+    shares, change = protect_trend(read_frame(waves_path), read_frame(change_path), thresholds, plan, q)
+    return plan, q, thresholds, shares, change
+
+
+def run_trend_table(
+    question: str,
+    waves_path: str | Path,
+    change_path: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    csv_out: str | Path,
+    html_out: str | Path,
+    docx_out: str | Path,
+) -> None:
+    """One trend table: each wave's shares and the change, disclosure-controlled; CSV, HTML, Word."""
+    plan, q, thresholds, shares, change = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
+    write_trend_table(trend_table(shares, change, plan, q), plan, q, thresholds, csv_out, html_out, docx_out)
+
+
+def run_trend_figure(
+    question: str,
+    waves_path: str | Path,
+    change_path: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    png_out: str | Path,
+    svg_out: str | Path,
+) -> None:
+    """One trend figure: the question's shares wave by wave, disclosure-controlled; PNG and SVG."""
+    plan, q, _, shares, _ = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
+    save_trend_figure(shares, plan, q, png_out, svg_out)

@@ -95,6 +95,15 @@ def weighting_outputs(annotated=False):
     return outputs
 
 
+def wave_weighting_outputs():
+    """An earlier wave's weighting diagnostics (name -> path with a {wave} wildcard): the same
+    files as the current wave's, under waves/<wave>/."""
+    return {
+        name: path.replace(f"{WORK}/weighting/", f"{WORK}/waves/{{wave}}/weighting/")
+        for name, path in weighting_outputs().items()
+    }
+
+
 def targets_input():
     """The targets file, read only when the weights are raked."""
     return {"targets": config["weighting"]["targets_file"]} if RAKING else {}
@@ -123,6 +132,8 @@ PLAN_CONFIG = {
     key: config.get(key, {})
     for key in ("analysis", "survey", "estimation", "weighting", "report")
 }
+if config.get("waves"):
+    PLAN_CONFIG["waves"] = config["waves"]
 PLAN = build_plan(
     PLAN_CONFIG,
     load_instrument(config["survey"]["instrument"]),
@@ -136,6 +147,68 @@ PLAN = build_plan(
 ESTIMATES = PLAN.estimates()
 TABLES = PLAN.tables()
 FIGURES = PLAN.figures()
+
+# Several waves (README, "Several waves"): the earlier waves, each ingested, cleaned and weighted
+# as its own sample (row-level files in work/<name>/interim/waves/<wave>/, QA flow and weighting
+# diagnostics in work/<name>/waves/<wave>/), then compared with the current wave.
+WAVES = {w["name"]: w for w in config.get("waves") or []}
+TRENDS = [q.name for q in PLAN.trend_questions()]
+TREND_TABLES = PLAN.trend_tables()
+TREND_FIGURES = PLAN.trend_figures()
+for _wave in WAVES.values():
+    if (_wave.get("targets") or config["weighting"]["targets"]) not in TARGETS["sets"]:
+        raise ValueError(
+            f"waves: wave {_wave['name']!r} targets {_wave['targets']!r}, not a set in "
+            f"{config['weighting']['targets_file']} (sets: {', '.join(TARGETS['sets'])})"
+        )
+
+
+def wave_export(wildcards):
+    """An earlier wave's export."""
+    return WAVES[wildcards.wave]["export"]
+
+
+def wave_withdrawals(wildcards):
+    """An earlier wave's withdrawals list, when it has one."""
+    path = WAVES[wildcards.wave].get("withdrawals")
+    return [path] if path else []
+
+
+def wave_survey(wildcards):
+    """The survey block an earlier wave is ingested with: the current wave's, with the wave's
+    export, format, rename, recode and withdrawals."""
+    wave = WAVES[wildcards.wave]
+    keys = ("export", "format", "rename", "recode", "withdrawals")
+    return {**config["survey"], **{k: wave.get(k) for k in keys}, "wave": wave["name"]}
+
+
+def wave_weighting(wildcards):
+    """The weighting block of an earlier wave: its own target set, or the current wave's."""
+    targets = WAVES[wildcards.wave].get("targets") or config["weighting"]["targets"]
+    return {**config["weighting"], "targets": targets}
+
+
+def wave_surveys():
+    """Every wave's weighted analysis file by wave name, oldest first, the current wave last."""
+    files = {w: f"{WORK}/interim/waves/{w}/weighted.parquet" for w in WAVES}
+    if WAVES:
+        files[config["survey"]["wave"]] = f"{WORK}/interim/weighted.parquet"
+    return files
+
+
+def panel_input():
+    """The panel overlap's list of respondent IDs, when one is declared."""
+    panel = config.get("waves_panel")
+    return [panel["file"]] if panel and WAVES else []
+
+
+def trend_outputs():
+    """The change job's interim frames: each trend question's shares by wave and its changes."""
+    return {
+        f"{q}_{part}": f"{WORK}/interim/trends/{q}_{part}.parquet"
+        for q in TRENDS
+        for part in ("waves", "change")
+    }
 
 
 def final_outputs():
@@ -158,6 +231,21 @@ def final_outputs():
         f"{WORK}/models/{{model}}{{part}}.csv",
         model=model_names(),
         part=["", "_effects", "_checks"],
+    )
+    for wave in WAVES:
+        outputs.append(f"{WORK}/waves/{wave}/qa/flow.csv")
+        outputs += [
+            path.replace("{wave}", wave)
+            for name, path in wave_weighting_outputs().items()
+            if name in ("summary", "margins", "balance")
+        ]
+    outputs += expand(
+        f"{WORK}/tables/{{table}}.{{ext}}",
+        table=TREND_TABLES,
+        ext=["csv", "html", "docx"],
+    )
+    outputs += expand(
+        f"{WORK}/figures/{{figure}}.{{ext}}", figure=TREND_FIGURES, ext=["png", "svg"]
     )
     return outputs
 
@@ -196,9 +284,13 @@ def provenance_params():
 
 def manifest_inputs():
     """Every input the results depend on: the export, withdrawals and each config file."""
+    waves = [w["export"] for w in WAVES.values()]
+    waves += [w["withdrawals"] for w in WAVES.values() if w.get("withdrawals")]
     return [
         config["survey"]["export"],
         *withdrawals_input(),
+        *waves,
+        *panel_input(),
         *config_files(),
         *config_inputs(),
     ]
@@ -229,6 +321,8 @@ localrules:
     all,
     tables,
     figures,
+    trend_table,
+    trend_figure,
     brief,
     manifest,
     publish,
@@ -243,6 +337,9 @@ RULE_COST = {
     "estimate": (290, 90, 5, 5),
     "model_long": (265, 1210, 5, 10),
     "model_respondent": (300, 130, 5, 2),
+    "change": (290, 180, 5, 10),
+    "table": (250, 0, 2, 0),
+    "figure": (280, 0, 2, 0),
     "tables": (250, 0, 5, 0),
     "figures": (300, 0, 10, 0),
     "brief": (300, 0, 2, 0),

@@ -73,11 +73,12 @@ rule brief:
             if k != "balance"
         },
         estimates=expand(f"{WORK}/interim/estimates/{{name}}.parquet", name=ESTIMATES),
-        figures=expand(f"{WORK}/figures/{{figure}}.svg", figure=FIGURES),
+        figures=expand(f"{WORK}/figures/{{figure}}.svg", figure=FIGURES + TREND_FIGURES),
         models=expand(f"{WORK}/models/{{model}}.csv", model=model_names()),
         effects=expand(f"{WORK}/models/{{model}}_effects.csv", model=model_names()),
         flow=f"{WORK}/qa/flow.csv",
         design=f"{WORK}/interim/weighted.parquet",
+        trends=list(trend_outputs().values()),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:

@@ -57,6 +57,7 @@ from .tables import (
     table_title,
     variable_label,
 )
+from .trends import changes_section, trend_figure
 
 #: What the brief reads besides the estimate frames of the analysis plan (by their names,
 #: :meth:`social_licence.survey.plan.Plan.estimates`). Values are frames, or CSV/Parquet paths.
@@ -609,6 +610,20 @@ def _question_section(page: _Page, data: Mapping[str, Any], plan: Plan, q: Quest
     return "\n".join(part)
 
 
+def _changes(page: _Page, plan: Plan, trends: Mapping[str, Any]) -> str | None:
+    """"What changed since <wave>" (:func:`changes_section`) with the headline's trend figure."""
+    text = changes_section(trends, plan, _e)
+    if not text:
+        return None
+    figures = []
+    for name in plan.trend_figures():
+        q = plan.question(name.removesuffix("_trend"))
+        if q.name in trends:
+            figures.append(_figure(page, f"{q.title}: change between waves", lambda q=q: trend_figure(trends[q.name][0], plan, q),
+                                   f"Weighted percentage of {plan.population} who {q.says_plain}, wave by wave, with 95% confidence intervals.", name=name))
+    return text.removesuffix("</section>") + "".join(figures) + "</section>"
+
+
 def build_brief(
     inputs: Mapping[str, Any],
     thresholds: Thresholds,
@@ -659,7 +674,10 @@ def build_brief(
         messages.append(_comparisons_message(data.get(f"{q0.name}_comparisons"), plan, q0, options))
     messages = [m for m in messages if m]
 
+    changed = _changes(page, plan, options.get("trends") or {})
     sections = [_question_section(page, data, plan, q, options) for q in plan.questions]
+    if changed:
+        sections.insert(0, changed)
 
     model_parts = []
     main = main_model(data.get("models"), data.get("effects"), options.get("model"))

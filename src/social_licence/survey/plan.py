@@ -116,6 +116,20 @@ class Plan:
     population: str = "respondents"
     headline: Mapping[str, Any] | None = None
     outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    waves: tuple[str, ...] = ()  # every wave's name, oldest first, the current wave last
+
+    def trend_questions(self) -> list[Question]:
+        """Questions whose change between waves is estimated: those with positive answers."""
+        return [q for q in self.questions if q.shares] if len(self.waves) > 1 else []
+
+    def trend_tables(self) -> list[str]:
+        """Trend tables (``<question>_trend``): each wave's shares and the last change."""
+        return [f"{q.name}_trend" for q in self.trend_questions()]
+
+    def trend_figures(self) -> list[str]:
+        """Trend figures: the headline question's shares wave by wave."""
+        head = self.headline_question
+        return [f"{head.name}_trend"] if head is not None and head in self.trend_questions() else []
 
     def estimates(self) -> list[str]:
         return [n for q in self.questions for n in q.estimates()]
@@ -328,6 +342,7 @@ def build_plan(
             raise ConfigError(f"analysis.questions: output {reserved!r} clashes with a figure of the workflow; rename the question")
     weighting = dict(config.get("weighting") or {})
     report = dict(config.get("report") or {})
+    waves = wave_names(config)
     return Plan(
         questions=tuple(questions),
         instrument=inst,
@@ -336,4 +351,21 @@ def build_plan(
         weights_figure=weighting.get("method", "rake") == "rake",
         population=analysis.get("population") or "respondents",
         headline=report.get("headline"),
+        waves=waves,
     )
+
+
+def wave_names(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The waves of an analysis, oldest first: each of ``waves`` then the current ``survey.wave``;
+    () without earlier waves."""
+    earlier = [str(w["name"]) for w in config.get("waves") or ()]
+    if not earlier:
+        return ()
+    current = (config.get("survey") or {}).get("wave")
+    if not current:
+        raise ConfigError("waves are listed, so survey.wave must name the current wave (e.g. survey.wave: w2)")
+    names = [*earlier, str(current)]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"waves: names {twice} are used twice (survey.wave and each of waves need their own)")
+    return tuple(names)

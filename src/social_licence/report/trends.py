@@ -1,0 +1,259 @@
+"""Publishing change between waves: disclosure control of every wave's cells and of the
+differences, the trend table, the trend figure and the brief's "What changed" sentences.
+
+The frames come from :mod:`social_licence.design.trends` (each wave's shares, stacked, and the
+changes between the last two waves). Each wave's cells are protected as one linked system
+(:func:`protect_linked`: a dimension pooled over the other adds up to the cells), and a change is
+withheld whenever either of its waves' cells is: a difference of two published figures would
+otherwise give the withheld one away.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from plotnine import (
+    aes,
+    geom_errorbar,
+    geom_line,
+    geom_point,
+    ggplot,
+    guide_legend,
+    guides,
+    labs,
+    position_dodge,
+    scale_colour_manual,
+    scale_y_continuous,
+)
+
+from ..design.change import WAVE
+from ..design.estimators import OVERALL
+from ..design.trends import BREAKDOWN, TEST_COLUMNS
+from ..io import atomic_write_bytes, atomic_write_text
+from ..survey.plan import Plan, Question
+from .disclosure import REASON_SECONDARY, Thresholds, protect_linked
+from .figures import OKABE_ITO, figure_withheld, save_figure, theme_social_licence
+from .tables import docx_bytes, format_p, format_percent, html_page, html_table, published_csv
+
+#: Columns of the published trend table that identify a row.
+KEYS = (BREAKDOWN, "group_variable", "group")
+
+
+def _dims(frame: pd.DataFrame, q: Question) -> list[str]:
+    return [d for d in q.dims if d in frame.columns and frame[d].notna().any()]
+
+
+def protect_trend(
+    shares: pd.DataFrame, change: pd.DataFrame, thresholds: Thresholds, plan: Plan, q: Question
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Disclosure control of a question's shares by wave and of its changes.
+
+    Each wave's breakdowns are suppressed together as one linked system; a change is withheld
+    (``suppressed``, with the reason) when the cell is withheld in either wave it compares.
+    """
+    protected = []
+    for wave in pd.unique(shares[WAVE]):
+        part = shares[shares[WAVE] == wave]
+        frames: dict[str, pd.DataFrame] = {}
+        for name in pd.unique(part[BREAKDOWN]):
+            piece = part[part[BREAKDOWN] == name]
+            frames[name] = piece[[c for c in piece.columns if c not in (WAVE, BREAKDOWN) and c not in set(q.dims) - set(_dims(piece, q))]]
+        out = protect_linked(frames, thresholds, plan.instrument)
+        for name, frame in out.items():
+            protected.append(frame.assign(**{WAVE: wave, BREAKDOWN: name}))
+    shares_out = pd.concat(protected).loc[shares.index]
+    shares_out = shares_out[list(shares.columns) + [c for c in shares_out.columns if c not in shares.columns]]
+    keys = [*KEYS, *q.dims]
+    held = shares_out[shares_out["suppressed"].fillna(False).astype(bool)]
+    withheld = {(str(w), *_key(r, keys)) for w, (_, r) in zip(held[WAVE], held.iterrows(), strict=True)}
+    change_out = change.copy()
+    marks = []
+    for _, row in change_out.iterrows():
+        key = _key(row, keys)
+        waves = [w for w in (str(row["baseline"]), str(row["wave"])) if (w, *key) in withheld]
+        marks.append(REASON_SECONDARY.format(where=f"the cell is withheld in wave {' and '.join(waves)}") if waves else "")
+    change_out["suppressed"] = [bool(m) for m in marks]
+    change_out["reason"] = marks
+    numbers = ["estimate_a", "estimate_b", "difference", "se", "ci_low", "ci_high", "statistic", "p_value", "p_adjusted", *TEST_COLUMNS.values()]
+    hide = change_out["suppressed"].to_numpy()
+    for c in numbers:
+        if c in change_out:
+            change_out.loc[hide, c] = np.nan
+    change_out.loc[hide, "flagged"] = False
+    return shares_out, change_out
+
+
+def _key(row: pd.Series, keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple("" if c not in row or pd.isna(row[c]) else str(row[c]) for c in keys)
+
+
+def trend_table(shares: pd.DataFrame, change: pd.DataFrame, plan: Plan, q: Question) -> pd.DataFrame:
+    """The published trend frame (full precision, disclosure-controlled inputs): one row per
+    breakdown, group and cell; each wave's share, SE, interval and respondents, then the change
+    since the previous wave, its SE and interval, adjusted p-value and whether it is flagged."""
+    keys = [*KEYS, *q.dims]
+    change = change.reset_index(drop=True)
+    out = change[keys].copy()
+    index = {_key(r, keys): i for i, (_, r) in enumerate(change.iterrows())}
+    for wave in plan.waves:
+        part = shares[shares[WAVE].astype(str) == wave]
+        cols = {f"share_{wave}": "estimate", f"se_{wave}": "se", f"ci_low_{wave}": "ci_low", f"ci_high_{wave}": "ci_high", f"n_{wave}": "n_respondents"}
+        values = {c: np.full(len(out), np.nan) for c in cols}
+        for _, r in part.iterrows():
+            i = index.get(_key(r, keys))
+            if i is None:
+                continue
+            for c, src in cols.items():
+                values[c][i] = np.nan if r["suppressed"] else r[src]
+        for c in cols:
+            out[c] = values[c]
+    out["change"] = change["difference"]
+    out["change_se"] = change["se"]
+    out["change_ci_low"] = change["ci_low"]
+    out["change_ci_high"] = change["ci_high"]
+    out["p_value"] = change["p_value"]
+    out["p_adjusted"] = change["p_adjusted"]
+    out["flagged"] = change["flagged"].astype(bool)
+    out["suppressed"] = change["suppressed"].astype(bool)
+    out["reason"] = change["reason"]
+    for c in TEST_COLUMNS.values():
+        out[c] = change[c]
+    out["adjust_method"] = change["adjust_method"]
+    out["family"] = change["family"]
+    out["variance_method"] = change["variance_method"]
+    return out
+
+
+def trend_title(plan: Plan, q: Question) -> str:
+    return f"{q.title}: percentage of {plan.population} who {q.says_plain}, wave by wave, and the change since wave {plan.waves[-2]}"
+
+
+def _display(table: pd.DataFrame, plan: Plan, q: Question) -> pd.DataFrame:
+    out = pd.DataFrame(index=range(len(table)))
+    out["Breakdown"] = table[BREAKDOWN].astype(str).str.replace("_", " ")
+    out["Group"] = [("All" if g == OVERALL else f"{v.replace('_', ' ')}: {g}") for v, g in zip(table["group_variable"], table["group"], strict=True)]
+    for d in q.dims:
+        out[plan.dimension_label(q, d).capitalize()] = [
+            "all" if pd.isna(v) else plan.level_label(q, d, v) for v in table[d].astype(object)
+        ]
+    for wave in plan.waves:
+        out[f"{wave} (%)"] = [format_percent(v) for v in table[f"share_{wave}"]]
+    out["Change (points)"] = [format_percent(v) for v in table["change"]]
+    out["95% CI of change"] = [
+        "" if pd.isna(a) else f"{format_percent(a)} to {format_percent(b)}"
+        for a, b in zip(table["change_ci_low"], table["change_ci_high"], strict=True)
+    ]
+    out["Adjusted p"] = [format_p(p) for p in table["p_adjusted"]]
+    out["Change"] = ["withheld" if s else ("yes" if f else "no") for f, s in zip(table["flagged"], table["suppressed"], strict=True)]
+    out["Answers: Rao-Scott adjusted p"] = [format_p(p) for p in table["rs_p_adjusted"]]
+    return out
+
+
+def write_trend_table(
+    table: pd.DataFrame, plan: Plan, q: Question, thresholds: Thresholds, csv_path: str | Path, html_path: str | Path, docx_path: str | Path
+) -> None:
+    """The trend table as CSV (full precision), HTML page and Word document."""
+    title = trend_title(plan, q)
+    display = _display(table, plan, q)
+    notes = [
+        f"A change is flagged when significant after {table['adjust_method'].iloc[0]} adjustment over "
+        f"{table['family'].iloc[0]}.",
+        f"Standard errors: {table['variance_method'].iloc[0]}.",
+        "Answers: a Rao-Scott test (second order, F) that the distribution of answers is the same in both waves, "
+        f"{table['adjust_method'].iloc[0]}-adjusted over the question's tests; for the whole sample's rows of one dimension.",
+        thresholds.rule_text() + " A change is withheld when its cell is withheld in either wave.",
+    ]
+    atomic_write_text(csv_path, published_csv(table))
+    atomic_write_text(html_path, html_page(html_table(display, title=title, notes=notes), title))
+    atomic_write_bytes(docx_path, docx_bytes(display, title=title, notes=notes))
+
+
+def trend_figure(shares: pd.DataFrame, plan: Plan, q: Question):
+    """Each wave's share of positive answers for the whole sample, by the question's last
+    dimension pooled over the others (its cells for a one-dimension question), with intervals."""
+    dim = q.dims[-1] if q.dims else None
+    rows = shares[(shares["group_variable"] == OVERALL) & (shares[BREAKDOWN] == (dim or ""))].copy()
+    title = f"{q.title}: change between waves"
+    if rows.empty or rows["suppressed"].all():
+        return figure_withheld(title, "Every cell is below the disclosure threshold.")
+    rows = rows[~rows["suppressed"].astype(bool)]
+    rows["wave_label"] = pd.Categorical(rows[WAVE].astype(str), categories=list(plan.waves), ordered=True)
+    def label(v: Any) -> str:
+        return textwrap.fill(plan.level_label(q, dim, v), 45)
+
+    labels = [label(v) for v in rows[dim].astype(object)] if dim else ["All"] * len(rows)
+    order = [label(v) for v in rows[dim].cat.categories if v in set(rows[dim].astype(object))] if dim else ["All"]
+    rows["series"] = pd.Categorical(labels, categories=order)
+    for c in ("estimate", "ci_low", "ci_high"):
+        rows[c] = rows[c].astype(float) * 100
+    dodge = position_dodge(width=0.25)
+    return (
+        ggplot(rows, aes(x="wave_label", y="estimate", colour="series", group="series"))
+        + geom_line(position=dodge, size=0.6)
+        + geom_errorbar(aes(ymin="ci_low", ymax="ci_high"), width=0.12, position=dodge)
+        + geom_point(position=dodge, size=2)
+        + scale_colour_manual(values=list(OKABE_ITO)[: len(order)] or ["#000000"])
+        + scale_y_continuous(limits=(0, 100))
+        + guides(colour=guide_legend(ncol=2))
+        + labs(
+            title=title,
+            subtitle=f"Percentage of {plan.population} who {q.says_plain}" + (f", by {plan.dimension_label(q, dim)}" if dim else ""),
+            x="Wave",
+            y="%",
+            caption="Weighted percentages with 95% confidence intervals (design-based, weights taken as fixed).",
+        )
+        + theme_social_licence()
+    )
+
+
+def save_trend_figure(shares: pd.DataFrame, plan: Plan, q: Question, png_path: str | Path, svg_path: str | Path) -> None:
+    save_figure(trend_figure(shares, plan, q), png_path, svg_path)
+
+
+def changes_section(trends: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], plan: Plan, escape) -> str | None:
+    """The brief's section "What changed since <wave>", from protected change frames by question:
+    only changes flagged after the adjustment are called changes."""
+    if len(plan.waves) < 2 or not trends:
+        return None
+    base, latest = plan.waves[-2], plan.waves[-1]
+    items = []
+    tested = 0
+    for name, (_, change) in trends.items():
+        q = plan.question(name)
+        tested += int(change["p_adjusted"].notna().sum())
+        flagged = change[change["flagged"].astype(bool)].copy()
+        flagged = flagged.reindex(flagged["difference"].abs().sort_values(ascending=False).index)
+        for _, row in flagged.iterrows():
+            cell = {d: row[d] for d in q.dims if d in row and not pd.isna(row[d])}
+            who = plan.population if row["group_variable"] == OVERALL else f"{plan.population} with {str(row['group_variable']).replace('_', ' ')} {row['group']}"
+            direction = "rose" if row["difference"] > 0 else "fell"
+            items.append(
+                f"The percentage of {escape(who)} who {escape(plan.says(q, cell))} {direction} from "
+                f"{format_percent(row['estimate_b'])}% to {format_percent(row['estimate_a'])}% "
+                f"({'+' if row['difference'] > 0 else ''}{format_percent(row['difference'])} points, "
+                f"95% CI {format_percent(row['ci_low'])} to {format_percent(row['ci_high'])})."
+            )
+    head = f"<section><h2>What changed since {escape(base)}</h2>"
+    if not items:
+        body = (
+            f"<p>No difference between wave {escape(latest)} and wave {escape(base)} is large enough to be called a change: "
+            f"none of the {tested} differences tested survives the adjustment for multiple comparisons.</p>"
+        )
+    else:
+        body = (
+            f"<p>Of {tested} differences tested between wave {escape(latest)} and wave {escape(base)}, "
+            f"{len(items)} survive the adjustment for multiple comparisons:</p><ul>"
+            + "".join(f"<li>{i}</li>" for i in items)
+            + "</ul>"
+        )
+    methods = sorted({str(m) for _, change in trends.values() for m in change["variance_method"].dropna()})
+    note = (
+        "<p>Other differences between the waves are within what sampling alone could produce once every comparison "
+        f"made is taken into account. Standard errors of changes: {escape('; '.join(methods))}.</p>"
+    )
+    return head + body + note + "</section>"

@@ -1,0 +1,150 @@
+# Several waves: each earlier wave ingested, cleaned and weighted as its own sample, then the
+# change between waves (design-based, independent samples or a declared panel overlap), its
+# trend tables and figures.
+
+
+rule wave_ingest:
+    input:
+        export=wave_export,
+        instrument=config["survey"]["instrument"],
+        withdrawals=wave_withdrawals,
+        thresholds=config["report"]["thresholds"],
+    output:
+        survey=f"{WORK}/interim/waves/{{wave}}/clean.parquet",
+        flow=f"{WORK}/waves/{{wave}}/qa/flow.csv",
+    log:
+        f"{WORK}/logs/wave_ingest_{{wave}}.log",
+    benchmark:
+        benchmark_file("wave_ingest_{wave}")
+    wildcard_constraints:
+        wave="|".join(WAVES),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("ingest"),
+        runtime=runtime("ingest"),
+    params:
+        survey=wave_survey,
+        cleaning=config["cleaning"],
+    script:
+        "../../scripts/ingest.py"
+
+
+rule wave_weight:
+    input:
+        **targets_input(),
+        survey=f"{WORK}/interim/waves/{{wave}}/clean.parquet",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        **wave_weighting_outputs(),
+        survey=f"{WORK}/interim/waves/{{wave}}/weighted.parquet",
+    log:
+        f"{WORK}/logs/wave_weight_{{wave}}.log",
+    benchmark:
+        benchmark_file("wave_weight_{wave}")
+    wildcard_constraints:
+        wave="|".join(WAVES),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("weight"),
+        runtime=runtime("weight"),
+    params:
+        weighting=wave_weighting,
+        estimation=config["estimation"],
+        layout=config["survey"]["layout"],
+    script:
+        "../../scripts/weight.py"
+
+
+rule change:
+    input:
+        surveys=list(wave_surveys().values()),
+        panel=panel_input(),
+        instrument=config["survey"]["instrument"],
+    output:
+        **trend_outputs(),
+    log:
+        f"{WORK}/logs/change.log",
+    benchmark:
+        benchmark_file("change")
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("change"),
+        runtime=runtime("change"),
+    params:
+        plan=PLAN_CONFIG,
+        waves=list(wave_surveys()),
+        panel_column=(config.get("waves_panel") or {}).get("column"),
+    script:
+        "../../scripts/change.py"
+
+
+rule trend_table:
+    input:
+        waves=f"{WORK}/interim/trends/{{question}}_waves.parquet",
+        change=f"{WORK}/interim/trends/{{question}}_change.parquet",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        csv=f"{WORK}/tables/{{question}}_trend.csv",
+        html=report(
+            f"{WORK}/tables/{{question}}_trend.html",
+            caption="../report/trend_table.rst",
+            category="3. Tables",
+        ),
+        docx=f"{WORK}/tables/{{question}}_trend.docx",
+    log:
+        f"{WORK}/logs/trend_table_{{question}}.log",
+    benchmark:
+        benchmark_file("trend_table_{question}")
+    wildcard_constraints:
+        question="|".join(TRENDS),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("table"),
+        runtime=runtime("table"),
+        local_jobs=1,
+    params:
+        plan=PLAN_CONFIG,
+    script:
+        "../../scripts/trend_table.py"
+
+
+rule trend_figure:
+    input:
+        waves=f"{WORK}/interim/trends/{{question}}_waves.parquet",
+        change=f"{WORK}/interim/trends/{{question}}_change.parquet",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        png=report(
+            f"{WORK}/figures/{{question}}_trend.png",
+            caption="../report/trend_figure.rst",
+            category="5. Figures",
+        ),
+        svg=f"{WORK}/figures/{{question}}_trend.svg",
+    log:
+        f"{WORK}/logs/trend_figure_{{question}}.log",
+    benchmark:
+        benchmark_file("trend_figure_{question}")
+    wildcard_constraints:
+        question="|".join(TRENDS),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("figure"),
+        runtime=runtime("figure"),
+        local_jobs=1,
+    params:
+        plan=PLAN_CONFIG,
+    script:
+        "../../scripts/trend_figure.py"
