@@ -85,6 +85,11 @@ def acceptability(
     long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
     ld = design._rows(long, pos)
     acceptable = long["acceptable"].to_numpy(dtype=float)
+    g = instrument.grids[grid]
+    if any(b not in (g.row_name, g.column_name) for b in by) or not design.data.index.is_unique:
+        # A dimension that varies within an item (a long export's item column), or several rows
+        # per respondent: cells from every row, respondents counted by their ID.
+        return _acceptability_by_rows(ld, long, acceptable, by, groups, grid, overall, ci_level, ci, design.df if df is None else df, deff)
     # The by cell of each item, from one row per item; rows take their item's cell.
     item = long["item"].cat.codes.to_numpy()
     starts = np.flatnonzero(np.diff(item, prepend=-1))
@@ -109,6 +114,33 @@ def acceptability(
         acceptable, cell, cell_frame, codings if groups else [], grid, "acceptable",
         ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff, first=first,
     )
+
+
+def _acceptability_by_rows(ld, long, acceptable, by, groups, grid, overall, ci_level, ci, df, deff) -> pd.DataFrame:
+    """:func:`acceptability` one grouping at a time, cells from every row (see there)."""
+    options = dict(ci_level=ci_level, ci=ci, df=df, deff=deff)
+    pieces = []
+    if overall or not groups:
+        dom, frame = domain_codes(long, by)
+        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
+        t = respondent_counts(t, long, by, long["acceptable"] == 1)
+        if groups:
+            t.insert(len(by), "group", OVERALL)
+            t.insert(len(by), "group_variable", OVERALL)
+        pieces.append(t)
+    for gv in groups:
+        dom, frame = domain_codes(long, [*by, gv])
+        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
+        t = respondent_counts(t, long, [*by, gv], long["acceptable"] == 1)
+        t.insert(len(by), "group", t.pop(gv).astype(object))
+        t.insert(len(by), "group_variable", gv)
+        pieces.append(t)
+    out = pd.concat(pieces, ignore_index=True)
+    for b in by:
+        out[b] = out[b].astype(pieces[0][b].dtype)
+    if groups:
+        out["group"] = out["group"].astype(object)
+    return out
 
 
 def acceptability_table(

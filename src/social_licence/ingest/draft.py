@@ -936,7 +936,7 @@ def draft_analysis(
         thresholds,
         repeated,
     )
-    models_text = _models_text(variables, grids, groups, layout, item, by_source)
+    models_text = _models_text(variables, grids, groups, layout, item, by_source, len(survey.data))
     return Draft(
         config=config_text,
         instrument=instrument_text,
@@ -1268,12 +1268,19 @@ def _analysis_name(export: Path) -> str:
     return name if name and name[0].isalnum() else f"analysis_{name}".rstrip("_")
 
 
-def _models_text(variables, grids, groups, layout, item, by_source) -> str:
+#: Fewer rows than this and `init` drafts no model: a first model would not be estimable.
+MIN_ROWS_FOR_A_MODEL = 50
+
+
+def _models_text(variables, grids, groups, layout, item, by_source, n_rows) -> str:
     lines = [
         "# Models drafted by `social-licence init`: one to start from. Checked against",
         "# workflow/schemas/models.schema.yaml; formulas are parsed against the instrument's variables.",
         "models:",
     ]
+    if n_rows < MIN_ROWS_FOR_A_MODEL:
+        lines[-1] = _line(0, "models: []", f"{n_rows} rows: too few to fit a model; add one when there are more responses")
+        return "\n".join(lines) + "\n"
     terms = groups[:4]
     rated = [g for g in grids.values() if any(v.positive for v in variables if v.grid == g.name)]
     if rated:
@@ -1305,13 +1312,10 @@ def _models_text(variables, grids, groups, layout, item, by_source) -> str:
         ),
         None,
     ) or next((v for v in variables if v.type == "numeric" and v.role is None), None)
-    placeholder = outcome is None
-    if placeholder:
-        outcome = next(
-            (v for v in variables if v.type in ("categorical", "ordinal", "numeric")), None
-        )
-    if outcome is None:
-        raise ConfigError("the export has no variable to model: write models.yaml by hand")
+    if outcome is None:  # nothing rated or measured to model: no model rather than a placeholder
+        lines[-1] = _line(0, "models: []", "no rating scale or measurement found: add a model by hand")
+        return "\n".join(lines) + "\n"
+    placeholder = False
     family = "ordinal" if outcome.type == "ordinal" else "gaussian"
     rhs = " + ".join(terms) or "1"
     lines += [
