@@ -290,11 +290,12 @@ def test_the_drafted_campus_analysis_runs_through_ingest_and_weight(tmp_path):
          "--id", "student_id"],
         cwd=project, check=True, capture_output=True,
     )
-    snakemake(project, "work/interim/weighted.parquet", "--configfile", "campus/config.yaml")
-    flow = pd.read_csv(project / "work" / "qa" / "flow.csv")
+    snakemake(project, "work/campus/interim/weighted.parquet", "--configfile", "campus/config.yaml")
+    work = project / "work" / "campus"  # the analysis's staging folder (analysis.name: campus)
+    flow = pd.read_csv(work / "qa" / "flow.csv")
     assert {"respondents_excluded", "respondents_remaining"} <= set(flow.columns)
-    assert not (project / "work" / "weighting" / "margins.csv").exists()
-    survey = read_interim(project / "work" / "interim" / "weighted.parquet")
+    assert not (work / "weighting" / "margins.csv").exists()
+    survey = read_interim(work / "interim" / "weighted.parquet")
     assert survey.meta["design"]["layout"] == "long"
     assert (survey.data["weight"] == 1).all()
 
