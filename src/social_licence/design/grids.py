@@ -403,9 +403,11 @@ def estimate_frames(
             raise ConfigError(f"question {q.name}: groups {missing} are not columns of the analysis frame")
         dims = list(q.dims)
         grid = q.grid
+        # a question of one item: its single row names it in the tables and the bar of its figure
+        shown = dims or [instrument.grids[grid].row_name]
         if q.shares:
-            out[f"{q.name}_items"] = acceptability(design, instrument, grid=grid, by=dims, **common)
-        out[f"{q.name}_responses"] = grid_responses(design, instrument, grid, by=dims, **common)
+            out[f"{q.name}_items"] = acceptability(design, instrument, grid=grid, by=shown, **common)
+        out[f"{q.name}_responses"] = grid_responses(design, instrument, grid, by=shown, **common)
         if len(dims) >= 2:
             for d in dims:
                 out[f"{q.name}_by_{d}"] = grid_responses(design, instrument, grid, by=[d], **common)
