@@ -36,6 +36,9 @@ from .labels import lower_first
 
 #: Roles of variables that describe respondents or the survey, never a question of the plan.
 NOT_QUESTIONS = ("demographic", "quality", "design", "item", "id", "weight", "awareness_check")
+#: The most answer codes a figure draws: an ordered scale (diverging colours, 5 a side and a
+#: midpoint) and an unordered one (qualitative colours).
+DRAWABLE = {True: 11, False: 8}
 #: The dimension name of a question made of one variable (its single "row").
 QUESTION_DIM = "question"
 #: Outputs that are not a question's: models and weighting figures.
@@ -314,6 +317,13 @@ def build_plan(
             raise ConfigError(f"analysis.questions: name {name!r} must be letters, digits and _ (it names output files)")
         scale = inst.scales[g.scale]
         positive = _labels([scale["codes"][c] for c in scale["positive"]]) if shares else ""
+        drawable = len(scale["codes"]) <= DRAWABLE[bool(scale.get("ordered"))]
+        if spec.get("figures") and not drawable:
+            kind = "ordered" if scale.get("ordered") else "unordered"
+            raise ConfigError(
+                f"analysis.questions: {source} has {len(scale['codes'])} {kind} answer codes; a figure draws at most "
+                f"{DRAWABLE[bool(scale.get('ordered'))]}: set figures: false (its tables are published)"
+            )
         label = spec.get("title") or (instrument[source].label if spec.get("variable") else _title(g))
         says = spec.get("says") or (f"answer {positive} for {{item}}" if dims else f"answer {positive}")
         questions.append(
@@ -323,7 +333,7 @@ def build_plan(
                 dims=dims,
                 groups=groups,
                 compare=bool(spec.get("compare", True)),
-                figures=bool(spec.get("figures", True)),
+                figures=bool(spec.get("figures", drawable)),
                 title=label,
                 says=says,
                 item=spec.get("item") or "",
