@@ -1,5 +1,9 @@
 """Draft an analysis from an export: ``config.yaml``, ``instrument.yaml`` and ``models.yaml``.
 
+Long (~1,350 lines) on purpose: one reading of the export's metadata drafts three files whose
+lines refer to each other (a battery's scale, its items, the groups and the model on them), and
+every rule below shares that reading of labels, codes and measurement levels.
+
 A researcher's export already says most of what the instrument needs: variable and value labels,
 user-missing codes and their labels, measurement levels, Stata extended missing values. This
 module reads them through :func:`social_licence.ingest.read_survey` (without an instrument, so

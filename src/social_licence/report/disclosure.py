@@ -1,5 +1,9 @@
 """Statistical disclosure control: what every published table and figure must pass first.
 
+Long (~1,100 lines) on purpose: this is the one suppression engine; its primary and secondary
+rules, the exact check, the linked system of published tables and the withholding of counts in
+weighting, codebook and flow tables share the relations and the reasons they write.
+
 Written by hand: the established tools (tau-Argus, sdcTable, sdcMicro) are Java/R programs for
 magnitude tables or microdata and do not know our tidy estimate frames. The rules here are the
 practice of national statistics offices, with thresholds read from ``config/thresholds.yaml``:
