@@ -28,6 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from social_licence.report import figures as F  # noqa: E402
 from social_licence.report.brief import build_brief  # noqa: E402
@@ -38,6 +39,7 @@ from social_licence.report.disclosure import (  # noqa: E402
     suppress,
 )
 from social_licence.survey.instrument import load_instrument  # noqa: E402
+from social_licence.survey.plan import build_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ["sex", "age_band", "region", "ethnicity", "qualification", "occupation", "income_band", "lone_parent", "services_contact", "disability"]
@@ -166,13 +168,12 @@ def frames(instrument, rng) -> dict:
                             "estimate": [0.4, 0.3, -0.1], "ci_low": [0.35, 0.2, -0.2], "ci_high": [0.45, 0.4, 0.0],
                             "p_value": [np.nan, np.nan, 0.04], "n_unweighted": 1500, "count_unweighted": [1000, 150, 150]})
     return {
-        "instrument": instrument,
-        "acceptability_type_purpose": acc,
-        "acceptability_by_type": distribution({"data_type": list(grid.rows)}, grid.scale),
+        "acceptability_items": acc,
+        "acceptability_by_data_type": distribution({"data_type": list(grid.rows)}, grid.scale),
         "acceptability_by_purpose": distribution({"purpose": list(grid.columns)}, grid.scale),
-        "acceptability_by_group": by_group,
-        "trust": distribution({"organisation": list(instrument.grids["trust"].rows)}, "trust4"),
-        "rights": distribution({"right": list(instrument.grids["rights"].rows)}, "agree5"),
+        "acceptability_groups": by_group,
+        "trust_responses": distribution({"organisation": list(instrument.grids["trust"].rows)}, "trust4"),
+        "rights_responses": distribution({"right": list(instrument.grids["rights"].rows)}, "agree5"),
         "models": models,
         "effects": effects,
         "qa_flow": pd.DataFrame({"step": [0, 1, 2], "rule": ["received", "speeders", "analysed"], "excluded": [0, 20, 0], "remaining": [1520, 1500, 1500]}),
@@ -181,19 +182,28 @@ def frames(instrument, rng) -> dict:
     }
 
 
+def example_plan(instrument):
+    """The bundled example's analysis plan (config/config.yaml), with the groups drawn here."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["estimation"]["groups"] = ["ethnicity", "lone_parent"]
+    return build_plan(config, instrument, models=["m"])
+
+
 def bench_figures_and_brief(instrument) -> None:
     rng = np.random.default_rng(20240604)
     inputs = frames(instrument, rng)
+    plan = example_plan(instrument)
     print("2. Figures (PNG 300 dpi + SVG, 16 x 11 cm)")
     total = 0.0
-    for name in F.FIGURE_TITLES:
+    drawn = [n for n in plan.figures() if n not in ("trust_groups", "rights_groups")]  # frames made here
+    for name in drawn:
         def make(name=name):
-            plot = F.figure_from_inputs(name, inputs, instrument, TH, {"headline": {"data_type": "police", "purpose": "early_help"}})
+            plot = F.figure_from_inputs(name, inputs, plan, TH)
             return len(F.render_figure(plot, "png")) + len(F.render_figure(plot, "svg"))
         wall, cpu, size = timed(make, repeat=1)
         total += wall
         row(f"{name}", wall, cpu, f"{size / 1e3:,.0f} kB")
-    grid = inputs["acceptability_type_purpose"]
+    grid = inputs["acceptability_items"]
 
     def matplotlib_heatmap() -> int:
         values = grid.pivot(index="data_type", columns="purpose", values="estimate").to_numpy() * 100
@@ -207,12 +217,12 @@ def bench_figures_and_brief(instrument) -> None:
         return len(buf.getvalue())
 
     pw, pc, _ = timed(matplotlib_heatmap)
-    hw, hc, _ = timed(lambda: F.render_figure(F.figure_from_inputs("acceptability_heatmap", inputs, instrument, TH), "png"))
+    hw, hc, _ = timed(lambda: F.render_figure(F.figure_from_inputs("acceptability_heatmap", inputs, plan, TH), "png"))
     row("heatmap, PNG only (house figure)", hw, hc)
     row("peer: the same heatmap drawn directly with matplotlib, PNG", pw, pc, f"ratio {hw / pw:,.1f}x")
 
     print("3. The brief (all sections, 8 figures embedded as SVG)")
-    wall, cpu, text = timed(lambda: build_brief(inputs, TH, options={"headline": {"data_type": "police", "purpose": "early_help"}}), repeat=1)
+    wall, cpu, text = timed(lambda: build_brief(inputs, TH, plan), repeat=1)
     row("build_brief", wall, cpu, f"{len(text) / 1e6:.2f} MB of HTML")
     row("peer: the eight figures rendered alone (PNG + SVG, above)", total, float("nan"), f"brief / figures {wall / total:.2f}")
 

@@ -29,11 +29,13 @@ import psutil  # noqa: E402
 import yaml  # noqa: E402
 from workflow_helpers import BIN, copy_project  # noqa: E402
 
+#: The staging folder of the example's analysis (analysis.name in config/config.yaml).
+WORK = "work/parents"
 HEAVY = {
-    "ingest": "results/interim/clean.parquet",
-    "weight": "results/interim/weighted.parquet",
-    "codebook": "results/codebook/codebook.csv",
-    "estimate": "results/interim/estimates/trust.parquet",
+    "ingest": f"{WORK}/interim/clean.parquet",
+    "weight": f"{WORK}/interim/weighted.parquet",
+    "codebook": f"{WORK}/codebook/codebook.csv",
+    "estimate": f"{WORK}/interim/estimates/trust_items.parquet",
 }
 
 
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             config: list[str] = []
             targets = dict(HEAVY)
-            targets.update({f"model {m}": f"results/models/{m}.csv" for m in models(project)})
+            targets.update({f"model {m}": f"{WORK}/models/{m}.csv" for m in models(project)})
             rows = int(re.search(r'"rows": (\d+)', (data / "truth.json").read_text()).group(1))
             for job, target in targets.items():
                 tree, script, seconds = measure(project, config, target)
