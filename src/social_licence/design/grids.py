@@ -119,19 +119,27 @@ def acceptability(
 def _acceptability_by_rows(ld, long, acceptable, by, groups, grid, overall, ci_level, ci, df, deff) -> pd.DataFrame:
     """:func:`acceptability` one grouping at a time, cells from every row (see there)."""
     options = dict(ci_level=ci_level, ci=ci, df=df, deff=deff)
+
+    def table(keys: list[str]) -> pd.DataFrame:
+        dom, frame = domain_codes(long, keys)
+        return ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
+
+    return _stacked_by_group(table, long, by, groups, overall, long["acceptable"] == 1)
+
+
+def _stacked_by_group(table, long: pd.DataFrame, by: list[str], groups: list[str], overall: bool, level) -> pd.DataFrame:
+    """``table(keys)`` for the whole sample (group "All", when ``overall`` or without groups)
+    and for ``by`` x each grouping variable, stacked as (``group_variable``, ``group``), each
+    with its respondent counts (:func:`respondent_counts` of ``level``)."""
     pieces = []
     if overall or not groups:
-        dom, frame = domain_codes(long, by)
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, by, long["acceptable"] == 1)
+        t = respondent_counts(table(by), long, by, level)
         if groups:
             t.insert(len(by), "group", OVERALL)
             t.insert(len(by), "group_variable", OVERALL)
         pieces.append(t)
     for gv in groups:
-        dom, frame = domain_codes(long, [*by, gv])
-        t = ld._indicator_table(acceptable, dom, frame, grid, "acceptable", **options)
-        t = respondent_counts(t, long, [*by, gv], long["acceptable"] == 1)
+        t = respondent_counts(table([*by, gv]), long, [*by, gv], level)
         t.insert(len(by), "group", t.pop(gv).astype(object))
         t.insert(len(by), "group_variable", gv)
         pieces.append(t)
@@ -188,25 +196,9 @@ def grid_responses(
     long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
     ld = design._rows(long, pos)
     options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
-    pieces = []
-    if overall or not groups:
-        t = ld.proportion("response", by=by, **options)
-        t = respondent_counts(t, long, by, "response")
-        if groups:
-            t.insert(len(by), "group", OVERALL)
-            t.insert(len(by), "group_variable", OVERALL)
-        pieces.append(t)
-    for gv in groups:
-        t = ld.proportion("response", by=[*by, gv], **options)
-        t = respondent_counts(t, long, [*by, gv], "response")
-        t.insert(len(by), "group", t.pop(gv).astype(object))
-        t.insert(len(by), "group_variable", gv)
-        pieces.append(t)
-    out = pd.concat(pieces, ignore_index=True)
-    for b in by:
-        out[b] = out[b].astype(pieces[0][b].dtype)
-    if groups:
-        out["group"] = out["group"].astype(object)
+    out = _stacked_by_group(
+        lambda keys: ld.proportion("response", by=keys, **options), long, by, groups, overall, "response"
+    )
     out["variable"] = grid
     return out
 
