@@ -462,21 +462,6 @@ def run_tables(
         log.info("table %s", name)
 
 
-def run_table(
-    name: str,
-    estimates: Sequence[str | Path],
-    instrument_path: str | Path,
-    thresholds_path: str | Path,
-    plan_cfg: Mapping[str, Any],
-    csv_out: str | Path,
-    html_out: str | Path,
-    docx_out: str | Path,
-    survey_in: str | Path | None = None,
-) -> None:
-    """One published table (:func:`run_tables` of one)."""
-    run_tables([name], estimates, instrument_path, thresholds_path, plan_cfg, [(csv_out, html_out, docx_out)], survey_in)
-
-
 def run_figures(
     names: Sequence[str],
     inputs: Mapping[str, Any],
@@ -494,20 +479,6 @@ def run_figures(
     for name, (png_out, svg_out) in zip(names, outputs, strict=True):
         publish_figure(name, frames, plan, thresholds, png_out, svg_out)
         log.info("figure %s", name)
-
-
-def run_figure(
-    name: str,
-    inputs: Mapping[str, Any],
-    instrument_path: str | Path,
-    thresholds_path: str | Path,
-    plan_cfg: Mapping[str, Any],
-    png_out: str | Path,
-    svg_out: str | Path,
-    models: Sequence[str] = (),
-) -> None:
-    """One published figure (:func:`run_figures` of one)."""
-    run_figures([name], inputs, instrument_path, thresholds_path, plan_cfg, [(png_out, svg_out)], models)
 
 
 def run_brief(

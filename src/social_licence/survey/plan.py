@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
@@ -60,8 +60,6 @@ class Question:
     title: str = ""
     says: str = ""  # a positive answer to one cell, as a verb phrase with {item}
     item: str = ""  # one cell in words, with a {dim} placeholder per dimension
-    positive: str = ""  # the positive answers, e.g. "Somewhat acceptable or Very acceptable"
-    variable: str | None = None  # the variable, for a question made of one variable
     shares: bool = True  # False: a scale without positive answers, so distributions only
 
     @property
@@ -118,7 +116,6 @@ class Plan:
     weights_figure: bool = False
     population: str = "respondents"
     headline: Mapping[str, Any] | None = None
-    outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
     waves: tuple[str, ...] = ()  # every wave's name, oldest first, the current wave last
 
     def trend_questions(self) -> list[Question]:
@@ -337,8 +334,6 @@ def build_plan(
                 title=label,
                 says=says,
                 item=spec.get("item") or "",
-                positive=positive,
-                variable=spec.get("variable"),
                 shares=shares,
             )
         )
