@@ -13,7 +13,7 @@ import pytest
 import yaml
 from workflow_helpers import ROOT, copy_project, snakemake
 
-from social_licence.config_check import check_workflow_config
+from social_licence.config_check import check_workflow_config, load_workflow_config
 from social_licence.errors import ConfigError
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -183,6 +183,22 @@ def test_the_shipped_configs_pass():
         yaml.safe_load((ROOT / "config" / "example_qualtrics.yaml").read_text())["survey"]
     )
     assert check_workflow_config(qualtrics, ROOT) is None
+
+
+def test_the_check_hands_back_the_plan_with_the_models_run(tmp_path):
+    """The DAG is built from what the check built: the plan draws the model figures exactly when
+    a model is run, and the marginal-effects figure only when a run model asks for its effects."""
+    checked = load_workflow_config(CONFIG, ROOT)
+    assert [m.name for m in checked.models] == [m["name"] for m in MODELS["models"]]
+    assert checked.plan.instrument.grids.keys() >= checked.instrument.grids.keys()
+    assert {"model_forest", "model_effects"} <= set(checked.plan.figures())
+    models = copy.deepcopy(MODELS)
+    del models["models"][1]["marginal_effects"]
+    plain = models["models"][1]["name"]
+    one = load_workflow_config(_write(tmp_path, {"models.run": [plain]}, models))
+    assert [m.name for m in one.models] == [plain]
+    assert "model_forest" in one.plan.figures() and "model_effects" not in one.plan.figures()
+    assert checked.plan.tables() == one.plan.tables()
 
 
 def test_all_problems_are_listed_at_once(tmp_path):

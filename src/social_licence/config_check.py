@@ -1,16 +1,19 @@
 """Check early: every config value that names a variable, level, grid, group or headline cell is
 checked against the instrument when the workflow's DAG is built, before any job runs.
 
-The workflow (``workflow/rules/common.smk``) calls :func:`check_workflow_config` right after the
+The workflow (``workflow/rules/common.smk``) calls :func:`load_workflow_config` right after the
 JSON Schemas; a misspelt group, level or model term then stops the run with one
 :class:`ConfigError` listing every problem by its config key and value, instead of a bare
-``KeyError`` after dozens of outputs. Model formulas and subsets are read as data
+``KeyError`` after dozens of outputs. What the check read and built (the instrument, the model
+specifications, the analysis plan) is handed back, so the DAG is built from it without reading
+or building any of them again. Model formulas and subsets are read as data
 (:mod:`social_licence.models.formula`): nothing in a config file is ever run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +26,11 @@ from .models.spec import ModelSpec, load_models
 from .survey.grid import RESPONDENT
 from .survey.instrument import Instrument, load_instrument
 from .survey.missing import DONT_KNOW_LABEL
-from .survey.plan import build_plan
+from .survey.plan import Plan, build_plan
 from .weighting.margins import WEIGHT_NAME
 from .weighting.targets import load_targets
 
-__all__ = ["check_workflow_config", "model_variables", "variable_levels"]
+__all__ = ["CheckedConfig", "check_workflow_config", "load_workflow_config", "model_variables", "variable_levels"]
 
 # columns a long model's frame gets from the grid it stacks (social_licence.grid.long_format)
 _LONG_COLUMNS = ("item", "rating", "response", "acceptable")
@@ -167,13 +170,8 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
                     )
 
 
-def _check_plan(problems: _Problems, config: Mapping[str, Any], instrument: Instrument) -> None:
+def _check_plan(problems: _Problems, config: Mapping[str, Any], plan: Plan, instrument: Instrument) -> None:
     """The analysis plan (questions, their dimensions and groups) and the brief's headline."""
-    try:
-        plan = build_plan(config, instrument)
-    except SocialLicenceError as exc:
-        problems.guard("analysis.questions", exc)
-        return
     declared = (config.get("analysis") or {}).get("questions") or []
     for q, spec in zip(plan.questions, declared, strict=False):  # groups of their own (others are estimation.groups)
         if isinstance(spec.get("groups"), list):
@@ -240,6 +238,15 @@ def _grammar_problems(problems: _Problems, path: Path) -> bool:
     return found
 
 
+@dataclass(frozen=True)
+class CheckedConfig:
+    """What checking a workflow config read and built, for the DAG to use as it is."""
+
+    instrument: Instrument
+    models: tuple[ModelSpec, ...]  # the models fitted (``models.run``), in its order
+    plan: Plan  # with the fitted models' figures
+
+
 def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> None:
     """Check every value of the workflow config that names something in the instrument.
 
@@ -247,6 +254,12 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
     schema); paths in it are relative to ``root``. Raises one :class:`ConfigError` listing every
     problem as ``key: message`` (each naming the value), or returns None.
     """
+    load_workflow_config(config, root)
+
+
+def load_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> CheckedConfig:
+    """:func:`check_workflow_config`, handing back the instrument, the fitted models and the
+    analysis plan it built (each read or built once)."""
     root = Path(root)
     survey = config.get("survey") or {}
     try:
@@ -335,7 +348,12 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
     estimation = config.get("estimation") or {}
     groups = list(estimation.get("groups") or [])
     _check_variables(problems, "estimation.groups", groups, instrument, levels=True)
-    _check_plan(problems, config, instrument)
+    try:
+        plan = build_plan(config, instrument)
+    except SocialLicenceError as exc:
+        problems.guard("analysis.questions", exc)
+    else:
+        _check_plan(problems, config, plan, instrument)
 
     models_cfg = config.get("models") or {}
     models_file = root / models_cfg.get("file", "config/models.yaml")
@@ -360,3 +378,9 @@ def check_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> 
             f"the configuration has {len(problems.items)} problem(s), found before any job ran:\n"
             + "\n".join(f"  - {p}" for p in problems.items)
         )
+    by_name = {s.name: s for s in specs}
+    fitted = tuple(specs) if run == "all" else tuple(by_name[n] for n in run if n in by_name)
+    effects = any(s.marginal_effects for s in fitted)
+    return CheckedConfig(
+        instrument, fitted, replace(plan, models=bool(fitted), effects=bool(effects and fitted))
+    )

@@ -25,9 +25,6 @@ os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS
 sys.path.insert(0, _SRC)
 from social_licence.config import load as load_config_file
 
-INSTRUMENT = load_config_file(
-    config["survey"]["instrument"], "instrument", fill_defaults=False
-)
 # Weighting is a choice (none | supplied | rake): targets are read only for raking.
 WEIGHTING = config["weighting"].get("method", "rake")
 RAKING = WEIGHTING == "rake"
@@ -43,9 +40,11 @@ THRESHOLDS = load_config_file(config["report"]["thresholds"], "thresholds")
 
 # Every value that names a variable, level, grid, group or headline cell, and every model
 # formula and subset (read as data, never run), checked against the instrument before any job.
-from social_licence.config_check import check_workflow_config
+# The check hands back the instrument and the analysis plan it built: each is read or built once.
+from social_licence.config_check import load_workflow_config
 
-check_workflow_config(config)
+CHECKED = load_workflow_config(config)
+INSTRUMENT = CHECKED.instrument
 
 if RAKING and config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(
@@ -123,27 +122,17 @@ ANALYSIS = (
 WORK = f"work/{ANALYSIS}"
 RESULTS = config.get("analysis", {}).get("results") or f"results/{ANALYSIS}"
 
-# The analysis plan (social_licence.survey.plan): every estimate, table and figure follows from
-# the config's questions (or those drafted from the instrument); no output is named here.
-from social_licence.survey.instrument import load_instrument
-from social_licence.survey.plan import build_plan
-
+# The analysis plan (social_licence.survey.plan), as the config check built it: every estimate,
+# table and figure follows from the config's questions (or those drafted from the instrument);
+# no output is named here. PLAN_CONFIG: the config blocks the plan reads, for the jobs that
+# rebuild it.
+PLAN = CHECKED.plan
 PLAN_CONFIG = {
     key: config.get(key, {})
     for key in ("analysis", "survey", "estimation", "weighting", "report")
 }
 if config.get("waves"):
     PLAN_CONFIG["waves"] = config["waves"]
-PLAN = build_plan(
-    PLAN_CONFIG,
-    load_instrument(config["survey"]["instrument"]),
-    models=model_names(),
-    effects=any(
-        m.get("marginal_effects")
-        for m in MODELS["models"]
-        if m["name"] in model_names()
-    ),
-)
 ESTIMATES = PLAN.estimates()
 TABLES = PLAN.tables()
 FIGURES = PLAN.figures()
@@ -391,8 +380,7 @@ def export_rows():
 def ratings():
     """Grid items in the instrument: the width of the long frame of ratings."""
     return sum(
-        len(grid["rows"]) * max(1, len(grid.get("columns") or {}))
-        for grid in INSTRUMENT.get("grids", {}).values()
+        len(grid.rows) * max(1, len(grid.columns)) for grid in INSTRUMENT.grids.values()
     )
 
 
