@@ -10,6 +10,7 @@ from social_licence.report.disclosure import (
     Thresholds,
     audit,
     load_thresholds,
+    protect,
     protect_linked,
     suppress,
     withhold_flow,
@@ -130,6 +131,25 @@ def test_tables_published_together_are_protected_as_one_system():
     assert set(map(tuple, held.to_numpy())) == {("h", "e"), ("h", "r"), ("s", "e"), ("s", "r")}
     assert out["groups"]["suppressed"].tolist() == out["grid"]["suppressed"].tolist()
     assert not out["by_type"]["suppressed"].any()
+
+
+def test_a_frame_protected_as_one_system_is_not_protected_again():
+    """Tables, figures and the brief protect what they are given; a frame protect_linked returned
+    passes as it is (the same object), while a copy of it, the same frame under other thresholds
+    or a raw frame is protected (the (h, e) cell of base 8 is withheld, by hand: 8 < 10)."""
+    grid = pd.DataFrame(
+        [cell("h", "e", 8, 4), cell("h", "r", 50, 20), cell("s", "e", 60, 30), cell("s", "r", 70, 30)]
+    )
+    out = protect_linked({"grid": grid, "other": grid.head(1)}, Thresholds(), Grid(), published=["grid"])
+    assert protect(out["grid"], Thresholds(), Grid(), name="grid") is out["grid"]
+    assert protect(out["other"], Thresholds(), Grid()) is not out["other"]  # not published: not linked
+    again = protect(out["grid"].copy(), Thresholds(), Grid(), name="grid")
+    assert again is not out["grid"]
+    assert again["suppressed"].tolist() == out["grid"]["suppressed"].tolist()
+    stricter = protect(out["grid"], Thresholds(min_base=55), Grid(), name="grid")
+    assert stricter["suppressed"].sum() > out["grid"]["suppressed"].sum()
+    raw = protect(grid, Thresholds(), Grid(), name="grid")
+    assert raw.loc[(raw["data_type"] == "h") & (raw["purpose"] == "e"), "suppressed"].all()
 
 
 def test_flow_exclusions_of_1_to_9_are_withheld_with_a_partner():

@@ -38,6 +38,7 @@ same thresholds (:func:`withhold_statistics`, :func:`withhold_balance`, :func:`w
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -809,6 +810,23 @@ def frame_kind(frame: pd.DataFrame) -> str:
     return "aggregate"
 
 
+# The frames protect_linked returned, by identity, with the thresholds they were protected to:
+# protect() passes them as they are (a table, figure or brief built from them would otherwise
+# protect them a second time). A frame derived from one (a copy, a subset) is not in here.
+_LINKED: dict[int, tuple[weakref.ref, Thresholds]] = {}
+
+
+def _mark_linked(frame: pd.DataFrame, thresholds: Thresholds) -> None:
+    key = id(frame)
+    _LINKED[key] = (weakref.ref(frame, lambda _, key=key: _LINKED.pop(key, None)), thresholds)
+
+
+def is_linked(frame: Any, thresholds: Thresholds) -> bool:
+    """Whether ``frame`` is a frame :func:`protect_linked` returned, protected to ``thresholds``."""
+    entry = _LINKED.get(id(frame))
+    return entry is not None and entry[0]() is frame and entry[1] == thresholds
+
+
 def protect(
     frame: pd.DataFrame,
     thresholds: Thresholds,
@@ -822,7 +840,11 @@ def protect(
     Estimate frames get :func:`suppress` with every by column except the instrument's grid
     dimensions as partitions; comparisons are checked against ``estimates`` (the suppressed
     estimate frame published beside them). Aggregate frames are only checked for row-level data.
+    A frame :func:`protect_linked` returned (that very frame, to the same thresholds) has been
+    through a stricter pass already and comes back as it is.
     """
+    if is_linked(frame, thresholds):
+        return frame
     kind = frame_kind(frame)
     if kind == "estimates":
         items = item_columns_of(instrument) if instrument is not None else ()
@@ -879,7 +901,8 @@ def protect_linked(
     type x purpose table add up to the by-type and by-purpose tables), and a figure published
     in two tables (All of the group table and the type x purpose table) is withheld in both if
     in either. Repeats until no table changes. ``published``: names of the frames that are
-    published (default: every estimate frame given).
+    published (default: every estimate frame given). :func:`protect` passes each frame
+    suppressed here as it is (:func:`is_linked`).
     """
     items = item_columns_of(instrument) if instrument is not None else []
     wanted = set(frames) if published is None else set(published)
@@ -930,6 +953,7 @@ def protect_linked(
             result = dict(frames)
             for name in names:
                 out[name].index = frames[name].index
+                _mark_linked(out[name], thresholds)
                 result[name] = out[name]
             return result
 
