@@ -25,7 +25,7 @@ in :mod:`social_licence.estimates`; replicate-weight designs in :mod:`social_lic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import EstimationError
 from ..weighting.calibration import Calibration
-from .estimators import Cells, Estimators
+from .estimators import Bases, Cells, Coding, Estimators, Ratio
 from .replicates import ReplicateDesign, make_replicates
 from .structure import (
     Calibrated,
@@ -274,7 +274,7 @@ class SurveyDesign(Estimators):
             return np.einsum("ij,ij->j", contrib, contrib) * factor
         return (contrib.T @ contrib) * factor
 
-    def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _ratio(self, cells: Cells, cov: bool) -> Ratio:
         """Point estimates and (co)variances of the ratios or totals described by ``cells``.
 
         Influence values are aggregated straight to PSU x cell totals with ``np.bincount``
@@ -348,12 +348,8 @@ class SurveyDesign(Estimators):
         return est, np.concatenate(parts) if parts else np.zeros(0)
 
     def _ratios(
-        self,
-        rows: np.ndarray,
-        values: np.ndarray,
-        codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
-        bases: Sequence[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        self, rows: np.ndarray, values: np.ndarray, codings: Sequence[Coding], bases: Bases = None
+    ) -> list[Ratio]:
         """:meth:`Estimators._ratios` with the per-row weights, products and PSU codes computed
         once for every coding. Each estimated cell sums the same rows in the same order as
         :meth:`_ratio` (other cells are computed and dropped): the same numbers, to the bit.
@@ -402,56 +398,10 @@ class SurveyDesign(Estimators):
         cal = None if self._cal is None else self._cal.rows(pos)
         return SurveyDesign._from_parts(frame, self.weights[pos], structure, self.lonely_psu, cal)
 
-    def with_replicates(
-        self,
-        kind: str = "bootstrap",
-        replicates: int | None = None,
-        *,
-        seed: int | None = None,
-        reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
-        base_weights=None,
-        mse: bool = False,
-        ignore_fpc: bool = False,
-    ):
-        """A replicate-weight version of this design; see :func:`social_licence.replicates.make_replicates`."""
-        return make_replicates(
-            self,
-            kind,
-            replicates,
-            seed=seed,
-            reweighter=reweighter,
-            base_weights=base_weights,
-            mse=mse,
-            ignore_fpc=ignore_fpc,
-        )
-
-    @staticmethod
-    def from_replicate_weights(
-        data: pd.DataFrame,
-        weights,
-        repweights: Sequence[str] | str,
-        type: str = "bootstrap",  # noqa: A002 - R's argument name
-        *,
-        scale: float | None = None,
-        rscales=None,
-        mse: bool = False,
-        combined: bool = True,
-        rho: float | None = None,
-        df: int | None = None,
-    ):
-        """A design from replicate weight columns of an export; see :class:`social_licence.replicates.ReplicateDesign`."""
-        return ReplicateDesign.from_columns(
-            data,
-            weights,
-            repweights,
-            type=type,
-            scale=scale,
-            rscales=rscales,
-            mse=mse,
-            combined=combined,
-            rho=rho,
-            df=df,
-        )
+    # A replicate-weight version of this design (:func:`social_licence.replicates.make_replicates`)
+    with_replicates = make_replicates
+    # A design from an export's replicate weight columns (:class:`ReplicateDesign`)
+    from_replicate_weights = staticmethod(ReplicateDesign.from_columns)
 
     def __repr__(self) -> str:
         kind = "Stratified " if self.n_strata > 1 else ""

@@ -294,6 +294,27 @@ def _check_options(ci_level: float, ci: str, deff: str | None) -> None:
         raise ConfigError(f"deff must be 'replace', 'srswor' or None, not {deff!r}")
 
 
+# A coding of rows into cells: the cell of each row, the number of cells, the cells estimated.
+Coding = tuple[np.ndarray, int, np.ndarray]
+Bases = Sequence[np.ndarray] | None  # each coding's weighted totals of its estimated cells
+Ratio = tuple[np.ndarray, np.ndarray]  # estimates and their variances (or covariance matrix)
+
+
+@dataclass(frozen=True)
+class _Domains:
+    """The domains an estimate is made in: each row's domain (``-1``: not in the base)."""
+
+    dom: np.ndarray
+    ok: np.ndarray  # dom >= 0
+    frame: pd.DataFrame  # the domains' by values, one row each
+    n_base: np.ndarray  # respondents (rows) in each domain's base
+    big_w: np.ndarray  # their weight
+
+    @property
+    def size(self) -> int:
+        return len(self.frame)
+
+
 # -- the estimators shared by linearisation and replicate designs ----------------------------
 class Estimators:
     """Estimators of a design; the design supplies ``data``, ``weights``, ``df`` and ``_ratio``."""
@@ -305,19 +326,33 @@ class Estimators:
     def df(self) -> float:  # pragma: no cover - overridden by every design
         raise NotImplementedError
 
-    def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    def _ratio(self, cells: Cells, cov: bool) -> Ratio:  # pragma: no cover
         raise NotImplementedError
 
     def _rows(self, frame: pd.DataFrame, pos: np.ndarray):  # pragma: no cover
         raise NotImplementedError
 
+    def _quantile(self, ci_level: float, ci: str, df: float | None, deff: str | None) -> float:
+        """Check the options; the quantile of the intervals on ``df`` (default the design's)."""
+        _check_options(ci_level, ci, deff)
+        return quantile(ci_level, ci, self.df if df is None else df)
+
+    def _domains(self, dom_all: np.ndarray, ok: np.ndarray, dom_frame: pd.DataFrame) -> _Domains:
+        """The domains of ``dom_frame`` with rows among ``ok``, numbered from 0, and their bases."""
+        dom, present = _keep_domains(dom_all, ok, len(dom_frame))
+        ok = dom >= 0
+        G = int(present.sum())
+        return _Domains(
+            dom,
+            ok,
+            dom_frame[present].reset_index(drop=True),
+            np.bincount(dom[ok], minlength=G),
+            np.bincount(dom[ok], weights=self.weights[ok], minlength=G),
+        )
+
     def _ratios(
-        self,
-        rows: np.ndarray,
-        values: np.ndarray,
-        codings: Sequence[tuple[np.ndarray, int, np.ndarray]],
-        bases: Sequence[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        self, rows: np.ndarray, values: np.ndarray, codings: Sequence[Coding], bases: Bases = None
+    ) -> list[Ratio]:
         """Domain means of ``values`` (at ``rows``) and their variances, for several codings of
         the same rows. Each coding is a cell code per row (``0 .. size-1``), the number of
         cells ``size``, and the cells to estimate (``present``, ascending); rows in other cells
@@ -386,23 +421,18 @@ class Estimators:
         """
         if ci_method not in CI_METHODS:
             raise ConfigError(f"ci_method must be one of {', '.join(CI_METHODS)}, not {ci_method!r}")
-        _check_options(ci_level, ci, deff)
+        q = self._quantile(ci_level, ci, df, deff)
         by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
-        q = quantile(ci_level, ci, self.df if df is None else df)
-        w = self.weights
         pieces = []
         for var in as_list(variable):
             lvl, labels = level_codes(self.data, var, dk)
-            ok = (dom_all >= 0) & (lvl >= 0)
-            dom, present = _keep_domains(dom_all, ok, len(dom_frame_all))
-            ok = dom >= 0
-            G, K = int(present.sum()), len(labels)
+            d = self._domains(dom_all, lvl >= 0, dom_frame_all)
+            dom, ok, n_base, big_w = d.dom, d.ok, d.n_base, d.big_w
+            G, K = d.size, len(labels)
             num = np.where(ok, dom * K + lvl, -1)
             cells = Cells(num, G * K, None, np.where(ok, dom, -1), G, np.repeat(np.arange(G), K))
             est, var_ = self._ratio(cells, cov=False)
-            n_base = np.bincount(dom[ok], minlength=G)
-            big_w = np.bincount(dom[ok], weights=w[ok], minlength=G)
             count = np.bincount(num[ok], minlength=G * K)
             se = np.sqrt(np.maximum(var_, 0))
             if ci_method == "logit":
@@ -410,12 +440,7 @@ class Estimators:
             else:
                 lo, hi = est - q * se, est + q * se
             deffs = self._deff_proportion(est, var_, np.repeat(n_base, K), np.repeat(big_w, K), deff)
-            pieces.append(
-                _tidy(
-                    dom_frame_all[present].reset_index(drop=True), var, labels,
-                    est, se, lo, hi, deffs, n_base, count, big_w,
-                )
-            )
+            pieces.append(_tidy(d.frame, var, labels, est, se, lo, hi, deffs, n_base, count, big_w))
         return _concat(pieces, by)
 
     def mean(
@@ -429,33 +454,23 @@ class Estimators:
         deff: str | None = "replace",
     ) -> pd.DataFrame:
         """Mean of numeric ``variable`` (several stack) per ``by`` domain; ``level`` is "mean"."""
-        _check_options(ci_level, ci, deff)
+        q = self._quantile(ci_level, ci, df, deff)
         by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
-        q = quantile(ci_level, ci, self.df if df is None else df)
-        w = self.weights
         pieces = []
         for var in as_list(variable):
             y = numeric_values(self.data, var)
-            ok = (dom_all >= 0) & ~np.isnan(y)
-            dom, present = _keep_domains(dom_all, ok, len(dom_frame_all))
-            ok = dom >= 0
-            G = int(present.sum())
+            d = self._domains(dom_all, ~np.isnan(y), dom_frame_all)
+            dom, ok, n_base, big_w, G = d.dom, d.ok, d.n_base, d.big_w, d.size
             code = np.where(ok, dom, -1)
             yv = np.where(ok, y, 0.0)
             est, var_ = self._ratio(Cells(code, G, yv, code, G, np.arange(G)), cov=False)
-            n_base = np.bincount(dom[ok], minlength=G)
-            big_w = np.bincount(dom[ok], weights=w[ok], minlength=G)
             se = np.sqrt(np.maximum(var_, 0))
             s2 = self._domain_s2(dom, ok, yv, est, n_base, big_w, G)
             with np.errstate(invalid="ignore", divide="ignore"):
                 deffs = var_ / _srs_variance(s2, n_base, big_w, deff) if deff else np.full(G, np.nan)
-            pieces.append(
-                _tidy(
-                    dom_frame_all[present].reset_index(drop=True), var, ["mean"],
-                    est, se, est - q * se, est + q * se, deffs, n_base, n_base, big_w,
-                )
-            )
+            lo, hi = est - q * se, est + q * se
+            pieces.append(_tidy(d.frame, var, ["mean"], est, se, lo, hi, deffs, n_base, n_base, big_w))
         return _concat(pieces, by)
 
     def total(
@@ -471,11 +486,9 @@ class Estimators:
     ) -> pd.DataFrame:
         """Estimated population total of a numeric variable (``level`` "total"), or the number in
         each level of a categorical one, per ``by`` domain, as ``svytotal``."""
-        _check_options(ci_level, ci, deff)
+        q = self._quantile(ci_level, ci, df, deff)
         by = as_list(by)
         dom_all, dom_frame_all = domain_codes(self.data, by)
-        q = quantile(ci_level, ci, self.df if df is None else df)
-        w = self.weights
         pieces = []
         for var in as_list(variable):
             s = _column(self.data, var, "variable")
@@ -489,13 +502,11 @@ class Estimators:
                 ok = (dom_all >= 0) & ~np.isnan(y)
                 lvl, labels = np.zeros(len(y), dtype=np.int64), ["total"]
                 yv = np.where(ok, y, 0.0)
-            dom, present = _keep_domains(dom_all, ok, len(dom_frame_all))
-            ok = dom >= 0
-            G, K = int(present.sum()), len(labels)
+            d = self._domains(dom_all, ok, dom_frame_all)
+            dom, ok, n_base, big_w = d.dom, d.ok, d.n_base, d.big_w
+            G, K = d.size, len(labels)
             num = np.where(ok, dom * K + lvl, -1)
             est, var_ = self._ratio(Cells(num, G * K, yv), cov=False)
-            n_base = np.bincount(dom[ok], minlength=G)
-            big_w = np.bincount(dom[ok], weights=w[ok], minlength=G)
             count = np.bincount(num[ok], minlength=G * K)
             se = np.sqrt(np.maximum(var_, 0))
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -507,12 +518,8 @@ class Estimators:
                 bw = np.repeat(big_w, K)
                 vsrs = _srs_variance(s2, np.repeat(n_base, K), bw, deff) * bw**2
                 deffs = var_ / vsrs if deff else np.full(G * K, np.nan)
-            pieces.append(
-                _tidy(
-                    dom_frame_all[present].reset_index(drop=True), var, labels,
-                    est, se, est - q * se, est + q * se, deffs, n_base, count, big_w,
-                )
-            )
+            lo, hi = est - q * se, est + q * se
+            pieces.append(_tidy(d.frame, var, labels, est, se, lo, hi, deffs, n_base, count, big_w))
         return _concat(pieces, by)
 
     def breakdown(
@@ -604,14 +611,10 @@ class Estimators:
         combination of ``cell_cols`` (the other columns of ``dom_frame``), one covariance."""
         deg = self.df if df is None else df
         q = quantile(ci_level, ci, deg)
-        ok = ok & (dom_all >= 0)
-        dom, present = _keep_domains(dom_all, ok, len(dom_frame))
-        ok = dom >= 0
-        frame = dom_frame[present].reset_index(drop=True)
-        G = len(frame)
+        d = self._domains(dom_all, ok, dom_frame)
+        dom, ok, frame, n_base, G = d.dom, d.ok, d.frame, d.n_base, d.size
         code = np.where(ok, dom, -1)
         est, V = self._ratio(Cells(code, G, np.where(ok, y, 0.0), code, G, np.arange(G)), cov=True)
-        n_base = np.bincount(dom[ok], minlength=G)
         if cell_cols:
             cell_id = frame.groupby(cell_cols, observed=True, sort=False).ngroup().to_numpy()
         else:
@@ -758,8 +761,7 @@ class Estimators:
         deff: str | None,
     ) -> pd.DataFrame:
         """Proportion of rows with ``indicator`` 1 among rows with 0 or 1 (NaN: not in base)."""
-        _check_options(ci_level, ci, deff)
-        q = quantile(ci_level, ci, self.df if df is None else df)
+        q = self._quantile(ci_level, ci, df, deff)
         rows = np.flatnonzero((dom_all >= 0) & ~np.isnan(indicator))
         d_all = dom_all[rows]
         present = np.bincount(d_all, minlength=len(dom_frame)) > 0
@@ -805,8 +807,7 @@ class Estimators:
         a cell; with it, ``n_respondents`` and ``count_respondents`` count distinct respondents,
         which needs group values constant within a respondent.
         """
-        _check_options(ci_level, ci, deff)
-        q = quantile(ci_level, ci, self.df if df is None else df)
+        q = self._quantile(ci_level, ci, df, deff)
         n_cells = len(cell_frame)
         stacked = groups if groups else [("", np.zeros(len(cell), dtype=np.int8), np.array([""]))]
         base = (cell >= 0) & ~np.isnan(indicator)

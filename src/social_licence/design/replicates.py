@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import ConfigError, EstimationError, InputError
-from .estimators import Cells, Estimators
+from .estimators import Cells, Estimators, Ratio
 from .structure import as_array
 
 REPLICATE_KINDS = ("jk1", "jkn", "bootstrap")
@@ -114,7 +114,7 @@ class ReplicateDesign(Estimators):
     def _units(self) -> np.ndarray:
         return np.arange(self.n) if self._unit is None else self._unit
 
-    def _ratio(self, cells: Cells, cov: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _ratio(self, cells: Cells, cov: bool) -> Ratio:
         unit = self._units()
         n_units = self.repweights.shape[0]
         vn, num, vals = cells.numerator()
