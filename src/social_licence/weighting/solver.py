@@ -592,7 +592,7 @@ class RakeResult:
         return [m.name for m in self.margins]
 
 
-def _rake(
+def rake(
     data: pd.DataFrame,
     targets: Targets,
     base_weight: Any = None,
@@ -606,6 +606,25 @@ def _rake(
     collapse: Mapping[str, Any] | None = None,
     trim_deff: float | None = None,
 ) -> RakeResult:
+    """Rake ``base_weight`` so the weighted data meet every margin of ``targets``.
+
+    ``targets``: ``{"sex": {"Female": .52, "Male": .48}, ("sex", "age_band"): {"Female|18-29":
+    ...}}``, a list of :class:`Margin` or a :class:`TargetSet` (see :func:`load_targets`).
+    ``base_weight``: a column name, an array or None (equal weights). ``tol``: the largest
+    allowed difference between achieved and target share on any category of any margin.
+    ``bounds=(low, high)``: limits on the final weight relative to the base weight rescaled to
+    the same total, met jointly with the margins. ``total``: the sum of the weights: by default
+    the population total when targets are totals, else the number of respondents (``"sample"``);
+    ``"base"`` keeps the base weights' sum; or a number. ``missing``: ``"error"``, or
+    ``"category"`` to rake missing values as ``missing_label`` with its own target.
+    ``collapse``: ``{margin name: {"min_count": k, "merge": "adjacent" | {sparse: partner}}}``.
+    ``trim_deff``: choose the loosest bounds ``(1/c, c)`` that bring Kish's design effect down
+    to this value.
+
+    Returns a :class:`RakeResult`: ``weights`` (a Series named ``weight`` aligned to
+    ``data.index``) and the diagnostics ``iterations``, ``converged``, ``max_margin_error``,
+    ``tol``, ``bounds``, ``total``, ``n_cells``, ``margins``.
+    """
     if not (isinstance(tol, int | float) and tol > 0):
         raise WeightingError(f"tol must be a positive number, not {tol!r}")
     if not (isinstance(max_iter, int) and max_iter >= 1):
@@ -642,54 +661,6 @@ def _rake(
         max_margin_error=achieved,
         tol=tol,
         n_cells=prep.n_cells,
-    )
-
-
-def rake(
-    data: pd.DataFrame,
-    targets: Targets,
-    base_weight: Any = None,
-    *,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
-    bounds: Any = None,
-    total: Any = None,
-    missing: str = "error",
-    missing_label: str = MISSING_LABEL,
-    collapse: Mapping[str, Any] | None = None,
-    trim_deff: float | None = None,
-) -> RakeResult:
-    """Rake ``base_weight`` so the weighted data meet every margin of ``targets``.
-
-    ``targets``: ``{"sex": {"Female": .52, "Male": .48}, ("sex", "age_band"): {"Female|18-29":
-    ...}}``, a list of :class:`Margin` or a :class:`TargetSet` (see :func:`load_targets`).
-    ``base_weight``: a column name, an array or None (equal weights). ``tol``: the largest
-    allowed difference between achieved and target share on any category of any margin.
-    ``bounds=(low, high)``: limits on the final weight relative to the base weight rescaled to
-    the same total, met jointly with the margins. ``total``: the sum of the weights: by default
-    the population total when targets are totals, else the number of respondents (``"sample"``);
-    ``"base"`` keeps the base weights' sum; or a number. ``missing``: ``"error"``, or
-    ``"category"`` to rake missing values as ``missing_label`` with its own target.
-    ``collapse``: ``{margin name: {"min_count": k, "merge": "adjacent" | {sparse: partner}}}``.
-    ``trim_deff``: choose the loosest bounds ``(1/c, c)`` that bring Kish's design effect down
-    to this value.
-
-    Returns a :class:`RakeResult`: ``weights`` (a Series named ``weight`` aligned to
-    ``data.index``) and the diagnostics ``iterations``, ``converged``, ``max_margin_error``,
-    ``tol``, ``bounds``, ``total``, ``n_cells``, ``margins``.
-    """
-    return _rake(
-        data,
-        targets,
-        base_weight,
-        tol=tol,
-        max_iter=max_iter,
-        bounds=bounds,
-        total=total,
-        missing=missing,
-        missing_label=missing_label,
-        collapse=collapse,
-        trim_deff=trim_deff,
     )
 
 
