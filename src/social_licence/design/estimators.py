@@ -35,9 +35,8 @@ from ..survey.grid import DK_OPTIONS
 from ..survey.missing import DONT_KNOW_LABEL, reason_column, reasons
 from .structure import respondent_positions
 
-TABLE_COLUMNS = (
-    "variable",
-    "level",
+#: The numbers of an estimate, after its keys (``variable``, ``level``).
+ESTIMATE_COLUMNS = (
     "estimate",
     "se",
     "ci_low",
@@ -47,6 +46,9 @@ TABLE_COLUMNS = (
     "count_unweighted",
     "n_weighted",
 )
+TABLE_COLUMNS = ("variable", "level", *ESTIMATE_COLUMNS)
+#: Distinct respondents in an estimate's base and answer, where a respondent has several rows.
+RESPONDENT_COLUMNS = ("n_respondents", "count_respondents")
 COMPARE_COLUMNS = (
     "variable",
     "level",

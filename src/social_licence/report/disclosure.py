@@ -48,22 +48,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import read_yaml, validate
+from ..design.estimators import ESTIMATE_COLUMNS, RESPONDENT_COLUMNS
 from ..errors import DisclosureError
 
 #: Contract columns of a tidy estimate frame that hold numbers (withheld for suppressed cells).
-VALUE_COLUMNS = (
-    "estimate",
-    "se",
-    "ci_low",
-    "ci_high",
-    "deff",
-    "n_unweighted",
-    "count_unweighted",
-    "n_weighted",
-    "n_respondents",
-    "count_respondents",
-)
-COUNT_COLUMNS = ("n_unweighted", "count_unweighted", "n_respondents", "count_respondents")
+VALUE_COLUMNS = (*ESTIMATE_COLUMNS, *RESPONDENT_COLUMNS)
+COUNT_COLUMNS = ("n_unweighted", "count_unweighted", *RESPONDENT_COLUMNS)
 FLAG_COLUMNS = ("suppressed", "low_precision", "reason")
 #: Columns that identify a cell besides the by columns.
 CELL_COLUMNS = ("variable", "level")
@@ -734,16 +724,7 @@ def suppress_effects(table: pd.DataFrame, thresholds: Thresholds, *, name: str =
             if (*k, g) in small_groups or (stat == "difference" and (*k, ref) in small_groups):
                 small[i] = True
                 reasons[i] = REASON_SECONDARY.format(where="its group or the reference group is withheld")
-    for c in out.columns:
-        if c in FLAG_COLUMNS or pd.api.types.is_bool_dtype(out[c]) or not pd.api.types.is_numeric_dtype(out[c]):
-            continue
-        out[c] = pd.to_numeric(out[c]).astype(float)
-        out.loc[small, c] = np.nan
-    out["suppressed"] = small
-    out["low_precision"] = np.zeros(len(out), dtype=bool)
-    out["reason"] = reasons
-    out.index = table.index
-    return out
+    return _withhold_rows(out, small, reasons, table.index)
 
 
 COMPARISON_KEEP = ("df", "family_size")
@@ -781,17 +762,23 @@ def suppress_comparisons(
                 withheld_group[i] = True
                 if not small[i]:
                     reasons[i] = REASON_SECONDARY.format(where="a group it compares is withheld in the estimates")
-    suppressed = small | withheld_group
+    return _withhold_rows(out, small | withheld_group, reasons, table.index, keep=COMPARISON_KEEP)
+
+
+def _withhold_rows(
+    out: pd.DataFrame, withheld: np.ndarray, reasons: list[str], index: pd.Index, keep: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Blank every number of the ``withheld`` rows of ``out`` (but ``keep``), add the flags and
+    give it back the ``index`` of the table it was made from."""
     for c in out.columns:
-        if c in COMPARISON_KEEP or c in FLAG_COLUMNS:
+        if c in keep or c in FLAG_COLUMNS or pd.api.types.is_bool_dtype(out[c]) or not pd.api.types.is_numeric_dtype(out[c]):
             continue
-        if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
-            out[c] = pd.to_numeric(out[c]).astype(float)
-            out.loc[suppressed, c] = np.nan
-    out["suppressed"] = suppressed
+        out[c] = pd.to_numeric(out[c]).astype(float)
+        out.loc[withheld, c] = np.nan
+    out["suppressed"] = withheld
     out["low_precision"] = np.zeros(len(out), dtype=bool)
     out["reason"] = reasons
-    out.index = table.index
+    out.index = index
     return out
 
 
