@@ -56,6 +56,7 @@ import yaml
 
 from ..errors import ConfigError, InputError
 from ..io import atomic_write_text
+from ..survey.instrument import Grid
 from ..survey.survey import Survey
 from .formats import read_survey, reason_from_label
 
@@ -208,17 +209,28 @@ class _Var:
         )
 
 
-@dataclass
-class _Grid:
-    name: str
-    label: str
-    variable: str
-    scale: str
-    row_name: str
-    rows: dict[str, str]
-    column_name: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
+@dataclass(frozen=True)
+class _Grid(Grid):
+    """A drafted grid: the instrument's, with the note its review comment says."""
+
     note: str = ""
+
+
+@dataclass
+class _Reading:
+    """What was read from the export and decided from it, for the files' text."""
+
+    export: Path
+    survey: Survey
+    variables: list[_Var]
+    grids: dict[str, _Grid]
+    id: str | None
+    proposed_id: bool
+    weight: str | None
+    strata: str | None
+    psu: str | None
+    layout: str
+    item: str | None
 
 
 @dataclass
@@ -693,7 +705,7 @@ def _batteries(variables: list[_Var]) -> dict[str, _Grid]:
         key = members[0].scale_key
         scale = scale_names.setdefault(key, name)
         grids[name] = _Grid(
-            name, label, template, scale, "item", rows, column_name, columns or {}, note
+            name, label, template, scale, "item", rows, column_name, columns or {}, note=note
         )
         for v in members:
             v.grid = name
@@ -911,8 +923,8 @@ def draft_analysis(
             f"interview duration: export column {duration.source!r} read as duration_s for the speeders rule"
         )
     rename = {v.source: v.name for v in variables if v.source != v.name}
-    instrument_text = _instrument_text(
-        survey, export, variables, grids, id, proposed_id, weight, strata, psu, layout, item
+    reading = _Reading(
+        export, survey, variables, grids, id, proposed_id, weight, strata, psu, layout, item
     )
     groups = [
         v.name
@@ -922,29 +934,10 @@ def draft_analysis(
         and 2 <= len(v.codes) <= MAX_CATEGORIES
     ]
     out = Path(out)
-    config_text = _config_text(
-        export,
-        out,
-        survey,
-        variables,
-        grids,
-        id,
-        weight,
-        strata,
-        psu,
-        layout,
-        item,
-        rename,
-        groups,
-        duration,
-        thresholds,
-        repeated,
-    )
-    models_text = _models_text(variables, grids, groups, layout, item, by_source, len(survey.data))
     return Draft(
-        config=config_text,
-        instrument=instrument_text,
-        models=models_text,
+        config=_config_text(reading, out, rename, groups, duration, thresholds, repeated),
+        instrument=_instrument_text(reading),
+        models=_models_text(variables, grids, groups, layout, item, by_source, len(survey.data)),
         variables={
             v.name: {
                 "source": v.source,
@@ -970,9 +963,9 @@ def draft_analysis(
     )
 
 
-def _instrument_text(
-    survey, export, variables, grids, id, proposed_id, weight, strata, psu, layout, item
-) -> str:
+def _instrument_text(r: _Reading) -> str:
+    survey, export, variables, grids, id = r.survey, r.export, r.variables, r.grids, r.id
+    weight, strata, psu, layout, item = r.weight, r.strata, r.psu, r.layout, r.item
     src = survey.meta["source"]
     name = src.get("file_label") or export.stem
     lines = [
@@ -991,7 +984,7 @@ def _instrument_text(
                 "no respondent ID: duplicates and withdrawals cannot be checked; pass --id COL",
             )
         )
-    elif proposed_id:
+    elif r.proposed_id:
         lines.append(
             _line(
                 0,
@@ -1097,24 +1090,9 @@ def _name_of(variables: list[_Var], source: str | None) -> str:
     return next((v.name for v in variables if v.source == source), str(source))
 
 
-def _config_text(
-    export,
-    out,
-    survey,
-    variables,
-    grids,
-    id,
-    weight,
-    strata,
-    psu,
-    layout,
-    item,
-    rename,
-    groups,
-    duration,
-    thresholds,
-    repeated,
-) -> str:
+def _config_text(r: _Reading, out, rename, groups, duration, thresholds, repeated) -> str:
+    survey, export, variables, grids, id = r.survey, r.export, r.variables, r.grids, r.id
+    weight, layout, item = r.weight, r.layout, r.item
     src = survey.meta["source"]
     fmt = src.get("format", "auto")
     quality = [v for v in variables if v.pass_codes]
