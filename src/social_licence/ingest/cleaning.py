@@ -209,24 +209,22 @@ def clean(
     log = list(survey.log)
     flow: list[dict[str, Any]] = []
 
-    def add(rule: str, excluded: int, remaining: int, detail: str) -> None:
-        _add(flow, rule, excluded, remaining, detail)
+    current = survey
+
+    def add(rule: str, detail: str, excluded: np.ndarray | None = None) -> None:
+        """Drop the rows ``excluded`` flags (none when None) and record the step in the flow."""
+        nonlocal current
+        if excluded is not None:
+            current = current.subset(~excluded)
+        _add(flow, rule, 0 if excluded is None else int(excluded.sum()), len(current.data), detail)
         if long:
             people = _people(current.data)
-            before = flow[-2]["respondents_remaining"]
+            before = flow[-2]["respondents_remaining"] if len(flow) > 1 else people
             flow[-1].update(respondents_excluded=before - people, respondents_remaining=people)
 
     n0 = len(survey.data)
-    received = {
-        "step": 0,
-        "rule": "received",
-        "excluded": 0,
-        "remaining": n0,
-        "detail": "rows (ratings) in the export" if long else "respondents in the export",
-    }
-    if long:
-        received.update(respondents_excluded=0, respondents_remaining=_people(survey.data))
-    flow.append(received)
+    add("received", "rows (ratings) in the export" if long else "respondents in the export")
+    received = flow[0]
 
     # 1. withdrawals, on raw IDs, before anything else
     if withdrawals is not None and not has_ids:
@@ -252,7 +250,6 @@ def clean(
         export=survey.file,
     )
     withdrawn = match.withdrawn
-    current = survey.subset(~withdrawn)
     msg = f"withdrawals: {int(withdrawn.sum())} respondent row(s) removed before any other step"
     if listed:
         msg += f" ({match.listed} ID(s) listed"
@@ -262,7 +259,7 @@ def clean(
     log.append(msg)
     if match.unmatched:
         detail += f"; {match.unmatched} listed ID(s) matched no respondent"
-    add("withdrawals", int(withdrawn.sum()), len(current.data), detail)
+    add("withdrawals", detail, withdrawn)
 
     if has_ids:
         if key is None:
@@ -275,22 +272,14 @@ def clean(
     # 2. duplicates
     rule = resolved["duplicates"]
     if not rule["enabled"]:
-        add("duplicates", 0, len(current.data), "rule disabled")
+        add("duplicates", "rule disabled")
     elif not has_ids:
-        add("duplicates", 0, len(current.data), "no respondent ID to compare")
+        add("duplicates", "no respondent ID to compare")
     else:
         dups = find_duplicates(current.data, instrument, rule["keep"], item)
-        current = current.subset(~dups.resubmitted)
-        add(
-            "duplicates",
-            int(dups.resubmitted.sum()),
-            len(current.data),
-            (
-                f"repeated respondent ID and {item} with the same answers (kept the {rule['keep']})"
-                if long
-                else f"repeated respondent ID with the same answers (kept the {rule['keep']})"
-            ),
-        )
+        unit = f"respondent ID and {item}" if long else "respondent ID"
+        detail = f"repeated {unit} with the same answers (kept the {rule['keep']})"
+        add("duplicates", detail, dups.resubmitted)
     conflict = resolved["conflicting_duplicates"]
     if rule["enabled"] and has_ids:
         dups = find_duplicates(current.data, instrument, rule["keep"], item)
@@ -304,30 +293,28 @@ def clean(
             variable=instrument.id,
             long=long,
         )
-        current = current.subset(~drop)
         how = {"error": "none found", "keep": f"kept the {rule['keep']}", "drop": "every copy"}
         unit = f"respondent ID and {item}" if long else "respondent ID"
         detail = f"repeated {unit} with different answers ({how[conflict['action']]})"
-        add("conflicting_duplicates", int(drop.sum()), len(current.data), detail)
+        add("conflicting_duplicates", detail, drop)
     else:
-        add("conflicting_duplicates", 0, len(current.data), "duplicates rule disabled")
+        add("conflicting_duplicates", "duplicates rule disabled")
 
     # zero design weights
     action = resolved["zero_weights"]["action"]
     zero, wname = zero_weights(
         current.data, instrument, action, file=survey.file, rows=current.rows
     )
-    current = current.subset(~zero)
     if wname is None:
         detail = "no design weight in the instrument"
     else:
         detail = f"{wname} of 0" + (" (excluded)" if action == "exclude" else " (none found)")
-    add("zero_weights", int(zero.sum()), len(current.data), detail)
+    add("zero_weights", detail, zero)
 
     # 3. speeders
     rule = resolved["speeders"]
     if not rule["enabled"]:
-        add("speeders", 0, len(current.data), "rule disabled")
+        add("speeders", "rule disabled")
     else:
         var = _require(current, instrument, rule["variable"], "speeders")
         duration = pd.to_numeric(current.data[var], errors="coerce").to_numpy(dtype=float)
@@ -341,19 +328,18 @@ def clean(
         median = float(np.median(duration[known & first]))
         threshold = rule["share_of_median"] * median
         fast = _whole(current.data, known & (duration < threshold), long)
-        current = current.subset(~fast)
         detail = (
             f"{var} below {rule['share_of_median']:g} x median ({median:g}), "
             f"i.e. below {threshold:g}"
         )
         if (~known).any():
             detail += f"; {int((~known).sum())} without a duration kept"
-        add("speeders", int(fast.sum()), len(current.data), detail)
+        add("speeders", detail, fast)
 
     # 4. straight-liners
     rule = resolved["straightliners"]
     if not rule["enabled"]:
-        add("straightliners", 0, len(current.data), "rule disabled")
+        add("straightliners", "rule disabled")
     else:
         grids = [rule["grid"]] if isinstance(rule["grid"], str) else list(rule["grid"])
         flagged = np.zeros(len(current.data), dtype=bool)
@@ -365,20 +351,16 @@ def clean(
             flagged |= straightlining(
                 current.data, instrument.grids[g].variables, rule["min_items"]
             )
-        flagged = _whole(current.data, flagged, long)
-        current = current.subset(~flagged)
-        add(
-            "straightliners",
-            int(flagged.sum()),
-            len(current.data),
+        detail = (
             f"same answer to every item of {', '.join(grids)} answered "
-            f"(at least {rule['min_items']} items)",
+            f"(at least {rule['min_items']} items)"
         )
+        add("straightliners", detail, _whole(current.data, flagged, long))
 
     # 5. attention check
     rule = resolved["attention_check"]
     if not rule["enabled"]:
-        add("attention_check", 0, len(current.data), "rule disabled")
+        add("attention_check", "rule disabled")
     else:
         var = _require(current, instrument, rule["variable"], "attention_check")
         v = instrument[var]
@@ -397,16 +379,12 @@ def clean(
         failed = ~answer.isin(labels).to_numpy()
         if rule["missing"] == "pass":
             failed &= answer.notna().to_numpy()
-        failed = _whole(current.data, failed, long)
-        current = current.subset(~failed)
-        add(
-            "attention_check",
-            int(failed.sum()),
-            len(current.data),
+        detail = (
             f"{var} not {' or '.join(repr(lab) for lab in labels)}"
             + ("" if rule["missing"] == "pass" else " (no answer fails)")
-            + ("; a respondent failing any rating's check leaves with every rating" if long else ""),
+            + ("; a respondent failing any rating's check leaves with every rating" if long else "")
         )
+        add("attention_check", detail, _whole(current.data, failed, long))
 
     if has_ids and unit_key(current.data, item).duplicated().any():
         dup = np.asarray(unit_key(current.data, item).duplicated(keep=False), dtype=bool)
@@ -425,16 +403,7 @@ def clean(
             rows=np.asarray(current.rows)[dup].tolist(),
         )
     check_answered(current.data, instrument, file=survey.file)
-    analysed = {
-        "step": len(flow),
-        "rule": "analysed",
-        "excluded": 0,
-        "remaining": len(current.data),
-        "detail": "rows (ratings) in the analysis" if long else "respondents in the analysis",
-    }
-    if long:
-        analysed.update(respondents_excluded=0, respondents_remaining=_people(current.data))
-    flow.append(analysed)
+    add("analysed", "rows (ratings) in the analysis" if long else "respondents in the analysis")
     columns = FLOW_COLUMNS + (LONG_FLOW_COLUMNS if long else [])
     table = pd.DataFrame(flow, columns=columns).astype(
         {c: "int64" for c in columns if c not in ("rule", "detail")}
