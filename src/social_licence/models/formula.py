@@ -142,28 +142,52 @@ def _one_line(text: object, what: str, model: str | None) -> str:
 
 
 # -- formulas -------------------------------------------------------------------------------
-class _FormulaWalker:
-    """Walks a formula side (or one patsy factor) and collects the variables it names."""
+class _Walker:
+    """Walks the parsed text of a formula or subset (``source``, as rewritten for Python's
+    parser) of the config's ``text``, against the ``declared`` variables."""
+
+    kind = ""  # what is walked, for messages
+    allowed = ""  # what it may use, for messages
 
     def __init__(
         self, text: str, source: str, declared: Collection[str] | None, model: str | None
     ) -> None:
         self.text, self.source, self.declared, self.model = text, source, declared, model
+
+    def shown(self, node: ast.AST) -> str:
+        """``node`` as the user wrote it."""
+        raise NotImplementedError
+
+    def fail(self, node: ast.AST, why: str) -> ConfigError:
+        return ConfigError(
+            f"{_who(self.model)}{self.kind} {self.text!r}: {self.shown(node)!r} {why}; "
+            f"a {self.kind} may use {self.allowed}"
+        )
+
+    def check_name(self, node: ast.AST, name: str) -> None:
+        if name.startswith("_"):
+            raise self.fail(node, "is not allowed (names starting with '_' are never variables)")
+
+
+class _FormulaWalker(_Walker):
+    """Walks a formula side (or one patsy factor) and collects the variables it names."""
+
+    kind, allowed = "formula", FORMULA_ALLOWED
+
+    def __init__(
+        self, text: str, source: str, declared: Collection[str] | None, model: str | None
+    ) -> None:
+        super().__init__(text, source, declared, model)
         self.found: list[str] = []
         self.factor_node: ast.AST | None = None  # the term being walked, for messages
         self.treatments: list[tuple[str, object]] = []
 
-    def fail(self, node: ast.AST, why: str) -> ConfigError:
+    def shown(self, node: ast.AST) -> str:
         token = ast.get_source_segment(self.source, node) or type(node).__name__
-        token = token.replace(_INTERACTION, ":")
-        return ConfigError(
-            f"{_who(self.model)}formula {self.text!r}: {token!r} {why}; "
-            f"a formula may use {FORMULA_ALLOWED}"
-        )
+        return token.replace(_INTERACTION, ":")
 
     def variable(self, node: ast.AST, name: str) -> None:
-        if name.startswith("_"):
-            raise self.fail(node, "is not allowed (names starting with '_' are never variables)")
+        self.check_name(node, name)
         if self.declared is not None and name not in self.declared:
             term = ast.get_source_segment(self.source, self.factor_node or node) or name
             raise ConfigError(
@@ -426,20 +450,20 @@ _COMPARE: dict[type, Callable] = {
 }
 
 
-class _SubsetWalker:
+class _SubsetWalker(_Walker):
+    """Walks a subset's condition and collects the variables and literals it names."""
+
+    kind, allowed = "subset", SUBSET_ALLOWED
+
     def __init__(
         self, text: str, source: str, declared: Collection[str] | None, model: str | None
     ) -> None:
-        self.text, self.source, self.declared, self.model = text, source, declared, model
+        super().__init__(text, source, declared, model)
         self.variables: list[str] = []
         self.literals: list[tuple[str, object]] = []
 
-    def fail(self, node: ast.AST, why: str) -> ConfigError:
-        token = _shown(ast.get_source_segment(self.source, node) or type(node).__name__)
-        return ConfigError(
-            f"{_who(self.model)}subset {self.text!r}: {token!r} {why}; a subset may use "
-            f"{SUBSET_ALLOWED}"
-        )
+    def shown(self, node: ast.AST) -> str:
+        return _shown(ast.get_source_segment(self.source, node) or type(node).__name__)
 
     def condition(self, node: ast.AST) -> None:
         if isinstance(node, ast.BoolOp):  # & and | (rewritten, with their pandas precedence)
@@ -461,8 +485,7 @@ class _SubsetWalker:
 
     def variable(self, node: ast.Name) -> str:
         name = node.id
-        if name.startswith("_"):
-            raise self.fail(node, "is not allowed (names starting with '_' are never variables)")
+        self.check_name(node, name)
         if name in ("True", "False", "None"):
             return name
         if self.declared is not None and name not in self.declared:
