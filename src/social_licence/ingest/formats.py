@@ -785,14 +785,7 @@ def _encode(
         pos -= lo
         cat = np.where(inside, lut_cat[pos], -1).astype(np.int32)
         why = np.where(inside, lut_why[pos], -1).astype(np.int8)
-        free = (cat < 0) & (why < 0)
-        for r_lo, r_hi, reason in ranges:
-            m = free & (x >= r_lo) & (x <= r_hi)
-            why[m] = _REASON_INDEX[reason]
-            free &= ~m
-        nan = np.isnan(x)
-        why[nan] = _SYSTEM
-        return cat, why, free & ~nan
+        return cat, why, _missing_ranges(x, why, (cat < 0) & (why < 0), ranges)
     cat = np.full(n, -1, dtype=np.int32)
     why = np.full(n, -1, dtype=np.int8)
     if len(codes):
@@ -809,14 +802,19 @@ def _encode(
         m = free & (x == code)
         why[m] = _REASON_INDEX[reason]
         free &= ~m
+    return cat, why, _missing_ranges(x, why, free, ranges)
+
+
+def _missing_ranges(x: np.ndarray, why: np.ndarray, free: np.ndarray, ranges) -> np.ndarray:
+    """Mark (in ``why``) the ``free`` values inside a missing range, in order, and NaN as system
+    missing; the values left that are neither a category nor missing."""
     for lo, hi, reason in ranges:
         m = free & (x >= lo) & (x <= hi)
         why[m] = _REASON_INDEX[reason]
         free &= ~m
     nan = np.isnan(x)
     why[nan] = _SYSTEM
-    bad = free & ~nan
-    return cat, why, bad
+    return free & ~nan
 
 
 @functools.lru_cache(maxsize=1024)
