@@ -8,6 +8,7 @@ allowed only for optional heavy dependencies outside the package, each with a co
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import social_licence
@@ -141,3 +142,20 @@ def test_the_walk_sees_imports():
     graph, _ = _graph()
     assert "ingest.formats" in graph["stages"]
     assert any(dep.startswith("report.") for dep in graph["stages"])
+
+
+LONG_MODULE = 800  # lines; a longer module states at its top why it stays whole (STYLE.md)
+
+
+def test_a_module_over_800_lines_says_why_at_its_top():
+    """The reason is in the module docstring, naming its length ("Long (~1,100 lines) on
+    purpose: ...", "Somewhat over 800 lines: ...") with what keeps it together."""
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= LONG_MODULE:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if not re.search(r"(over 800|~\s?[\d,]+|about [\d,]+) lines[^.]*:", doc, re.IGNORECASE):
+            unexplained.append(f"{_module_name(path)} ({text.count(chr(10))} lines)")
+    assert not unexplained, "long modules without a stated reason: " + ", ".join(unexplained)
