@@ -54,17 +54,8 @@ if RAKING and config["weighting"]["targets"] not in TARGETS["sets"]:
 
 
 def model_names():
-    """Models to fit: every model in the models file, or the configured subset."""
-    declared = [m["name"] for m in MODELS["models"]]
-    wanted = config["models"]["run"]
-    if wanted == "all":
-        return declared
-    unknown = [m for m in wanted if m not in declared]
-    if unknown:
-        raise ValueError(
-            f"models.run names {unknown}, not in {config['models']['file']}"
-        )
-    return list(wanted)
+    """Models to fit: every model in the models file, or the configured subset (checked)."""
+    return [spec.name for spec in CHECKED.models]
 
 
 # What the weight stage writes, by method: the weight summary always; margins, balance,
