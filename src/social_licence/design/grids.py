@@ -82,8 +82,7 @@ def acceptability(
     """
     by = as_list(by)
     groups = as_list(groups)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
+    long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     acceptable = long["acceptable"].to_numpy(dtype=float)
     g = instrument.grids[grid]
     if any(b not in (g.row_name, g.column_name) for b in by) or not design.data.index.is_unique:
@@ -114,6 +113,13 @@ def acceptability(
         acceptable, cell, cell_frame, codings if groups else [], grid, "acceptable",
         ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff, first=first,
     )
+
+
+def _long_design(design, instrument: Instrument, grid: str, dk: str, groups: list[str], by: list[str]):
+    """A grid's long frame of ratings (:func:`grid_rows`, with the ``groups`` columns), each
+    row's position in ``design`` and the design of the rows (clustered with their respondent)."""
+    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
+    return long, pos, design._rows(long, pos)
 
 
 def _acceptability_by_rows(ld, long, acceptable, by, groups, grid, overall, ci_level, ci, df, deff) -> pd.DataFrame:
@@ -193,8 +199,7 @@ def grid_responses(
         raise ConfigError(f"grid {grid!r} is not in the instrument")
     by = [g.row_name] + ([g.column_name] if g.column_name else []) if by is None else as_list(by)
     groups = as_list(groups)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
+    long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
     out = _stacked_by_group(
         lambda keys: ld.proportion("response", by=keys, **options), long, by, groups, overall, "response"
@@ -228,8 +233,7 @@ def grid_comparisons(
         raise ConfigError("grid_comparisons needs at least one grouping variable")
     by = as_list(by)
     reference = reference or {}
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
+    long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     y = long["acceptable"].to_numpy(dtype=float)
     ok = ~np.isnan(y)
     deg = design.df if df is None else df
@@ -273,8 +277,7 @@ def grid_association(
     if not groups:
         raise ConfigError("grid_association needs at least one grouping variable")
     by = as_list(by)
-    long, pos = grid_rows(design.data, instrument, grid, dk=dk, keep=groups, by=by)
-    ld = design._rows(long, pos)
+    long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     cell_dom, cell_frame = domain_codes(long, by)
     records = []
     for gv in groups:
