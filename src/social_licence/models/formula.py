@@ -153,6 +153,10 @@ class _Walker:
         self, text: str, source: str, declared: Collection[str] | None, model: str | None
     ) -> None:
         self.text, self.source, self.declared, self.model = text, source, declared, model
+        self.found: list[str] = []  # the variables named, in order
+        # (variable, value) pairs named with a variable: a formula's Treatment references, a
+        # subset's compared literals
+        self.values: list[tuple[str, object]] = []
 
     def shown(self, node: ast.AST) -> str:
         """``node`` as the user wrote it."""
@@ -173,14 +177,7 @@ class _FormulaWalker(_Walker):
     """Walks a formula side (or one patsy factor) and collects the variables it names."""
 
     kind, allowed = "formula", FORMULA_ALLOWED
-
-    def __init__(
-        self, text: str, source: str, declared: Collection[str] | None, model: str | None
-    ) -> None:
-        super().__init__(text, source, declared, model)
-        self.found: list[str] = []
-        self.factor_node: ast.AST | None = None  # the term being walked, for messages
-        self.treatments: list[tuple[str, object]] = []
+    factor_node: ast.AST | None = None  # the term being walked, for messages
 
     def shown(self, node: ast.AST) -> str:
         token = ast.get_source_segment(self.source, node) or type(node).__name__
@@ -274,7 +271,7 @@ class _FormulaWalker(_Walker):
                 )
             if not ok:
                 raise self.fail(contrast, "is not Treatment(level) with a literal level")
-            self.treatments.append((self.found[-1], _value(values[0])))
+            self.values.append((self.found[-1], _value(values[0])))
 
     def quoted(self, node: ast.Call) -> None:
         if (
@@ -422,7 +419,7 @@ def parse_formula(
         outcome=lhs[0] if lhs else None,
         lhs=tuple(lhs),
         rhs=tuple(dict.fromkeys(walker.found)),
-        treatments=tuple(walker.treatments),
+        treatments=tuple(walker.values),
     )
 
 
@@ -455,13 +452,6 @@ class _SubsetWalker(_Walker):
 
     kind, allowed = "subset", SUBSET_ALLOWED
 
-    def __init__(
-        self, text: str, source: str, declared: Collection[str] | None, model: str | None
-    ) -> None:
-        super().__init__(text, source, declared, model)
-        self.variables: list[str] = []
-        self.literals: list[tuple[str, object]] = []
-
     def shown(self, node: ast.AST) -> str:
         return _shown(ast.get_source_segment(self.source, node) or type(node).__name__)
 
@@ -493,7 +483,7 @@ class _SubsetWalker(_Walker):
                 f"{_who(self.model)}subset {self.text!r}: {name!r} is not declared "
                 "(not a column of the data)" + _suggest(name, self.declared)
             )
-        self.variables.append(name)
+        self.found.append(name)
         return name
 
     def compare(self, node: ast.Compare) -> None:
@@ -508,7 +498,7 @@ class _SubsetWalker(_Walker):
                     raise self.fail(right, "must be a list of literals, e.g. ['a', 'b']")
                 for item in right.elts:
                     self.literal(item)
-                    self.literals.append((var, _value(item)))
+                    self.values.append((var, _value(item)))
             elif type(op) in _COMPARE:
                 names = []
                 for side in (left, right):
@@ -518,7 +508,7 @@ class _SubsetWalker(_Walker):
                         self.literal(side)
                 if len(names) == 1:
                     lit = right if isinstance(left, ast.Name) else left
-                    self.literals.append((names[0], _value(lit)))
+                    self.values.append((names[0], _value(lit)))
                 if not names:
                     raise self.fail(node, "compares two literals")
             else:
@@ -587,8 +577,8 @@ def parse_subset(
         text=text,
         tree=tree,
         source=source,
-        variables=tuple(dict.fromkeys(walker.variables)),
-        literals=tuple(walker.literals),
+        variables=tuple(dict.fromkeys(walker.found)),
+        literals=tuple(walker.values),
     )
 
 
