@@ -58,7 +58,7 @@ from ..errors import ConfigError, InputError
 from ..io import atomic_write_text
 from ..survey.instrument import Grid
 from ..survey.survey import Survey
-from .formats import read_survey, reason_from_label
+from .formats import first_reason, read_survey, reason_from_label
 
 __all__ = ["Draft", "draft_analysis", "missing_reason", "write_draft", "DRAFT_FILES"]
 
@@ -170,13 +170,7 @@ def missing_reason(label: str | None) -> str | None:
     english = reason_from_label(label)
     if english is not None:
         return english
-    text = _fold(label)
-    best: tuple[int, str] | None = None
-    for reason, pattern in _OTHER_RE:
-        m = pattern.search(text)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), reason)
-    return best[1] if best else None
+    return first_reason(_fold(label), _OTHER_RE)
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,9 +167,13 @@ def reason_from_label(label: str | None) -> str | None:
     """
     if label is None:
         return None
-    text = _fold(label)
+    return first_reason(_fold(label), _REASON_RE)
+
+
+def first_reason(text: str, patterns: Sequence[tuple[str, re.Pattern]]) -> str | None:
+    """The reason whose pattern matches earliest in ``text`` (on a tie, the first listed)."""
     best: tuple[int, str] | None = None
-    for reason, pattern in _REASON_RE:
+    for reason, pattern in patterns:
         m = pattern.search(text)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), reason)
