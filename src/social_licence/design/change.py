@@ -40,12 +40,12 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import EstimationError, InputError
+from ..survey.plan import WAVE
 from ..survey.survey import Survey
 from ..weighting.calibration import Calibration
 from .design import SurveyDesign
 from .estimators import adjust_pvalues, as_list, domain_codes, level_codes
 
-WAVE = "wave"
 #: How each wave's weights are rescaled before pooling (config ``waves_pool.rescale``).
 POOL_SCALES = ("sample_size", "equal", "none")
 

@@ -25,7 +25,17 @@ import pandas as pd
 from ..errors import ConfigError
 from ..survey.grid import grid_rows
 from ..survey.plan import Plan, Question
-from .change import WAVE, WaveSet, change_tests, combine_waves, comparisons, pool_factors, pool_method, rescaled, wave_changes
+from .change import (
+    WAVE,
+    WaveSet,
+    change_tests,
+    combine_waves,
+    comparisons,
+    pool_factors,
+    pool_method,
+    rescaled,
+    wave_changes,
+)
 from .design import SurveyDesign
 from .estimators import OVERALL, adjust_pvalues
 from .grids import acceptability
