@@ -306,7 +306,7 @@ def trend_figure(shares: pd.DataFrame, plan: Plan, q: Question):
             subtitle=f"Percentage of {plan.population} who {q.says_plain}" + (f", by {plan.dimension_label(q, dim)}" if dim else ""),
             x="Wave",
             y="%",
-            caption="Weighted percentages with 95% confidence intervals (design-based, weights taken as fixed).",
+            caption="Weighted percentages with 95% confidence intervals (design-based, as each wave's own estimates).",
         )
         + theme_social_licence()
     )
