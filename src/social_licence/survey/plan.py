@@ -127,7 +127,7 @@ class Plan:
         return [q for q in self.questions if q.shares] if len(self.waves) > 1 else []
 
     def trend_tables(self) -> list[str]:
-        """Trend tables (``<question>_trend``): each wave's shares and the last change."""
+        """Trend tables (``<question>_trend``): each wave's shares and the changes between waves."""
         return [f"{q.name}_trend" for q in self.trend_questions()]
 
     def pooled_tables(self) -> list[str]:
