@@ -301,3 +301,33 @@ def test_calibrated_waves_cannot_be_combined_row_per_rating():
     one = _calibrated_wave(_raked_wave(5))
     with pytest.raises(EstimationError, match="raked weights"):
         combine_waves({"w1": one, "w2": one}, repeated=True)
+
+
+def test_pooled_share_of_calibrated_waves_is_the_hand_linearised_ratio():
+    # By hand (dense): weights w' = w * n_k / sum(w_k) per wave (sample_size); p = sum w'y /
+    # sum w'; influence u = (y - p) / sum w'; residuals e of u from each wave's d-weighted
+    # least-squares fit on its own margins; PSU totals of w'e with strata nested in waves;
+    # Var = sum_h n_h / (n_h - 1) sum_c (t_hc - mean_h t)^2.
+    waves = {"w1": _calibrated_wave(_raked_wave(6)), "w2": _calibrated_wave(_raked_wave(7, n=192))}
+    table, method = pooled_estimates(waves, "agree", scale="sample_size")
+    row = table[table["level"].astype(float) == 1].iloc[0]
+    parts = []
+    for name, design in waves.items():
+        df = design.data
+        w = design.weights * design.n / design.weights.sum()
+        parts.append((name, df, w))
+    total = sum(w.sum() for _, _, w in parts)
+    p = sum(np.sum(w * df["agree"].to_numpy()) for _, df, w in parts) / total
+    assert row["estimate"] == pytest.approx(p, rel=1e-12)
+    variance = 0.0
+    for _, df, w in parts:
+        u = (df["agree"].to_numpy() - p) / total
+        x = np.column_stack([(df[v] == c).to_numpy(float) for v in RAKING_TARGETS for c in RAKING_TARGETS[v]])
+        sd = np.sqrt(df["d"].to_numpy())
+        beta = np.linalg.lstsq(x * sd[:, None], u * sd, rcond=None)[0]
+        t = pd.Series(w * (u - x @ beta)).groupby([df["stratum"].to_numpy(), df["psu"].to_numpy()]).sum()
+        for _, totals in t.groupby(level=0):
+            n_h = len(totals)
+            variance += n_h / (n_h - 1) * np.sum((totals - totals.mean()) ** 2)
+    assert row["se"] == pytest.approx(np.sqrt(variance), rel=1e-9)
+    assert "raking linearised" in method

@@ -115,7 +115,9 @@ def combine_waves(
     ``panel`` names the respondent ID (a column or the index name) that links the same person
     across waves; without it the waves are independent samples. ``repeated=True`` allows
     several rows of one respondent within a wave (a long frame, e.g. one row per rating, whose
-    design comes from :meth:`SurveyDesign.long`); otherwise a repeated ID is an error. The stacked data hold every
+    design comes from :meth:`SurveyDesign.long`); otherwise a repeated ID is an error. Waves
+    with raked weights are combined one row per respondent only (each wave's margins carried
+    into the combined design, see the module docstring). The stacked data hold every
     wave's columns plus ``wave`` (an ordered Categorical of the wave names); columns absent
     from a wave are missing there, so check harmonisation first.
     """
