@@ -26,9 +26,10 @@ def main(paths, plan_cfg, models, html_out, log=None):
     trends = paths.get("trends") or []
     pairs = {Path(p).stem[: -len("_waves")]: p for p in trends if Path(p).stem.endswith("_waves")}
     trend_files = {q: (p, str(p)[: -len("_waves.parquet")] + "_change.parquet") for q, p in pairs.items()}
+    pooled = {Path(p).stem[: -len("_pooled")]: p for p in trends if Path(p).stem.endswith("_pooled")}
     run_brief(
         inputs, paths["instrument"], paths["thresholds"], plan_cfg, diagnostics, html_out, figures, models,
-        paths.get("design"), trend_files,
+        paths.get("design"), trend_files, pooled,
     )
 
 

@@ -45,3 +45,13 @@ def test_waves_need_the_current_wave_named_once():
     with pytest.raises(ConfigError, match=r"names \['w1'\] are used twice"):
         wave_names({"waves": [{"name": "w1"}], "survey": {"wave": "w1"}})
     assert wave_names({"waves": [], "survey": {"wave": "w2"}}) == ()
+
+
+def test_waves_give_a_pooled_table_per_trend_question_unless_waves_pool_is_null(config, instrument):
+    cfg = {**config, "survey": {**config["survey"], "wave": "w2"}, "waves": [{"name": "w1", "export": "x.sav"}]}
+    plan = build_plan(cfg, instrument)
+    assert plan.pool == "sample_size"  # the schema's default
+    assert plan.pooled_tables() == ["acceptability_pooled", "rights_pooled", "trust_pooled"]
+    assert build_plan({**cfg, "waves_pool": {"rescale": "equal"}}, instrument).pool == "equal"
+    assert build_plan({**cfg, "waves_pool": None}, instrument).pooled_tables() == []
+    assert build_plan(config, instrument).pooled_tables() == []  # one wave: nothing to pool

@@ -119,16 +119,16 @@ def test_each_wave_estimate_equals_its_single_wave_estimate(stacked):
 
 
 def test_pooled_estimate_rescales_each_wave(stacked):
-    # By hand: with scale="n" the pooled mean is sum_k (n_k / W_k) sum_i w_i y_i over the
+    # By hand: with scale="sample_size" the pooled mean is sum_k (n_k / W_k) sum_i w_i y_i over the
     # rescaled weights of the answering rows; with "equal" each wave's weights sum to the mean n.
     designs = _designs(stacked)
-    for scale in ("n", "equal"):
+    for scale in ("sample_size", "equal"):
         table, method = pooled_estimates(designs, "item", scale=scale)
         num = np.zeros(5)
         den = 0.0
         for design in designs.values():
             d = design.data
-            target = len(d) if scale == "n" else np.mean([x.n for x in designs.values()])
+            target = len(d) if scale == "sample_size" else np.mean([x.n for x in designs.values()])
             w = design.weights * target / design.weights.sum()
             ok = d["item"].notna().to_numpy()
             den += w[ok].sum()
@@ -184,3 +184,150 @@ def test_known_change_is_recovered_and_unchanged_cells_are_not_flagged():
     assert covered[~changed].mean() >= 0.85
     assert draws.loc[~changed, "flagged"].sum() <= 1
     assert (draws["family_size"] == 8).all()
+
+
+@pytest.mark.parametrize("design", ["panel", "independent"])
+def test_pooled_share_and_se_match_r_survey_on_the_stacked_rescaled_design(stacked, reference, design):
+    # R: each wave's weights times n_wave / sum(weights of the wave), then svymean(~y) and
+    # svyby(~y, ~lone) on the stacked design (waves_reference.R, "pooled_*").
+    table, method = pooled_estimates(
+        _designs(stacked), "y", scale="sample_size", panel="id" if design == "panel" else None
+    )
+    table = table[table["level"].astype(float) == 1]
+    assert table["estimate"].iloc[0] == pytest.approx(_ref(reference, design, "pooled_estimate"), rel=1e-12)
+    assert table["se"].iloc[0] == pytest.approx(_ref(reference, design, "pooled_se"), rel=1e-9)
+    by_lone, _ = pooled_estimates(
+        _designs(stacked), "y", by="lone", scale="sample_size", panel="id" if design == "panel" else None
+    )
+    by_lone = by_lone[by_lone["level"].astype(float) == 1].set_index("lone")
+    for group in ("Yes", "No"):
+        assert by_lone.loc[group, "estimate"] == pytest.approx(_ref(reference, design, "pooled_estimate", group), rel=1e-12)
+        assert by_lone.loc[group, "se"] == pytest.approx(_ref(reference, design, "pooled_se", group), rel=1e-9)
+    assert "number of respondents" in method
+
+
+@pytest.mark.parametrize("design", ["panel", "independent"])
+def test_model_with_a_wave_term_matches_r_svyglm_on_the_stacked_waves(stacked, reference, design):
+    # R: svyglm(y ~ wave + lone, family = quasibinomial()) on the stacked design
+    # (waves_reference.R, "model_wave_*").
+    from social_licence.models.fit import svyglm
+
+    waves = combine_waves(_designs(stacked), panel="id" if design == "panel" else None)
+    fit = svyglm(waves.design, "y ~ wave + lone", "binomial")
+    for term, group in (("wave[T.wave2]", "wave2"), ("lone[T.No]", "loneNo")):
+        assert fit.params[term] == pytest.approx(_ref(reference, design, "model_wave_coef", group), rel=1e-7)
+        assert fit.bse[term] == pytest.approx(_ref(reference, design, "model_wave_se", group), rel=1e-6)
+
+
+def _raked_wave(seed: int, n: int = 240) -> pd.DataFrame:
+    """A raked wave: 6 strata x 4 PSUs, unequal design weights, two margins (sex, age)."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "stratum": np.repeat(np.arange(6), n // 6),
+            "psu": np.repeat(np.arange(24), n // 24),
+            "d": rng.uniform(1.0, 4.0, n),
+            "sex": rng.choice(["F", "M"], n, p=[0.6, 0.4]),
+            "age": rng.choice(["young", "mid", "old"], n, p=[0.2, 0.5, 0.3]),
+        },
+        index=pd.Index([f"p{i:03d}" for i in range(n)], name="respondent"),
+    )
+    score = 1.2 * (df["sex"] == "F") + 1.0 * (df["age"] == "old") + rng.normal(0, 1, n)
+    df["agree"] = (score > 1.0).astype(float)
+    return df
+
+
+RAKING_TARGETS = {"sex": {"F": 0.52, "M": 0.48}, "age": {"young": 0.3, "mid": 0.4, "old": 0.3}}
+
+
+def _calibrated_wave(df: pd.DataFrame, psu: str = "psu") -> SurveyDesign:
+    from social_licence.weighting.solver import calibration, rake
+
+    df = df.assign(w=rake(df, RAKING_TARGETS, base_weight="d").weights)
+    return SurveyDesign(
+        df, weights="w", strata="stratum" if psu == "psu" else None, psu=psu,
+        calibration=calibration(df, RAKING_TARGETS, base_weight="d"),
+    )
+
+
+def test_calibrated_waves_keep_their_published_ses_and_a_change_sums_their_variances():
+    # By hand: independent waves, each linearised on its own raking margins, so a wave's SE in
+    # the stacked design is its single-wave (published) SE and Var(change) = V1 + V2.
+    one, two = _calibrated_wave(_raked_wave(1)), _calibrated_wave(_raked_wave(2))
+    se1 = one.mean("agree")["se"].iloc[0]
+    se2 = two.mean("agree")["se"].iloc[0]
+    waves = combine_waves({"w1": one, "w2": two})
+    assert waves.calibrated and "raking linearised" in waves.method
+    by_wave = waves.design.mean("agree", by="wave")
+    np.testing.assert_allclose(by_wave["se"], [se1, se2], rtol=1e-10)
+    change = wave_changes(waves, "agree", None).iloc[0]
+    assert change["se"] == pytest.approx(np.sqrt(se1**2 + se2**2), rel=1e-10)
+    # the raking matters: with the same weights taken as fixed the SE is another number
+    fixed = SurveyDesign(one.data, weights=one.weights, strata="stratum", psu="psu")
+    assert abs(fixed.mean("agree")["se"].iloc[0] - se1) > 1e-4
+
+
+def test_calibrated_panel_change_se_is_the_person_clustered_residual_variance():
+    # By hand (dense): residuals e of each wave's influence values u from that wave's
+    # d-weighted least-squares fit on its own margins' indicators; per-person totals t of w e
+    # over both waves; Var = C / (C - 1) * sum (t - mean t)^2 over the C people.
+    a, b = _raked_wave(3), _raked_wave(4)
+    b.index = pd.Index([f"p{i:03d}" if i < 80 else f"q{i:03d}" for i in range(len(b))], name="respondent")
+    waves = {}
+    for name, df in (("w1", a), ("w2", b)):
+        df = df.assign(person=df.index.to_numpy())
+        waves[name] = _calibrated_wave(df, psu="person")
+    combined = combine_waves(waves, panel="person")
+    assert combined.n_overlap == 80
+    change = wave_changes(combined, "agree", None).iloc[0]
+    totals = {}
+    for sign, design in ((-1, waves["w1"]), (1, waves["w2"])):
+        df, w = design.data, design.weights
+        y = df["agree"].to_numpy()
+        mean = np.sum(w * y) / w.sum()
+        u = (y - mean) / w.sum()
+        x = np.column_stack([(df[v] == c).to_numpy(float) for v in RAKING_TARGETS for c in RAKING_TARGETS[v]])
+        sd = np.sqrt(df["d"].to_numpy())
+        beta = np.linalg.lstsq(x * sd[:, None], u * sd, rcond=None)[0]
+        e = u - x @ beta
+        for person, value in zip(df.index, sign * w * e, strict=True):
+            totals[person] = totals.get(person, 0.0) + value
+    t = np.array(list(totals.values()))
+    variance = len(t) / (len(t) - 1) * np.sum((t - t.mean()) ** 2)
+    assert change["se"] == pytest.approx(np.sqrt(variance), rel=1e-9)
+
+
+def test_calibrated_waves_cannot_be_combined_row_per_rating():
+    one = _calibrated_wave(_raked_wave(5))
+    with pytest.raises(EstimationError, match="raked weights"):
+        combine_waves({"w1": one, "w2": one}, repeated=True)
+
+
+def test_pooled_share_of_calibrated_waves_is_the_hand_linearised_ratio():
+    # By hand (dense): weights w' = w * n_k / sum(w_k) per wave (sample_size); p = sum w'y /
+    # sum w'; influence u = (y - p) / sum w'; residuals e of u from each wave's d-weighted
+    # least-squares fit on its own margins; PSU totals of w'e with strata nested in waves;
+    # Var = sum_h n_h / (n_h - 1) sum_c (t_hc - mean_h t)^2.
+    waves = {"w1": _calibrated_wave(_raked_wave(6)), "w2": _calibrated_wave(_raked_wave(7, n=192))}
+    table, method = pooled_estimates(waves, "agree", scale="sample_size")
+    row = table[table["level"].astype(float) == 1].iloc[0]
+    parts = []
+    for name, design in waves.items():
+        df = design.data
+        w = design.weights * design.n / design.weights.sum()
+        parts.append((name, df, w))
+    total = sum(w.sum() for _, _, w in parts)
+    p = sum(np.sum(w * df["agree"].to_numpy()) for _, df, w in parts) / total
+    assert row["estimate"] == pytest.approx(p, rel=1e-12)
+    variance = 0.0
+    for _, df, w in parts:
+        u = (df["agree"].to_numpy() - p) / total
+        x = np.column_stack([(df[v] == c).to_numpy(float) for v in RAKING_TARGETS for c in RAKING_TARGETS[v]])
+        sd = np.sqrt(df["d"].to_numpy())
+        beta = np.linalg.lstsq(x * sd[:, None], u * sd, rcond=None)[0]
+        t = pd.Series(w * (u - x @ beta)).groupby([df["stratum"].to_numpy(), df["psu"].to_numpy()]).sum()
+        for _, totals in t.groupby(level=0):
+            n_h = len(totals)
+            variance += n_h / (n_h - 1) * np.sum((totals - totals.mean()) ** 2)
+    assert row["se"] == pytest.approx(np.sqrt(variance), rel=1e-9)
+    assert "raking linearised" in method

@@ -2,9 +2,10 @@
 parents.sav, current wave w2 = data/raw/example_wave2/parents_wave2.sav, 400 parents in both).
 
 Expected numbers: the generator's known truth (data/raw/example_wave2/truth.json, `change`:
-acceptance of predictive risk scoring among lone parents -8 points), and hand computations
-stated in each test (a difference of the table's two shares; for independent samples the
-variance of a difference is the sum of the two waves' variances, as no PSU is in both).
+acceptance of predictive risk scoring among lone parents -8 points), the run's own single-wave
+estimates of the current export, and hand computations stated in each test (a difference of the
+table's two shares; for independent samples the variance of a difference is the sum of the two
+waves' variances, as no PSU is in both; a pooled share is a weighted mean of the waves' shares).
 """
 
 import json
@@ -18,6 +19,8 @@ from workflow_helpers import ROOT, copy_project, snakemake
 pytestmark = pytest.mark.slow
 
 TABLE = "work/parents_waves/tables/acceptability_trend.csv"
+POOLED = "work/parents_waves/tables/acceptability_pooled.csv"
+STACKED_MODEL = "work/parents_waves/models/risk_scoring_change"
 OVERLAY = ["--configfile", "config/config.yaml", "config/example_waves.yaml"]
 
 
@@ -26,9 +29,12 @@ def waves_run(tmp_path_factory) -> dict:
     """The trend table with the declared panel overlap, then with the waves as independent samples."""
     workdir = copy_project(tmp_path_factory.mktemp("waves"))
     # the target comes first: --configfile takes every following word as a file
-    snakemake(workdir, TABLE, "work/parents_waves/brief/brief.html", *OVERLAY)
+    snakemake(workdir, TABLE, POOLED, "work/parents_waves/brief/brief.html", *OVERLAY)
     tables = {"panel": pd.read_csv(workdir / TABLE)}
     tables["items"] = pd.read_parquet(workdir / "work/parents_waves/interim/estimates/acceptability_items.parquet")
+    tables["pooled"] = pd.read_csv(workdir / POOLED)
+    tables["model"] = pd.read_csv(workdir / f"{STACKED_MODEL}.csv")
+    tables["model_effects"] = pd.read_csv(workdir / f"{STACKED_MODEL}_effects.csv")
     brief = (workdir / "work/parents_waves/brief/brief.html").read_text(encoding="utf-8")
     (workdir / "config/independent.yaml").write_text("waves_panel: null\n", encoding="utf-8")
     snakemake(workdir, TABLE, *OVERLAY, "config/independent.yaml")
@@ -135,11 +141,51 @@ def test_a_code_a_wave_does_not_share_stops_the_run_naming_wave_variable_value(t
     assert not (workdir / "work/parents_waves/interim/waves/w1/clean.parquet").exists()
 
 
-def test_current_wave_shares_equal_the_single_wave_estimates_of_its_export(waves_run):
-    # the current wave's cells are the same weighted shares as the run's own (single-wave) table
-    table = waves_run["panel"]
+@pytest.mark.parametrize("design", ["panel", "independent"])
+def test_current_wave_shares_and_ses_equal_the_single_wave_estimates_of_its_export(waves_run, design):
+    # the current wave's cells are the same weighted shares as the run's own (single-wave)
+    # table, with the same (raking-linearised) SEs; with independent waves each change's SE is
+    # the root of the summed published variances (test_independent_change_se_...)
+    table = waves_run[design]
     cells = table[(table["breakdown"] == "data_type x purpose") & ~table["suppressed"]]
     items = waves_run["items"].astype({"data_type": str, "purpose": str})
     merged = cells.merge(items, on=["data_type", "purpose"], how="left", validate="one_to_one")
     assert len(merged) == 24
     np.testing.assert_allclose(merged["share_w2"], merged["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(merged["se_w2"], merged["se"], rtol=1e-10)
+    assert "raking linearised on its own margins" in table["variance_method"].iloc[0]
+
+
+def test_pooled_shares_lie_between_the_waves_and_fill_cells_every_wave_withholds(waves_run):
+    # By hand: a pooled share is a weighted mean of the two waves' shares of the cell (positive
+    # weights), so it lies between them; it is withheld beside one wave's published cell when
+    # the other wave withholds it, and offered where both waves withhold the cell.
+    keys = ["breakdown", "group_variable", "group", "data_type", "purpose"]
+    trend = waves_run["panel"].astype({"data_type": str, "purpose": str})
+    pooled = waves_run["pooled"].astype({"data_type": str, "purpose": str})
+    merged = pooled.merge(trend[keys + ["share_w1", "share_w2"]], on=keys, how="left", validate="one_to_one")
+    both = merged[merged["share_w1"].notna() & merged["share_w2"].notna() & ~merged["suppressed"]]
+    assert len(both) > 100
+    low = np.minimum(both["share_w1"], both["share_w2"])
+    high = np.maximum(both["share_w1"], both["share_w2"])
+    assert ((both["estimate"] >= low - 1e-12) & (both["estimate"] <= high + 1e-12)).all()
+    one = merged[merged["share_w1"].isna() != merged["share_w2"].isna()]
+    assert len(one) and one["suppressed"].all() and one["estimate"].isna().all()
+    assert (one["waves_withheld"] == 1).all()
+    neither = merged[merged["waves_withheld"] == 2]
+    assert (~neither["suppressed"]).any(), "pooling publishes some cells too small in each wave"
+    assert pooled["pooling"].iloc[0].startswith("pooled over waves w1, w2: each wave's final weights rescaled")
+    assert "Pooled over waves" in waves_run["brief"]
+
+
+def test_a_saturated_model_with_a_wave_term_reproduces_the_trend_tables_change(waves_run):
+    # By hand: acceptable ~ wave * lone_parent on risk scoring is saturated, so its predicted
+    # probabilities are the weighted cell shares and its wave difference within lone parents
+    # is the trend table's change (another code path: the GLM sandwich of the stacked waves).
+    effects = waves_run["model_effects"]
+    diff = effects[(effects["statistic"] == "difference") & (effects["lone_parent"] == "Yes")]
+    assert len(diff) == 1
+    row = _lone_parents_risk_scoring(waves_run["panel"])
+    assert diff["estimate"].iloc[0] == pytest.approx(row["change"], abs=1e-9)
+    assert diff["se"].iloc[0] == pytest.approx(row["change_se"], rel=1e-6)
+    assert "wave[T.w2]:lone_parent[T.Yes]" in set(waves_run["model"]["term"])

@@ -26,7 +26,7 @@ from .models.spec import ModelSpec, load_models
 from .survey.grid import RESPONDENT
 from .survey.instrument import Instrument, load_instrument
 from .survey.missing import DONT_KNOW_LABEL
-from .survey.plan import Plan, build_plan
+from .survey.plan import WAVE, Plan, build_plan, wave_names
 from .weighting.margins import WEIGHT_NAME
 from .weighting.targets import load_targets
 
@@ -39,9 +39,12 @@ _LONG_COLUMNS = ("item", "rating", "response", "acceptable")
 def model_variables(spec: ModelSpec, instrument: Instrument) -> set[str]:
     """Names a model's formula and subset may use: the instrument's variables (identifiers
     never), the final weight, and what the model's frame adds (the grid's row and column keys,
-    rating, response, acceptable for a long model; the licence and trust indices otherwise)."""
+    rating, response, acceptable for a long model; the licence and trust indices otherwise;
+    ``wave`` for a model fitted on the stacked waves)."""
     hidden = {instrument.id, *instrument.identifiers}
     names = {v for v in instrument.variables if v not in hidden} | {WEIGHT_NAME}
+    if spec.waves == "stacked":
+        names.add(WAVE)
     if spec.data == "long":
         grid = instrument.grids.get(spec.grid)
         if grid is not None:
@@ -54,8 +57,13 @@ def model_variables(spec: ModelSpec, instrument: Instrument) -> set[str]:
     return names
 
 
-def variable_levels(name: str, instrument: Instrument, grid_name: str | None) -> list[str] | None:
-    """The levels a value of ``name`` can take, or None for a variable without levels."""
+def variable_levels(
+    name: str, instrument: Instrument, grid_name: str | None, waves: Sequence[str] = ()
+) -> list[str] | None:
+    """The levels a value of ``name`` can take, or None for a variable without levels
+    (``wave``: the analysis's ``waves``, when it has several and no variable is so named)."""
+    if name == WAVE and waves and name not in instrument.variables:
+        return list(waves)
     grid = instrument.grids.get(grid_name) if grid_name else None
     if grid is not None:
         if name == grid.row_name:
@@ -95,8 +103,28 @@ def _check_variables(
             problems.add(key, f"{v!r} has no categories to group by (it is not labelled)")
 
 
-def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, source: str):
+def _check_model(
+    problems: _Problems, spec: ModelSpec, instrument: Instrument, source: str, waves: Sequence[str] = ()
+):
     key = f"{source}: model {spec.name}"
+    if spec.waves == "stacked" and len(waves) < 2:
+        problems.add(
+            f"{key}: waves",
+            "stacked fits the model on every wave, but the analysis has one wave (list the earlier "
+            "ones under `waves`, or set waves: current)",
+        )
+        return
+    if spec.waves != "stacked" and WAVE not in instrument.variables:
+        try:
+            named = parse_formula(spec.full_formula, model=spec.name).rhs
+        except ConfigError:
+            named = ()
+        if WAVE in named:
+            problems.add(
+                f"{key}: formula",
+                f"names {WAVE!r}, a term only a model fitted on the stacked waves has (set waves: stacked)",
+            )
+            return
     if spec.data == "long" and spec.grid not in instrument.grids:
         problems.add(
             f"{key}: grid",
@@ -117,7 +145,7 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
             problems.guard(f"{key}: subset", exc)
         else:
             for var, value in subset.literals:
-                levels = variable_levels(var, instrument, grid)
+                levels = variable_levels(var, instrument, grid, waves)
                 if levels is not None and value is not None and str(value) not in levels:
                     problems.add(
                         f"{key}: subset",
@@ -130,7 +158,7 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
                 f"{var!r} is not a variable of the formula {spec.full_formula!r}",
             )
             continue
-        levels = variable_levels(var, instrument, grid)
+        levels = variable_levels(var, instrument, grid, waves)
         if levels is None:
             problems.add(f"{key}: reference", f"{var!r} has no levels to take {level!r} from")
         elif level not in levels:
@@ -139,7 +167,7 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
                 f"{level!r} is not a level of {var!r} (levels: {_names(levels)})",
             )
     for var, level in formula.treatments:
-        levels = variable_levels(var, instrument, grid)
+        levels = variable_levels(var, instrument, grid, waves)
         if levels is not None and str(level) not in levels:
             problems.add(
                 f"{key}: formula",
@@ -154,7 +182,7 @@ def _check_model(problems: _Problems, spec: ModelSpec, instrument: Instrument, s
     if spec.within is not None and spec.within not in formula.rhs:
         problems.add(f"{key}: within", f"{spec.within!r} is not a variable of the formula")
     if spec.outcome_levels:
-        levels = variable_levels(formula.outcome or "", instrument, grid)
+        levels = variable_levels(formula.outcome or "", instrument, grid, waves)
         if levels is None:
             problems.add(
                 f"{key}: outcome_levels",
@@ -369,9 +397,13 @@ def load_workflow_config(config: Mapping[str, Any], root: str | Path = ".") -> C
         for name in run:
             if specs and name not in names:
                 problems.add("models.run", f"{name!r} is not a model of {models_file}")
+    try:
+        waves = wave_names(config)
+    except ConfigError:
+        waves = ()  # _check_plan names the fault
     for spec in specs:
         if run == "all" or spec.name in run:
-            _check_model(problems, spec, instrument, str(models_cfg.get("file", models_file)))
+            _check_model(problems, spec, instrument, str(models_cfg.get("file", models_file)), waves)
 
     if problems.items:
         raise ConfigError(

@@ -26,8 +26,9 @@ from .design.build import (
 )
 from .design.change import check_harmonised
 from .design.describe import describe_file
+from .design.design import SurveyDesign
 from .design.grids import ESTIMATION_OPTIONS, estimate_frames
-from .design.trends import wave_change_table, wave_shares
+from .design.trends import pooled_shares, stack_waves, wave_change_table, wave_shares
 from .errors import ConfigError, InputError, OutputError
 from .ingest.cleaning import clean
 from .ingest.codebook import codebook_table, write_codebook
@@ -36,7 +37,8 @@ from .ingest.interim import read_interim, write_interim
 from .ingest.privacy import load_key, pseudonymise
 from .io import atomic_write, write_csv
 from .models.fit import fit_model, model_tables
-from .models.spec import get_model, load_models
+from .models.formula import parse_formula, parse_subset
+from .models.spec import ModelSpec, get_model, load_models
 from .report.brief import BRIEF_INPUTS, write_brief
 from .report.disclosure import (
     load_thresholds,
@@ -51,8 +53,17 @@ from .report.disclosure import (
 )
 from .report.figures import publish_figure
 from .report.tables import publish_table, read_frame
-from .report.trends import protect_trend, save_trend_figure, trend_table, write_trend_table
-from .survey.instrument import load_instrument
+from .report.trends import (
+    pooled_table,
+    protect_pooled,
+    protect_trend,
+    protect_waves,
+    save_trend_figure,
+    trend_table,
+    write_pooled_table,
+    write_trend_table,
+)
+from .survey.instrument import Instrument, load_instrument
 from .survey.plan import Plan, build_plan
 from .weighting.choice import check_method as check_weighting_method
 from .weighting.choice import diagnostic_names, supplied_weights, unit_weights
@@ -373,6 +384,8 @@ def run_model(
     coefficients_out: str | Path,
     effects_out: str | Path,
     checks_out: str | Path,
+    waves: Mapping[str, str | Path] | None = None,
+    panel: tuple[str | Path, str] | None = None,
 ) -> None:
     """Fit one model of the models file on the weight stage's design; write its coefficients,
     effects and checks.
@@ -380,14 +393,20 @@ def run_model(
     Coefficients and marginal effects go through disclosure control (a term or group with an
     unweighted base below the threshold is withheld). ``checks`` holds the proportional-odds
     check of an ordinal model or the reliability of an index, when the model has one.
+    A model with ``waves: stacked`` is fitted on every wave's analysis file (``waves``: name ->
+    file, oldest first, the current wave last) stacked into one design (:func:`stack_waves`;
+    ``panel``: (CSV, column) of the respondents in more than one wave), with a ``wave`` column.
     """
     estimation_cfg = with_defaults("estimation", estimation_cfg)
     instrument = load_instrument(instrument_path)
     thresholds = load_thresholds(thresholds_path)
     spec = get_model(load_models(models_path), name)
     survey = read_interim(survey_in)
-    design = load_design(survey)
     layout = survey.meta[DESIGN_KEY].get("layout", "wide")
+    if spec.waves == "stacked":
+        design = stacked_design(spec, instrument, waves or {}, panel)
+    else:
+        design = load_design(survey)
     result = fit_model(spec, design.data, instrument, design=design, layout=layout)
     tables = model_tables(result, spec, ci_level=estimation_cfg["ci_level"])
     coefficients = suppress_model_table(tables["coefficients"], thresholds, name=name)
@@ -404,6 +423,30 @@ def run_model(
     write_csv(coefficients, coefficients_out)
     write_csv(effects, effects_out)
     write_csv(checks_frame, checks_out)
+
+
+def stacked_design(
+    spec: ModelSpec, instrument: Instrument, waves: Mapping[str, str | Path], panel: tuple[str | Path, str] | None
+) -> SurveyDesign:
+    """Every wave's design stacked into one for a model with ``waves: stacked``, once the waves
+    are checked to code the model's variables alike."""
+    if len(waves) < 2:
+        raise ConfigError(f"model {spec.name!r}: waves: stacked needs the analysis files of two or more waves, got {list(waves)}")
+    surveys = {wave: read_interim(path) for wave, path in waves.items()}
+    for wave, survey in surveys.items():
+        survey.meta.setdefault("source", {}).setdefault("file", str(waves[wave]))
+    parsed = parse_formula(spec.full_formula, model=spec.name)
+    used = [*parsed.lhs, *parsed.rhs, *spec.reference]
+    if spec.subset:
+        used += parse_subset(spec.subset, model=spec.name).variables
+    if spec.data == "long" and spec.grid in instrument.grids:
+        used += [var for var, _, _ in instrument.grids[spec.grid].cells()]
+    check_harmonised(surveys, [v for v in dict.fromkeys(used) if v in instrument.variables])
+    designs = {wave: load_design(survey) for wave, survey in surveys.items()}
+    panel_ids = None if panel is None else panel_pseudonyms(*panel)
+    stacked = stack_waves(designs, panel_ids)
+    log.info("model %s: %d waves stacked (%d rows); %s", spec.name, len(designs), stacked.design.n, stacked.method)
+    return stacked.design
 
 
 def report_inputs(
@@ -492,13 +535,15 @@ def run_brief(
     models: Sequence[str] = (),
     survey_in: str | Path | None = None,
     trends: Mapping[str, tuple[str | Path, str | Path]] | None = None,
+    pooled: Mapping[str, str | Path] | None = None,
 ) -> None:
     """The policy brief: key messages from the numbers, figures, tables and methods box.
 
     ``figures``: the figure rule's SVGs (or PNGs) by figure name, embedded as they are (not drawn
     again); ``survey_in``: the weight stage's analysis file, whose stored design the methods box
     describes (:mod:`social_licence.design.describe`); ``trends``: with several waves, each trend
-    question's (shares by wave, change) files.
+    question's (shares by wave, change) files; ``pooled``: each question's shares pooled over the
+    waves, whose method the methods box states.
     """
     plan = load_plan(instrument_path, plan_cfg, models)
     report_cfg = with_defaults("report", plan_cfg.get("report") or {})
@@ -517,6 +562,10 @@ def run_brief(
             name: protect_trend(read_frame(a), read_frame(b), thresholds, plan, plan.question(name))
             for name, (a, b) in trends.items()
         }
+    if pooled:
+        methods = sorted({str(m) for path in pooled.values() for m in read_frame(path)["pooling"].dropna()})
+        tables = ", ".join(f"{name}_pooled" for name in pooled)
+        options["pooled_text"] = f"Shares {'; '.join(methods)} (tables {tables}), for groups too small in any one wave."
     write_brief(
         inputs,
         thresholds,
@@ -535,13 +584,14 @@ def run_change(
     panel: tuple[str | Path, str] | None,
     outputs: Mapping[str, str | Path],
 ) -> None:
-    """Several waves: check that they are harmonised, then each trend question's shares by wave
-    and the change between the last two (interim, full precision; disclosure control is applied
-    when they are published).
+    """Several waves: check that they are harmonised, then each trend question's shares by wave,
+    the changes between waves and (unless ``waves_pool`` is null) the shares pooled over the
+    waves (interim, full precision; disclosure control is applied when they are published).
 
     ``surveys``: each wave's weighted analysis file, oldest first, the current wave last.
     ``panel``: (CSV, column) of the respondent IDs interviewed in more than one wave; None for
-    independent samples. ``outputs``: ``<question>_waves`` and ``<question>_change`` paths.
+    independent samples. ``outputs``: ``<question>_waves``, ``<question>_change`` and
+    ``<question>_pooled`` paths.
     """
     estimation_cfg = with_defaults("estimation", plan_cfg.get("estimation") or {})
     plan = load_plan(instrument_path, {**plan_cfg, "estimation": estimation_cfg})
@@ -561,6 +611,10 @@ def run_change(
         log.info("%s: %d wave shares, %d changes (%d flagged); %s", q.name, len(shares), len(change), int(change["flagged"].sum()), method)
         write_parquet(shares, outputs[f"{q.name}_waves"])
         write_parquet(change, outputs[f"{q.name}_change"])
+        if plan.pool:
+            pooled, pooling = pooled_shares(designs, plan, q, rescale=plan.pool, panel=panel_ids, **options)
+            log.info("%s: %d pooled shares; %s", q.name, len(pooled), pooling)
+            write_parquet(pooled, outputs[f"{q.name}_pooled"])
 
 
 def panel_pseudonyms(path: str | Path, column: str) -> set[str]:
@@ -594,6 +648,27 @@ def run_trend_table(
     """One trend table: each wave's shares and the change, disclosure-controlled; CSV, HTML, Word."""
     plan, q, thresholds, shares, change = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
     write_trend_table(trend_table(shares, change, plan, q), plan, q, thresholds, csv_out, html_out, docx_out)
+
+
+def run_pooled_table(
+    question: str,
+    waves_path: str | Path,
+    pooled_path: str | Path,
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    csv_out: str | Path,
+    html_out: str | Path,
+    docx_out: str | Path,
+) -> None:
+    """One pooled table: the question's shares pooled over every wave, disclosure-controlled
+    against each wave's published cells; CSV, HTML, Word."""
+    plan = load_plan(instrument_path, plan_cfg)
+    q = plan.question(question)
+    thresholds = load_thresholds(thresholds_path)
+    shares = protect_waves(read_frame(waves_path), thresholds, plan, q)
+    pooled = protect_pooled(read_frame(pooled_path), shares, thresholds, plan, q)
+    write_pooled_table(pooled_table(pooled, q), plan, q, thresholds, csv_out, html_out, docx_out)
 
 
 def run_trend_figure(

@@ -124,6 +124,7 @@ PLAN_CONFIG = {
 }
 if config.get("waves"):
     PLAN_CONFIG["waves"] = config["waves"]
+    PLAN_CONFIG["waves_pool"] = config.get("waves_pool")
 ESTIMATES = PLAN.estimates()
 TABLES = PLAN.tables()
 FIGURES = PLAN.figures()
@@ -135,6 +136,7 @@ WAVES = {w["name"]: w for w in config.get("waves") or []}
 TRENDS = [q.name for q in PLAN.trend_questions()]
 TREND_TABLES = PLAN.trend_tables()
 TREND_FIGURES = PLAN.trend_figures()
+POOLED_TABLES = PLAN.pooled_tables()
 for _wave in WAVES.values():
     if (_wave.get("targets") or config["weighting"]["targets"]) not in TARGETS["sets"]:
         raise ValueError(
@@ -182,12 +184,30 @@ def panel_input():
     return [panel["file"]] if panel and WAVES else []
 
 
+def stacked_model(name):
+    """Whether a model is fitted on every wave stacked (models file: waves: stacked)."""
+    spec = next(m for m in MODELS["models"] if m["name"] == name)
+    return bool(WAVES) and spec.get("waves") == "stacked"
+
+
+def model_waves(wildcards):
+    """Every wave's analysis file, for a model fitted on the stacked waves."""
+    return list(wave_surveys().values()) if stacked_model(wildcards.model) else []
+
+
+def model_panel(wildcards):
+    """The panel overlap's list, for a model fitted on the stacked waves."""
+    return panel_input() if stacked_model(wildcards.model) else []
+
+
 def trend_outputs():
-    """The change job's interim frames: each trend question's shares by wave and its changes."""
+    """The change job's interim frames: each trend question's shares by wave, its changes and
+    (unless waves_pool is null) its shares pooled over the waves."""
+    parts = ("waves", "change", "pooled") if POOLED_TABLES else ("waves", "change")
     return {
         f"{q}_{part}": f"{WORK}/interim/trends/{q}_{part}.parquet"
         for q in TRENDS
-        for part in ("waves", "change")
+        for part in parts
     }
 
 
@@ -221,7 +241,7 @@ def final_outputs():
         ]
     outputs += expand(
         f"{WORK}/tables/{{table}}.{{ext}}",
-        table=TREND_TABLES,
+        table=TREND_TABLES + POOLED_TABLES,
         ext=["csv", "html", "docx"],
     )
     outputs += expand(
@@ -302,6 +322,7 @@ localrules:
     tables,
     figures,
     trend_table,
+    pooled_table,
     trend_figure,
     brief,
     manifest,

@@ -7,6 +7,8 @@ rule model:
         instrument=config["survey"]["instrument"],
         models=config["models"]["file"],
         thresholds=config["report"]["thresholds"],
+        waves=model_waves,
+        panel=model_panel,
     output:
         coefficients=report(
             f"{WORK}/models/{{model}}.csv",
@@ -35,5 +37,7 @@ rule model:
         runtime=runtime("model"),
     params:
         estimation=config["estimation"],
+        waves=list(wave_surveys()),
+        panel_column=(config.get("waves_panel") or {}).get("column"),
     script:
         "../../scripts/model.py"

@@ -1,6 +1,6 @@
 # Several waves: each earlier wave ingested, cleaned and weighted as its own sample, then the
 # change between waves (design-based, independent samples or a declared panel overlap), its
-# trend tables and figures.
+# trend tables and figures, and the shares pooled over the waves.
 
 
 rule wave_ingest:
@@ -116,6 +116,39 @@ rule trend_table:
         plan=PLAN_CONFIG,
     script:
         "../../scripts/trend_table.py"
+
+
+rule pooled_table:
+    input:
+        waves=f"{WORK}/interim/trends/{{question}}_waves.parquet",
+        pooled=f"{WORK}/interim/trends/{{question}}_pooled.parquet",
+        instrument=config["survey"]["instrument"],
+        thresholds=config["report"]["thresholds"],
+    output:
+        csv=f"{WORK}/tables/{{question}}_pooled.csv",
+        html=report(
+            f"{WORK}/tables/{{question}}_pooled.html",
+            caption="../report/pooled_table.rst",
+            category="3. Tables",
+        ),
+        docx=f"{WORK}/tables/{{question}}_pooled.docx",
+    log:
+        f"{WORK}/logs/pooled_table_{{question}}.log",
+    benchmark:
+        benchmark_file("pooled_table_{question}")
+    wildcard_constraints:
+        question="|".join(TRENDS),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb("table"),
+        runtime=runtime("table"),
+        local_jobs=1,
+    params:
+        plan=PLAN_CONFIG,
+    script:
+        "../../scripts/pooled_table.py"
 
 
 rule trend_figure:

@@ -14,8 +14,14 @@ then an ordinary estimator of that design, so the variance is computed in one pl
   comes from the people answering in both. Each wave's own strata and PSUs are not used: a
   person cannot be nested in two waves' different areas (stated in :attr:`WaveSet.method`).
 
-Calibration (raking) of a wave's weights is not carried into the combined design: its standard
-errors are those of the final weights taken as fixed, as R's ``svydesign`` on the final weights.
+Calibration (raking) of a wave's weights is carried into the combined design: each wave's margins
+become margins of the stacked design that only its own respondents are in, so influence values
+are replaced by their residuals on that wave's margins alone (the cross-products are block
+diagonal by wave), exactly as the single-wave design linearises them. A wave's share in the
+combined design then has the standard error published for that wave alone, and a change between
+independent waves has variance ``V1 + V2`` of those published variances. Calibrated waves are
+combined one row per respondent (``repeated=False``); rows per rating are made afterwards from
+the combined design (:meth:`SurveyDesign.long`), so that every respondent's residual counts.
 Waves are linearisation designs (:class:`SurveyDesign`); replicate-weight designs are not combined
 here.
 
@@ -27,19 +33,21 @@ wave, file, variable and value. Nothing is merged silently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import EstimationError, InputError
+from ..survey.plan import WAVE
 from ..survey.survey import Survey
+from ..weighting.calibration import Calibration
 from .design import SurveyDesign
 from .estimators import adjust_pvalues, as_list, domain_codes, level_codes
 
-WAVE = "wave"
-POOL_SCALES = ("n", "equal")
+#: How each wave's weights are rescaled before pooling (config ``waves_pool.rescale``).
+POOL_SCALES = ("sample_size", "equal", "none")
 
 
 @dataclass(frozen=True)
@@ -50,22 +58,34 @@ class WaveSet:
     waves: tuple[str, ...]
     panel: str | None
     n_overlap: int
+    calibrated: bool = False
 
     @property
     def method(self) -> str:
         """One sentence for a methods box: how changes between waves get their variance."""
+        weights = (
+            "each wave's raking linearised on its own margins (calibration residuals), as in "
+            "its single-wave estimates"
+            if self.calibrated
+            else "weights taken as fixed"
+        )
         if self.panel is None:
             return (
                 "waves treated as independent samples: the wave is a stratum and each wave's "
                 "strata and PSUs are nested in it, so the variance of a change is the sum of "
-                "the waves' variances; weights taken as fixed"
+                f"the waves' variances; {weights}"
             )
         return (
             f"panel overlap of {self.n_overlap} respondents (same {self.panel!r} in more than "
             "one wave): linearised on the respondent, a design clustered on the person across "
             "waves (as R survey's svyby(~y, ~wave) and svycontrast on svydesign(ids=~"
-            f"{self.panel})); weights taken as fixed"
+            f"{self.panel})); {weights}"
         )
+
+    def rows(self, frame: pd.DataFrame, pos: np.ndarray) -> WaveSet:
+        """The same waves over rows of ``frame``, row i copying respondent ``pos[i]`` of the
+        combined design (a long frame of ratings from :func:`grid_rows` on ``design.data``)."""
+        return WaveSet(self.design._rows(frame, pos), self.waves, self.panel, self.n_overlap, self.calibrated)
 
 
 def _respondent(data: pd.DataFrame, panel: str, wave: str, repeated: bool) -> pd.Series:
@@ -95,13 +115,21 @@ def combine_waves(
     ``panel`` names the respondent ID (a column or the index name) that links the same person
     across waves; without it the waves are independent samples. ``repeated=True`` allows
     several rows of one respondent within a wave (a long frame, e.g. one row per rating, whose
-    design comes from :meth:`SurveyDesign.long`); otherwise a repeated ID is an error. The stacked data hold every
+    design comes from :meth:`SurveyDesign.long`); otherwise a repeated ID is an error. Waves
+    with raked weights are combined one row per respondent only (each wave's margins carried
+    into the combined design, see the module docstring). The stacked data hold every
     wave's columns plus ``wave`` (an ordered Categorical of the wave names); columns absent
     from a wave are missing there, so check harmonisation first.
     """
     if len(waves) < 2:
         raise EstimationError(f"combining waves needs at least two, got {len(waves)}")
     names = tuple(str(k) for k in waves)
+    calibrated = [name for name, d in waves.items() if getattr(d, "_cal", None) is not None]
+    if calibrated and repeated:
+        raise EstimationError(
+            f"wave {calibrated[0]!r} has raked weights: combine calibrated waves one row per "
+            "respondent, then make the rows per rating from the combined design"
+        )
     frames, weights, strata, psus, fpcs, ids = [], [], [], [], [], []
     for name, design in waves.items():
         if WAVE in design.data.columns:
@@ -119,6 +147,7 @@ def combine_waves(
     data[WAVE] = pd.Categorical(np.repeat(names, sizes), categories=list(names), ordered=True)
     w = np.concatenate(weights)
     lonely = lonely_psu or next(iter(waves.values())).lonely_psu
+    cal = _stacked_calibration(waves, data.index) if calibrated else None
     if panel is None:
         fpc = None if any(f is None for f in fpcs) else np.concatenate(fpcs)
         design = SurveyDesign(
@@ -128,13 +157,37 @@ def combine_waves(
             psu=np.concatenate(psus),
             fpc=fpc,
             lonely_psu=lonely,
+            calibration=cal,
         )
-        return WaveSet(design, names, None, 0)
+        return WaveSet(design, names, None, 0, cal is not None)
     person = np.concatenate(ids)
     waves_of = pd.DataFrame({"person": person, "wave": data[WAVE].cat.codes.to_numpy()})
     in_waves = waves_of.drop_duplicates().groupby("person").size()
-    design = SurveyDesign(data, weights=w, psu=person, lonely_psu=lonely)
-    return WaveSet(design, names, panel, int((in_waves > 1).sum()))
+    design = SurveyDesign(data, weights=w, psu=person, lonely_psu=lonely, calibration=cal)
+    return WaveSet(design, names, panel, int((in_waves > 1).sum()), cal is not None)
+
+
+def _stacked_calibration(waves: Mapping[str, SurveyDesign], index: pd.Index) -> Calibration:
+    """Every wave's raking margins as margins of the stacked rows: a wave's margins code only
+    its own respondents (-1 elsewhere), so the residuals are each wave's own."""
+    blocks, sizes, base = [], [], []
+    for design in waves.values():
+        cal = design._cal
+        if cal is None:
+            blocks.append(np.zeros((design.n, 0), dtype=np.int64))
+            base.append(design.weights)
+            continue
+        blocks.append(cal.codes)
+        sizes += list(cal.sizes)
+        # the weights of a rescaled wave (pooling) keep their ratio to the base weights
+        base.append(cal.d)
+    codes = np.full((len(index), len(sizes)), -1, dtype=np.int64)
+    row = col = 0
+    for block in blocks:
+        codes[row : row + len(block), col : col + block.shape[1]] = block
+        row += len(block)
+        col += block.shape[1]
+    return Calibration(codes=codes, sizes=tuple(sizes), base=np.concatenate(base), index=index)
 
 
 def estimates_by_wave(
@@ -204,15 +257,23 @@ def change_tests(
     dk: str = "exclude",
     adjust: str = "holm",
     family: str | None = None,
+    between: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Rao-Scott test (second order, F) of change in the distribution of categorical items.
 
     One test per variable (and ``by`` group): is the distribution of the item the same in every
-    wave? As R's ``svychisq(~item + wave, subset(design, answered))`` on the combined design:
+    wave (only the waves ``between`` names, when given)? As R's
+    ``svychisq(~item + wave, subset(design, answered))`` on the combined design:
     the variance over every PSU, the denominator df from the PSUs and strata with an answer in
     the domain (R's ``degf`` of a subset). P-values adjusted over every row returned.
     """
     design = waves.design
+    among = None
+    if between is not None:
+        unknown = [w for w in between if w not in waves.waves]
+        if unknown:
+            raise EstimationError(f"waves {unknown} are not among {list(waves.waves)}")
+        among = design.data[WAVE].astype(str).isin([str(w) for w in between]).to_numpy()
     rows = []
     for variable in as_list(variables):
         if by is None:
@@ -221,6 +282,8 @@ def change_tests(
             labels = pd.Series(design.data[by]).dropna().unique().tolist()
             groups = [(g, (design.data[by] == g).to_numpy()) for g in labels]
         for group, where in groups:
+            if among is not None:
+                where = among if where is None else where & among
             test = design.chisq(variable, WAVE, dk=dk, where=where).table()
             answered = level_codes(design.data, variable, dk)[0] >= 0
             if where is not None:
@@ -247,42 +310,70 @@ def _domain_df(design: SurveyDesign, rows: np.ndarray) -> int:
     return len(np.unique(st.psu[rows])) - len(np.unique(st.stratum[rows]))
 
 
+def comparisons(waves: Sequence[str]) -> list[tuple[str, str]]:
+    """The changes reported, as (baseline, later wave) pairs: each wave against the one before
+    it and, with three or more waves, the last against the first."""
+    names = [str(w) for w in waves]
+    pairs = list(zip(names[:-1], names[1:], strict=True))
+    if len(names) >= 3:
+        pairs.append((names[0], names[-1]))
+    return pairs
+
+
+def rescaled(design: SurveyDesign, factor: float) -> SurveyDesign:
+    """The design with its weights multiplied by ``factor`` (and its calibration with them)."""
+    cal = design._cal
+    if cal is not None:
+        cal = replace(cal, d=cal.d * factor, solve=cal.solve / factor, psu_x=cal.psu_x * factor)
+    return SurveyDesign._from_parts(design.data, design.weights * factor, design.structure, design.lonely_psu, cal)
+
+
+def pool_factors(waves: Mapping[str, SurveyDesign], scale: str) -> dict[str, float]:
+    """Each wave's weight factor before pooling: ``sample_size``, its weights sum to its number
+    of respondents (waves count in proportion to their size); ``equal``, every wave sums to the
+    mean wave size (waves count equally); ``none``, the weights as they are (a wave counts by
+    its weighted total, e.g. its population)."""
+    if scale not in POOL_SCALES:
+        raise EstimationError(
+            f"pooling scale must be one of {', '.join(POOL_SCALES)}, not {scale!r}"
+        )
+    mean_n = float(np.mean([d.n for d in waves.values()]))
+    out = {}
+    for name, design in waves.items():
+        total = float(design.weights.sum())
+        if scale == "none":
+            out[name] = 1.0
+        else:
+            out[name] = (design.n if scale == "sample_size" else mean_n) / total
+    return out
+
+
+def pool_method(waves: Sequence[str], scale: str, method: str) -> str:
+    """One sentence for a methods box: how the waves were pooled."""
+    share = {
+        "sample_size": "rescaled to sum to its number of respondents (waves count in proportion to their size)",
+        "equal": "rescaled to sum to the same total (every wave counts equally)",
+        "none": "kept as they are (each wave counts by its weighted total)",
+    }[scale]
+    return f"pooled over waves {', '.join(waves)}: each wave's final weights {share}; {method}"
+
+
 def pooled_estimates(
     waves: Mapping[str, SurveyDesign],
     variable: str,
     *,
     by: str | Sequence[str] | None = None,
-    scale: str = "n",
+    scale: str = "sample_size",
     panel: str | None = None,
     dk: str = "exclude",
     ci_level: float = 0.95,
 ) -> tuple[pd.DataFrame, str]:
-    """The estimate over all waves together, each wave's weights rescaled first.
-
-    ``scale="n"``: each wave's weights sum to its number of respondents (waves count in
-    proportion to their size); ``"equal"``: each wave sums to the same total (the mean wave
-    size), so every wave counts equally. Returns the table and the method sentence.
-    """
-    if scale not in POOL_SCALES:
-        raise EstimationError(
-            f"pooling scale must be one of {', '.join(POOL_SCALES)}, not {scale!r}"
-        )
-    mean_n = np.mean([d.n for d in waves.values()])
-    rescaled = {}
-    for name, design in waves.items():
-        target = design.n if scale == "n" else mean_n
-        factor = target / design.weights.sum()
-        scaled = SurveyDesign._from_parts(
-            design.data, design.weights * factor, design.structure, design.lonely_psu
-        )
-        rescaled[name] = scaled
-    combined = combine_waves(rescaled, panel=panel)
+    """The estimate over all waves together, each wave's weights rescaled first
+    (:func:`pool_factors`). Returns the table and the method sentence."""
+    factors = pool_factors(waves, scale)
+    combined = combine_waves({k: rescaled(d, factors[k]) for k, d in waves.items()}, panel=panel)
     out = combined.design.proportion(variable, by=by, dk=dk, ci_level=ci_level)
-    share = "its number of respondents" if scale == "n" else "the same total (equal shares)"
-    method = (
-        f"pooled over waves {', '.join(combined.waves)}: each wave's final weights rescaled to "
-        f"sum to {share}; {combined.method}"
-    )
+    method = pool_method(combined.waves, scale, combined.method)
     out["pooling"] = method
     return out, method
 

@@ -58,6 +58,7 @@ class ModelSpec:
     marginal_effects: tuple[str, ...] = ()
     within: str | None = None
     outcome_levels: tuple[str, ...] = ()
+    waves: str = "current"  # stacked: fitted on every wave stacked, with a `wave` term
 
     @property
     def full_formula(self) -> str:
@@ -129,6 +130,7 @@ def parse_models(raw: Any, source: str = "models config") -> list[ModelSpec]:
                 marginal_effects=tuple(item.get("marginal_effects") or ()),
                 within=item.get("within"),
                 outcome_levels=tuple(item.get("outcome_levels") or ()),
+                waves=str(item.get("waves") or "current"),
             )
         )
     return specs

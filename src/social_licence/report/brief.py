@@ -550,6 +550,8 @@ def _methods(data: Mapping[str, Any], page: _Page, plan: Plan, options: Mapping[
     ]
     if deff_text:
         parts.append(f"<dt>Design effect and effective sample size</dt><dd>{deff_text}</dd>")
+    if options.get("pooled_text"):
+        parts.append(f"<dt>Pooled over waves</dt><dd>{_e(options['pooled_text'])}</dd>")
     parts += [
         f"<dt>What the intervals mean</dt><dd>Each range is a {ci_level:.0%} confidence interval computed from the survey design: "
         f"across repeated samples drawn the same way, {ci_level:.0%} of such intervals would contain the value for "

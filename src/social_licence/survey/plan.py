@@ -105,6 +105,9 @@ class Question:
         return names
 
 
+#: The column naming each row's wave when waves are stacked (design/change.py), a term of stacked models.
+WAVE = "wave"
+
 @dataclass(frozen=True)
 class Plan:
     """The questions of an analysis, the instrument they are read with, and what else is drawn."""
@@ -117,14 +120,19 @@ class Plan:
     population: str = "respondents"
     headline: Mapping[str, Any] | None = None
     waves: tuple[str, ...] = ()  # every wave's name, oldest first, the current wave last
+    pool: str | None = None  # how waves are rescaled before pooling (waves_pool.rescale); None: no pooling
 
     def trend_questions(self) -> list[Question]:
         """Questions whose change between waves is estimated: those with positive answers."""
         return [q for q in self.questions if q.shares] if len(self.waves) > 1 else []
 
     def trend_tables(self) -> list[str]:
-        """Trend tables (``<question>_trend``): each wave's shares and the last change."""
+        """Trend tables (``<question>_trend``): each wave's shares and the changes between waves."""
         return [f"{q.name}_trend" for q in self.trend_questions()]
+
+    def pooled_tables(self) -> list[str]:
+        """Pooled tables (``<question>_pooled``): each trend question's shares over all waves."""
+        return [f"{q.name}_pooled" for q in self.trend_questions()] if self.pool else []
 
     def trend_figures(self) -> list[str]:
         """Trend figures: the headline question's shares wave by wave."""
@@ -348,6 +356,8 @@ def build_plan(
     weighting = dict(config.get("weighting") or {})
     report = dict(config.get("report") or {})
     waves = wave_names(config)
+    pool_cfg = config.get("waves_pool", {"rescale": "sample_size"})
+    pool = str((pool_cfg or {}).get("rescale") or "sample_size") if waves and pool_cfg is not None else None
     return Plan(
         questions=tuple(questions),
         instrument=inst,
@@ -357,6 +367,7 @@ def build_plan(
         population=analysis.get("population") or "respondents",
         headline=report.get("headline"),
         waves=waves,
+        pool=pool,
     )
 
 
