@@ -5,17 +5,23 @@ always a failure (the test reading it raises, naming the file). A test that need
 Python (Chromium, Rscript) carries ``@pytest.mark.needs_program("name", ...)`` (alternative names
 of one program): when none is on PATH the test fails under ``CI=true`` and is skipped elsewhere,
 with a message naming the program and how to install it.
+
+``make test`` runs the tests on as many workers as the machine has cores (pytest-xdist,
+``--dist loadgroup``). Tests that share a costly module- or session-scoped fixture are kept on one
+worker (:func:`pytest_collection_modifyitems`), so each such fixture is built once per run.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
+TESTS = Path(__file__).resolve().parent
+DATA = TESTS / "data"
 
 INSTALL_HINTS = {
     "chromium": "apt-get install chromium",
@@ -41,6 +47,38 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + "; CI must install it (.ci/run)", pytrace=False)
         pytest.skip(message)
+
+
+#: Session fixtures costly enough that every test using one runs on the same worker.
+SHARED_RUNS = ("example_run",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each test the xdist group of the costly fixture it uses: a shared run (the example
+    workflow) or its module's own module-scoped fixtures; other tests go wherever there is room."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+            continue
+        ours = [defs[-1] for defs in info.name2fixturedefs.values() if defs and _ours(defs[-1])]
+        if any(d.scope in ("module", "session") for d in ours):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _ours(fixturedef) -> bool:
+    """Whether a fixture is defined under tests/ (pytest's own, such as tmp_path_factory, are not)."""
+    try:
+        source = Path(inspect.getsourcefile(fixturedef.func) or "")
+    except TypeError:
+        return False
+    return TESTS in source.parents
 
 
 @pytest.fixture(scope="session")
