@@ -53,7 +53,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 SHARED_RUNS = ("example_run",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give each test the xdist group of the costly fixture it uses: a shared run (the example
     workflow) or its module's own module-scoped fixtures; other tests go wherever there is room."""
@@ -64,12 +63,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if info is None:
             continue
         shared = [name for name in SHARED_RUNS if name in item.fixturenames]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
-            continue
         ours = [defs[-1] for defs in info.name2fixturedefs.values() if defs and _ours(defs[-1])]
-        if any(d.scope in ("module", "session") for d in ours):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        if shared:
+            _group(item, shared[0])
+        elif any(d.scope in ("module", "session") for d in ours):
+            _group(item, item.module.__name__)
+
+
+def _group(item: pytest.Item, name: str) -> None:
+    item.add_marker(pytest.mark.xdist_group(name))
+    # pytest-xdist's loadgroup reads the group from the test's id ("...@group"), which it sets in
+    # its own collection hook by writing the old `_nodeid` field; pytest 9.2's ids are structured
+    # and ignore that field, so the grouping is silently lost (pytest-xdist issue 1386, fix open as
+    # PR 1388). Until then the id is set here, as that fix does.
+    if not getattr(item.config.option, "loadgroup", False) or item.nodeid.endswith(f"@{name}"):
+        return
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import NodeId  # pytest >= 9.2 only
+
+        item._id = NodeId.parse(f"{item.nodeid}@{name}")
+    else:
+        item._nodeid = f"{item.nodeid}@{name}"
 
 
 def _ours(fixturedef) -> bool:

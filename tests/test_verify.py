@@ -2,18 +2,19 @@
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pytest
-from workflow_helpers import copy_project, snakemake
+import yaml
+from workflow_helpers import result_files, snakemake
 
 from social_licence import cli
 from social_licence.errors import InputError
 from social_licence.io import sha256_file
 from social_licence.report.provenance import code_version, provenance
 from social_licence.verify import read_manifest
-
-KEY = "verify-test-key"
 
 
 def test_provenance_records_each_config_file_override_and_seed(tmp_path):
@@ -57,35 +58,47 @@ def test_a_malformed_manifest_line_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_verify_reproduces_a_run_and_names_the_one_edited_output(tmp_path, capsys, monkeypatch):
-    # One real run with an extra --configfile and a --config override, then one byte of one
-    # published table changed: verify's re-run (same key, same config) reproduces every
-    # output, and the edited file is the only one reported.
-    project = copy_project(tmp_path / "project")
+def test_verify_reproduces_a_run_and_names_the_one_edited_output(example_run, tmp_path, capsys, monkeypatch):
+    # The shared example run (its key file created by that run), re-run here with an extra
+    # --configfile and a --config override that restate configured values: only the manifest
+    # jobs re-run, and PROVENANCE.json records both. Then one byte of one published table is
+    # changed: verify's re-run (from a copy with the key file, the recorded config files and
+    # override) reproduces every other output byte for byte, interim files included, so this is
+    # also the check that a second run gives the same bytes, and the edited file is the only
+    # one reported.
+    assert "created a new random key" in (example_run / "results/parents/logs/ingest.log").read_text()
+    project = tmp_path / "project"
+    shutil.copytree(example_run, project, symlinks=True)
     for name in ("requirements.lock", "environment.yml"):
         (project / name).write_bytes((Path(__file__).resolve().parents[1] / name).read_bytes())
-    # the extra file also keeps the run short: one model (the brief's forest plot needs a logit)
-    (project / "config" / "extra.yaml").write_text(
-        "estimation:\n  adjust: bonf\nmodels:\n  run: [acceptability_logit]\n"
-    )
-    snakemake(
+    configured = yaml.safe_load((project / "config" / "config.yaml").read_text())
+    adjust, title = configured["estimation"]["adjust"], configured["report"]["title"]
+    (project / "config" / "extra.yaml").write_text(yaml.safe_dump({"estimation": {"adjust": adjust}}))
+    proc = snakemake(
         project,
         "--configfile", "config/config.yaml", "config/extra.yaml",
-        "--config", 'report={"title": "Verified title"}',
-        key=KEY,
+        "--config", f"report={json.dumps({'title': title})}",
+        key=None,
     )  # fmt: skip
+    assert set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M)) <= {
+        "manifest", "publish", "all"
+    }  # the same config: nothing computed again
     results = project / "results" / "parents"
     record = json.loads((results / "PROVENANCE.json").read_text())
     assert [c["path"] for c in record["configfiles"]] == ["config/config.yaml", "config/extra.yaml"]
-    assert record["config_overrides"] == {"report": {"title": "Verified title"}}
+    assert record["config_overrides"] == {"report": {"title": title}}
     inputs, outputs = read_manifest(results / "MANIFEST.sha256")
     assert "config/extra.yaml" in inputs
+    assert any("/interim/" in p for p in outputs), "interim files are published and checked too"
+    assert set(outputs) == {p for p in result_files(project) if p.startswith("results/parents/")} - {
+        "results/parents/MANIFEST.sha256"
+    }
     table = sorted(p for p in outputs if p.startswith("results/parents/tables/") and p.endswith(".csv"))[0]
     data = bytearray((project / table).read_bytes())
     data[-2] = ord("7") if data[-2] != ord("7") else ord("8")
     (project / table).write_bytes(bytes(data))
 
-    monkeypatch.setenv("SOCIAL_LICENCE_KEY", KEY)
+    monkeypatch.delenv("SOCIAL_LICENCE_KEY", raising=False)  # the key file of the run is read
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert cli.main(["verify", str(results), "--cores", "2"]) == 1
     printed = capsys.readouterr().out
