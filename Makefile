@@ -56,8 +56,9 @@ test: $(DEV_STAMP)
 test-fast: $(DEV_STAMP)
 	$(PYTEST) -m "not slow and not cluster"
 
-# The example workflow through workflow/profiles/slurm on a real single-node SLURM cluster
-# started by the test (Debian's slurm-wlm and munge; installed when absent and run as root).
+# The cluster tests alone (they are part of make test): the example workflow through
+# workflow/profiles/slurm on a real single-node SLURM cluster started by the test (Debian's
+# slurm-wlm and munge, run as root; .ci/run installs them).
 test-cluster: $(DEV_STAMP)
 	$(PYTEST) -m cluster tests/test_cluster.py
 

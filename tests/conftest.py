@@ -2,7 +2,7 @@
 
 ``DATA`` is the one path to the repository's test data (``tests/data``). A missing data file is
 always a failure (the test reading it raises, naming the file). A test that needs a program outside
-Python (Chromium, Rscript) carries ``@pytest.mark.needs_program("name", ...)`` (alternative names
+Python (Chromium, Rscript, SLURM) carries ``@pytest.mark.needs_program("name", ...)`` (alternative names
 of one program): when none is on PATH the test fails under ``CI=true`` and is skipped elsewhere,
 with a message naming the program and how to install it.
 
@@ -26,6 +26,7 @@ DATA = TESTS / "data"
 INSTALL_HINTS = {
     "chromium": "apt-get install chromium",
     "Rscript": "apt-get install r-base-core r-cran-survey",
+    "slurmctld": "apt-get install slurm-wlm munge",
 }
 
 

@@ -1,19 +1,18 @@
 """The example workflow through the SLURM profile on a real single-node SLURM cluster.
 
-Run by `make test-cluster` (and by `.ci/run` after `make test`), not by `make test`: it starts
-munged, slurmctld and slurmd from Debian's packages (installed when absent and run as root),
-submits every non-local job with sbatch through snakemake-executor-plugin-slurm, and compares
-the outputs with a local run of the same project (run at the same time), byte for byte.
-Measured: 9 min 56 s and 10 min 50 s on the shared 2-core development machine at a load
-average of 10-15; the two runs are nearly the whole cost (README, "Run on a cluster").
+Part of `make test` (alone: `make test-cluster`). It needs Debian's slurm-wlm and munge
+(`.ci/run` installs them; without them the tests fail under CI=true and are skipped elsewhere),
+starts munged, slurmctld and slurmd as root, submits every non-local job with sbatch through
+snakemake-executor-plugin-slurm, and compares the outputs byte for byte with the shared local
+run of the example (``example_run``, whose key file the cluster run reads). The cluster run is
+nearly the whole cost (README, "Run on a cluster").
 """
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import subprocess
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -22,9 +21,7 @@ import yaml
 from slurm_cluster import SlurmCluster, find_or_install
 from workflow_helpers import BIN, copy_project, result_files
 
-pytestmark = pytest.mark.cluster
-
-KEY = "cluster-test-key"
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.needs_program("slurmctld")]
 # Rules whose jobs go to the cluster; the others are `localrules` (workflow/rules/common.smk).
 CLUSTER_RULES = {"ingest", "weight", "codebook", "estimate", "model"}
 
@@ -38,18 +35,7 @@ def cluster(tmp_path_factory):
         slurm.stop()
 
 
-def _run(workdir: Path, args: list[str], env: dict[str, str], out: dict) -> None:
-    out["proc"] = subprocess.run(
-        [str(BIN / "snakemake"), *args],
-        cwd=workdir,
-        env={**env, "SOCIAL_LICENCE_KEY": KEY},
-        capture_output=True,
-        text=True,
-    )
-
-
-def _checked(out: dict, what: str) -> subprocess.CompletedProcess:
-    proc = out["proc"]
+def _checked(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
     if proc.returncode != 0:
         raise AssertionError(
             f"{what} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
@@ -58,10 +44,10 @@ def _checked(out: dict, what: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def runs(cluster, tmp_path_factory):
-    """The example run locally and through the SLURM profile, side by side."""
-    local = copy_project(tmp_path_factory.mktemp("local"))
+def runs(cluster, example_run, tmp_path_factory):
+    """The example through the SLURM profile, beside the shared local run of the same project."""
     remote = copy_project(tmp_path_factory.mktemp("remote"))
+    shutil.copy2(example_run / ".pseudonym_key", remote / ".pseudonym_key")
     slurm_logs = remote.parent / "slurm_logs"
     cluster_args = [
         "--profile",
@@ -78,20 +64,12 @@ def runs(cluster, tmp_path_factory):
         "--latency-wait",
         "5",
     ]
-    outs: dict[str, dict] = {"local": {}, "cluster": {}}
-    threads = [
-        threading.Thread(
-            target=_run, args=(local, ["--cores", "2"], dict(os.environ), outs["local"])
-        ),
-        threading.Thread(target=_run, args=(remote, cluster_args, cluster.env, outs["cluster"])),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    _checked(outs["local"], "local run")
-    proc = _checked(outs["cluster"], f"cluster run\n{cluster.logs()}")
-    return local, remote, proc, slurm_logs
+    env = {k: v for k, v in cluster.env.items() if k != "SOCIAL_LICENCE_KEY"}  # the key file
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), *cluster_args], cwd=remote, env=env, capture_output=True, text=True
+    )
+    _checked(proc, f"cluster run\n{cluster.logs()}")
+    return example_run, remote, proc, slurm_logs
 
 
 def _slurm_jobs(cluster) -> dict[str, tuple[str, str]]:

@@ -89,9 +89,12 @@ def test_verify_reproduces_a_run_and_names_the_one_edited_output(example_run, tm
     assert record["config_overrides"] == {"report": {"title": title}}
     inputs, outputs = read_manifest(results / "MANIFEST.sha256")
     assert "config/extra.yaml" in inputs
-    assert any("/interim/" in p for p in outputs), "interim files are published and checked too"
-    assert set(outputs) == {p for p in result_files(project) if p.startswith("results/parents/")} - {
-        "results/parents/MANIFEST.sha256"
+    published = result_files(project)
+    assert any("/interim/" in p for p in published)
+    # the manifest holds what a reviewer can reproduce without the pseudonymisation key: every
+    # published file but the row-level interim files (pseudonymised with the key) and itself
+    assert set(outputs) == {
+        p for p in published if "/interim/" not in p and not p.endswith(("MANIFEST.sha256", "PROVENANCE.json"))
     }
     table = sorted(p for p in outputs if p.startswith("results/parents/tables/") and p.endswith(".csv"))[0]
     data = bytearray((project / table).read_bytes())
@@ -100,9 +103,17 @@ def test_verify_reproduces_a_run_and_names_the_one_edited_output(example_run, tm
 
     monkeypatch.delenv("SOCIAL_LICENCE_KEY", raising=False)  # the key file of the run is read
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    assert cli.main(["verify", str(results), "--cores", "2"]) == 1
+    rerun = tmp_path / "rerun"
+    assert cli.main(["verify", str(results), "--cores", "2", "--keep", str(rerun)]) == 1
     printed = capsys.readouterr().out
     assert f"OUTPUT DIFFERS FROM MANIFEST: {table}" in printed
     assert "NOT REPRODUCED" not in printed and "INPUT CHANGED" not in printed
     assert "verification FAILED" in printed
     assert os.listdir(results)  # the project's own results are untouched by the re-run
+
+    # the re-run, kept: every published file, interim files included, is byte-identical to the
+    # run's, as a second run with the key file must be
+    again = result_files(rerun)
+    published[table] = (example_run / table).read_bytes()  # before the edit
+    assert sorted(again) == sorted(published)
+    assert sorted(p for p in published if again[p] != published[p]) == []

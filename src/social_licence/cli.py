@@ -43,7 +43,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    return verify.main(args.results_dir, cores=args.cores)
+    return verify.main(args.results_dir, cores=args.cores, keep=args.keep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     check.add_argument("results_dir", help="the results folder (holds MANIFEST.sha256)")
     check.add_argument("--cores", default="all", help="cores for the re-run (default: all)")
+    check.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="re-run in this new folder and leave it, to look at what the re-run made "
+        "(default: a temporary folder, removed)",
+    )
     check.set_defaults(run=_verify)
     args = parser.parse_args(argv)
     try:

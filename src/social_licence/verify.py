@@ -15,6 +15,7 @@ recorded in ``PROVENANCE.json`` are reported as notes: outputs may still match.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -107,7 +108,10 @@ def rerun(root: Path, record: dict, workdir: Path, cores: str) -> subprocess.Com
 def verify(
     results_dir: str | Path, *, cores: str = "all", keep: str | Path | None = None
 ) -> Verification:
-    """Check ``results_dir`` against its manifest and by re-running the analysis (see module)."""
+    """Check ``results_dir`` against its manifest and by re-running the analysis (see module).
+
+    ``keep``: a new folder to re-run in and leave in place, to look at what the re-run made
+    (default: a temporary folder, removed)."""
     results_dir = Path(results_dir).resolve()
     manifest = results_dir / MANIFEST_FILE
     if not manifest.is_file():
@@ -138,8 +142,12 @@ def verify(
         if _digest(root / name) != digest:
             found.outputs_edited.append(name)
 
-    parent = Path(keep) if keep is not None else None
-    with tempfile.TemporaryDirectory(prefix="social-licence-verify-", dir=parent) as tmp:
+    if keep is not None:
+        Path(keep).mkdir(parents=True)  # a new folder: never mixed with an earlier re-run
+        place = contextlib.nullcontext(str(keep))
+    else:
+        place = tempfile.TemporaryDirectory(prefix="social-licence-verify-")
+    with place as tmp:
         workdir = Path(tmp)
         _link_project(root, workdir, Path(record["results"]).parts[0])
         proc = rerun(root, record, workdir, cores)
@@ -151,9 +159,9 @@ def verify(
     return found
 
 
-def main(results_dir: str, cores: str = "all") -> int:
+def main(results_dir: str, cores: str = "all", keep: str | None = None) -> int:
     """Print the verification of ``results_dir``; 0 if everything matches, 1 otherwise."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    found = verify(results_dir, cores=cores)
+    found = verify(results_dir, cores=cores, keep=keep)
     print(found.report())
     return 0 if found.ok else 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -28,10 +29,15 @@ CODE_PARTS = ("Snakefile", "workflow", "scripts", "src")
 
 
 def _relative(path: str | Path, root: Path) -> str:
-    p = Path(path)
-    absolute = p if p.is_absolute() else (Path.cwd() / p)
+    """``path`` relative to ``root`` as the project names it: symbolic links are not followed,
+    so a project whose files are links (as verify's re-run is) records the same paths."""
+    absolute = Path(os.path.abspath(Path.cwd() / path))
     try:
-        return absolute.resolve().relative_to(root.resolve()).as_posix()
+        return absolute.relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        pass
+    try:  # a root given through a link, or a file outside it reached through one
+        return absolute.resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return absolute.resolve().as_posix()
 
