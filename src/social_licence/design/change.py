@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import EstimationError, InputError
 from ..survey.plan import WAVE
@@ -290,6 +289,8 @@ def change_tests(
                 answered &= where
             ddf = test["ndf"].iloc[0] * _domain_df(design, answered)
             test["ddf"] = ddf
+            from scipy import stats  # slow to import: only where p-values are computed
+
             test["p_value"] = stats.f.sf(test["statistic"].iloc[0], test["ndf"].iloc[0], ddf)
             if by is not None:
                 test.insert(0, "group", group)

@@ -20,19 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from plotnine import (
-    aes,
-    geom_errorbar,
-    geom_line,
-    geom_point,
-    ggplot,
-    guide_legend,
-    guides,
-    labs,
-    position_dodge,
-    scale_colour_manual,
-    scale_y_continuous,
-)
 
 from ..design.change import WAVE
 from ..design.estimators import OVERALL
@@ -40,7 +27,7 @@ from ..design.trends import BREAKDOWN, TEST_COLUMNS
 from ..io import atomic_write_bytes, atomic_write_text
 from ..survey.plan import Plan, Question
 from .disclosure import REASON_SECONDARY, Thresholds, protect_linked
-from .figures import OKABE_ITO, figure_withheld, save_figure, theme_social_licence
+from .figures import OKABE_ITO, figure_withheld, p9, save_figure, theme_social_licence
 from .tables import docx_bytes, format_p, format_percent, html_page, html_table, published_csv
 
 #: Columns of the published trend table that identify a row.
@@ -292,16 +279,16 @@ def trend_figure(shares: pd.DataFrame, plan: Plan, q: Question):
     rows["series"] = pd.Categorical(labels, categories=order)
     for c in ("estimate", "ci_low", "ci_high"):
         rows[c] = rows[c].astype(float) * 100
-    dodge = position_dodge(width=0.25)
+    dodge = p9.position_dodge(width=0.25)
     return (
-        ggplot(rows, aes(x="wave_label", y="estimate", colour="series", group="series"))
-        + geom_line(position=dodge, size=0.6)
-        + geom_errorbar(aes(ymin="ci_low", ymax="ci_high"), width=0.12, position=dodge)
-        + geom_point(position=dodge, size=2)
-        + scale_colour_manual(values=list(OKABE_ITO)[: len(order)] or ["#000000"])
-        + scale_y_continuous(limits=(0, 100))
-        + guides(colour=guide_legend(ncol=2))
-        + labs(
+        p9.ggplot(rows, p9.aes(x="wave_label", y="estimate", colour="series", group="series"))
+        + p9.geom_line(position=dodge, size=0.6)
+        + p9.geom_errorbar(p9.aes(ymin="ci_low", ymax="ci_high"), width=0.12, position=dodge)
+        + p9.geom_point(position=dodge, size=2)
+        + p9.scale_colour_manual(values=list(OKABE_ITO)[: len(order)] or ["#000000"])
+        + p9.scale_y_continuous(limits=(0, 100))
+        + p9.guides(colour=p9.guide_legend(ncol=2))
+        + p9.labs(
             title=title,
             subtitle=f"Percentage of {plan.population} who {q.says_plain}" + (f", by {plan.dimension_label(q, dim)}" if dim else ""),
             x="Wave",
