@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import social_licence
@@ -159,3 +161,16 @@ def test_a_module_over_800_lines_says_why_at_its_top():
         if not re.search(r"(over 800|~\s?[\d,]+|about [\d,]+) lines[^.]*:", doc, re.IGNORECASE):
             unexplained.append(f"{_module_name(path)} ({text.count(chr(10))} lines)")
     assert not unexplained, "long modules without a stated reason: " + ", ".join(unexplained)
+
+
+def test_a_job_starting_imports_no_heavy_library_it_may_not_use():
+    # Every rule script imports social_licence.stages; plotting, scipy.stats, statsmodels and the
+    # HTML/Word writers cost seconds per job and are loaded where used (the lazy imports above).
+    # A new module-level import of one of them makes every job of every run pay for it.
+    heavy = ["plotnine", "matplotlib", "scipy.stats", "statsmodels", "great_tables", "docx"]
+    code = (
+        "import sys, social_licence.stages; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", f"imported at start-up: {proc.stdout.strip()}"
