@@ -671,6 +671,26 @@ def run_pooled_table(
     write_pooled_table(pooled_table(pooled, q), plan, q, thresholds, csv_out, html_out, docx_out)
 
 
+def run_trend_tables(
+    questions: Sequence[str],
+    trends: Mapping[str, str | Path],
+    instrument_path: str | Path,
+    thresholds_path: str | Path,
+    plan_cfg: Mapping[str, Any],
+    outputs: Mapping[str, tuple[str | Path, str | Path, str | Path]],
+) -> None:
+    """Every trend question's trend table and (when pooled) pooled table, in one job.
+
+    ``trends``: the change job's frames by name (``<q>_waves``, ``<q>_change``, ``<q>_pooled``);
+    ``outputs``: (CSV, HTML, Word) paths by table name (``<q>_trend``, ``<q>_pooled``)."""
+    for q in questions:
+        paths = (instrument_path, thresholds_path, plan_cfg)
+        if f"{q}_trend" in outputs:
+            run_trend_table(q, trends[f"{q}_waves"], trends[f"{q}_change"], *paths, *outputs[f"{q}_trend"])
+        if f"{q}_pooled" in outputs:
+            run_pooled_table(q, trends[f"{q}_waves"], trends[f"{q}_pooled"], *paths, *outputs[f"{q}_pooled"])
+
+
 def run_trend_figure(
     question: str,
     waves_path: str | Path,

@@ -85,70 +85,40 @@ rule change:
         "../../scripts/change.py"
 
 
-rule trend_table:
+rule trend_tables:
     input:
-        waves=f"{WORK}/interim/trends/{{question}}_waves.parquet",
-        change=f"{WORK}/interim/trends/{{question}}_change.parquet",
+        **trend_outputs(),
         instrument=config["survey"]["instrument"],
         thresholds=config["report"]["thresholds"],
     output:
-        csv=f"{WORK}/tables/{{question}}_trend.csv",
-        html=report(
-            f"{WORK}/tables/{{question}}_trend.html",
-            caption="../report/trend_table.rst",
-            category="3. Tables",
-        ),
-        docx=f"{WORK}/tables/{{question}}_trend.docx",
+        csv=expand(f"{WORK}/tables/{{table}}.csv", table=TREND_TABLES + POOLED_TABLES),
+        html=[
+            report(path, caption="../report/trend_table.rst", category="3. Tables")
+            for path in expand(f"{WORK}/tables/{{table}}.html", table=TREND_TABLES)
+        ]
+        + [
+            report(path, caption="../report/pooled_table.rst", category="3. Tables")
+            for path in expand(f"{WORK}/tables/{{table}}.html", table=POOLED_TABLES)
+        ],
+        docx=expand(f"{WORK}/tables/{{table}}.docx", table=TREND_TABLES + POOLED_TABLES),
     log:
-        f"{WORK}/logs/trend_table_{{question}}.log",
+        f"{WORK}/logs/trend_tables.log",
     benchmark:
-        benchmark_file("trend_table_{question}")
-    wildcard_constraints:
-        question="|".join(TRENDS),
+        benchmark_file("trend_tables")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=mem_mb("table"),
-        runtime=runtime("table"),
+        mem_mb=mem_mb("tables"),
+        runtime=runtime("tables"),
         local_jobs=1,
     params:
         plan=PLAN_CONFIG,
+        questions=TRENDS,
+        trends=list(trend_outputs()),
+        tables=TREND_TABLES + POOLED_TABLES,
     script:
-        "../../scripts/trend_table.py"
-
-
-rule pooled_table:
-    input:
-        waves=f"{WORK}/interim/trends/{{question}}_waves.parquet",
-        pooled=f"{WORK}/interim/trends/{{question}}_pooled.parquet",
-        instrument=config["survey"]["instrument"],
-        thresholds=config["report"]["thresholds"],
-    output:
-        csv=f"{WORK}/tables/{{question}}_pooled.csv",
-        html=report(
-            f"{WORK}/tables/{{question}}_pooled.html",
-            caption="../report/pooled_table.rst",
-            category="3. Tables",
-        ),
-        docx=f"{WORK}/tables/{{question}}_pooled.docx",
-    log:
-        f"{WORK}/logs/pooled_table_{{question}}.log",
-    benchmark:
-        benchmark_file("pooled_table_{question}")
-    wildcard_constraints:
-        question="|".join(TRENDS),
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=mem_mb("table"),
-        runtime=runtime("table"),
-        local_jobs=1,
-    params:
-        plan=PLAN_CONFIG,
-    script:
-        "../../scripts/pooled_table.py"
+        "../../scripts/trend_tables.py"
 
 
 rule trend_figure:
