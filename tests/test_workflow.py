@@ -103,6 +103,23 @@ def test_nothing_to_do_after_a_complete_run(run1):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_an_edit_of_the_library_reruns_every_job(run1, tmp_path):
+    # a comment added to one module of the library under src/: no rule names the module, yet
+    # every job imports the library, so every job is out of date (its `library` parameter, the
+    # digest of the package, changed): the first jobs for that reason, the others after them
+    project = tmp_path / "project"
+    shutil.copytree(run1, project, symlinks=True)
+    module = project / "src" / "social_licence" / "io.py"
+    module.write_text(module.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    proc = snakemake(project, "-n")
+    log = proc.stdout + proc.stderr
+    scheduled = set(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M))
+    rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")), re.M))
+    waves_only = {"wave_ingest", "wave_weight", "change", "trend_tables", "trend_figure"}
+    assert scheduled - {"all"} == rules - waves_only
+    assert "Params have changed since last execution" in log
+
+
 def test_manifest_lists_and_verifies_every_input_and_output(run1):
     text = (run1 / "results/parents/MANIFEST.sha256").read_text()
     lines = [line for line in text.splitlines() if not line.startswith("#")]

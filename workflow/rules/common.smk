@@ -46,6 +46,12 @@ from social_licence.config_check import load_workflow_config
 CHECKED = load_workflow_config(config)
 INSTRUMENT = CHECKED.instrument
 
+# The digest of the library the jobs import: a parameter of every rule, so editing src/ re-runs
+# the jobs (Snakemake follows a rule's own script and parameters, not the modules it imports).
+from social_licence.report.provenance import library_digest
+
+LIBRARY = library_digest()
+
 if RAKING and config["weighting"]["targets"] not in TARGETS["sets"]:
     raise ValueError(
         f"weighting.targets: {config['weighting']['targets']!r} is not a set in "

@@ -19,6 +19,7 @@ rule estimate:
         mem_mb=mem_mb("estimate"),
         runtime=runtime("estimate"),
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
     script:
         "../../scripts/estimate.py"

@@ -25,6 +25,7 @@ rule ingest:
         mem_mb=mem_mb("ingest"),
         runtime=runtime("ingest"),
     params:
+        library=LIBRARY,
         survey=config["survey"],
         cleaning=config["cleaning"],
     script:
@@ -53,5 +54,7 @@ rule codebook:
     resources:
         mem_mb=mem_mb("codebook"),
         runtime=runtime("codebook"),
+    params:
+        library=LIBRARY,
     script:
         "../../scripts/codebook.py"

@@ -36,6 +36,7 @@ rule model:
         mem_mb=mem_mb("model"),
         runtime=runtime("model"),
     params:
+        library=LIBRARY,
         estimation=config["estimation"],
         waves=list(wave_surveys()),
         panel_column=(config.get("waves_panel") or {}).get("column"),

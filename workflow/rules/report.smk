@@ -26,6 +26,7 @@ rule tables:
         runtime=runtime("tables"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
         names=TABLES,
     script:
@@ -58,6 +59,7 @@ rule figures:
         runtime=runtime("figures"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
         models=model_names(),
         names=FIGURES,
@@ -99,6 +101,7 @@ rule brief:
         runtime=runtime("brief"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
         models=model_names(),
     script:
@@ -124,6 +127,7 @@ rule manifest:
         runtime=runtime("manifest"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         provenance=provenance_params(),
     script:
         "../../scripts/manifest.py"
@@ -145,5 +149,7 @@ rule publish:
     resources:
         mem_mb=mem_mb("publish"),
         runtime=runtime("publish"),
+    params:
+        library=LIBRARY,
     script:
         "../../scripts/publish.py"

@@ -25,6 +25,7 @@ rule wave_ingest:
         mem_mb=mem_mb("ingest"),
         runtime=runtime("ingest"),
     params:
+        library=LIBRARY,
         survey=wave_survey,
         cleaning=config["cleaning"],
     script:
@@ -53,6 +54,7 @@ rule wave_weight:
         mem_mb=mem_mb("weight"),
         runtime=runtime("weight"),
     params:
+        library=LIBRARY,
         weighting=wave_weighting,
         estimation=config["estimation"],
         layout=config["survey"]["layout"],
@@ -78,6 +80,7 @@ rule change:
         mem_mb=mem_mb("change"),
         runtime=runtime("change"),
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
         waves=list(wave_surveys()),
         panel_column=(config.get("waves_panel") or {}).get("column"),
@@ -113,6 +116,7 @@ rule trend_tables:
         runtime=runtime("tables"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
         questions=TRENDS,
         trends=list(trend_outputs()),
@@ -148,6 +152,7 @@ rule trend_figure:
         runtime=runtime("figure"),
         local_jobs=1,
     params:
+        library=LIBRARY,
         plan=PLAN_CONFIG,
     script:
         "../../scripts/trend_figure.py"

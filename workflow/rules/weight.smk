@@ -21,6 +21,7 @@ rule weight:
         mem_mb=mem_mb("weight"),
         runtime=runtime("weight"),
     params:
+        library=LIBRARY,
         weighting=config["weighting"],
         estimation=config["estimation"],
         layout=config["survey"]["layout"],

@@ -67,6 +67,22 @@ def code_digest(root: str | Path) -> str:
     return digest.hexdigest()
 
 
+def library_digest() -> str:
+    """SHA-256 over the files of the imported ``social_licence`` package (path within the
+    package and content, sorted by path): the library every job of this run imports, from
+    ``src/`` or installed. A parameter of every rule, so an edit of the library re-runs the jobs
+    that use it (Snakemake follows each rule's own script and parameters, not the modules the
+    script imports)."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(sha256_file(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def code_version(root: str | Path) -> dict[str, Any]:
     """Git commit and dirty flag of ``root``, or the installed package version; and the code
     digest, which identifies the code whether or not it is a git checkout."""
