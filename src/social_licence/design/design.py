@@ -30,6 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import EstimationError
 from ..weighting.calibration import Calibration
@@ -232,6 +233,42 @@ class SurveyDesign(Estimators):
         if self._cal is not None:
             xdu = np.asarray(self._cal.indicator().T @ (self._cal.d[:, None] * z))
             totals = totals - self._cal.adjustment(xdu)
+        return self.vcov_psu_totals(totals)
+
+    def vcov_total_indexed(
+        self, rows: np.ndarray, index: np.ndarray, table: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`vcov_total` of influence values given by a table: design row ``rows[i]`` has
+        ``table[index[i]]``, every other row zero (e.g. the rows of one group of a model share
+        their group's influence).
+
+        The ``(n, p)`` matrix is never formed: the weights of each PSU (and calibration
+        category) are summed per table row, chunk by chunk of rows, then multiplied by the table.
+        """
+        table = np.asarray(table, dtype=float)
+        if table.ndim == 1:
+            table = table[:, None]
+        rows = np.asarray(rows, dtype=np.int64)
+        index = np.asarray(index, dtype=np.int64)
+        if rows.shape != index.shape:
+            raise EstimationError(f"{len(rows)} rows but {len(index)} table indices")
+        st, cal, m = self._structure, self._cal, len(table)
+        totals = np.zeros((self.n_psu, table.shape[1]))
+        xdu = None if cal is None else np.zeros((cal.k, table.shape[1]))
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            r, i = rows[start : start + _CHUNK_ROWS], index[start : start + _CHUNK_ROWS]
+            psu_w = sparse.csr_matrix((self.weights[r], (st.psu[r], i)), shape=(self.n_psu, m))
+            totals += psu_w @ table
+            if cal is not None:
+                codes = cal.codes[r]
+                at, margin = np.nonzero(codes >= 0)
+                cat_d = sparse.csr_matrix(
+                    (cal.d[r][at], (codes[at, margin] + cal.offsets[margin], i[at])),
+                    shape=(cal.k, m),
+                )
+                xdu += cat_d @ table
+        if cal is not None:
+            totals = totals - cal.adjustment(xdu)
         return self.vcov_psu_totals(totals)
 
     def vcov_psu_totals(self, totals: np.ndarray, *, diagonal: bool = False) -> np.ndarray:
@@ -461,3 +498,5 @@ class SurveyDesign(Estimators):
 
 # Largest PSU x cell block held in memory at once when only variances are needed (~100 MB).
 _CHUNK_CELLS = 12_000_000
+# Rows summed at once by vcov_total_indexed (its sparse blocks take ~25 bytes a row).
+_CHUNK_ROWS = 4_000_000
