@@ -257,16 +257,14 @@ class SurveyDesign(Estimators):
         xdu = None if cal is None else np.zeros((cal.k, table.shape[1]))
         for start in range(0, len(rows), _CHUNK_ROWS):
             r, i = rows[start : start + _CHUNK_ROWS], index[start : start + _CHUNK_ROWS]
-            psu_w = sparse.csr_matrix((self.weights[r], (st.psu[r], i)), shape=(self.n_psu, m))
-            totals += psu_w @ table
+            totals += _sums_by(st.psu[r], i, self.weights[r], self.n_psu, m) @ table
             if cal is not None:
-                codes = cal.codes[r]
-                at, margin = np.nonzero(codes >= 0)
-                cat_d = sparse.csr_matrix(
-                    (cal.d[r][at], (codes[at, margin] + cal.offsets[margin], i[at])),
-                    shape=(cal.k, m),
-                )
-                xdu += cat_d @ table
+                d = cal.d[r]
+                for margin, size in enumerate(cal.sizes):
+                    c = cal.codes[r, margin]
+                    ok = c >= 0
+                    block = _sums_by(c[ok], i[ok], d[ok], size, m) @ table
+                    xdu[cal.offsets[margin] : cal.offsets[margin] + size] += block
         if cal is not None:
             totals = totals - cal.adjustment(xdu)
         return self.vcov_psu_totals(totals)
@@ -496,7 +494,15 @@ class SurveyDesign(Estimators):
         return f"<SurveyDesign: {kind}{clus}, n={self.n}, {self.n_strata} strata, df={self.df}>"
 
 
+def _sums_by(codes: np.ndarray, index: np.ndarray, values: np.ndarray, n_codes: int, m: int):
+    """``(n_codes, m)`` sums of ``values`` by (code, index): dense when small, else sparse."""
+    if n_codes * m <= _CHUNK_CELLS:
+        key = codes * m + index
+        return np.bincount(key, weights=values, minlength=n_codes * m).reshape(n_codes, m)
+    return sparse.csr_matrix((values, (codes, index)), shape=(n_codes, m))
+
+
 # Largest PSU x cell block held in memory at once when only variances are needed (~100 MB).
 _CHUNK_CELLS = 12_000_000
-# Rows summed at once by vcov_total_indexed (its sparse blocks take ~25 bytes a row).
-_CHUNK_ROWS = 4_000_000
+# Rows summed at once by vcov_total_indexed (~50 bytes a row while summed).
+_CHUNK_ROWS = 1_000_000

@@ -141,7 +141,9 @@ class ModelResult:
         """Unweighted count of units (respondents where known) among fitted rows."""
         rows = self._m.rows if rows is None else rows
         codes = self._unit_codes()
-        return int(len(rows)) if codes is None else int(np.unique(codes[rows]).size)
+        if codes is None:
+            return int(len(rows))
+        return int(np.count_nonzero(np.bincount(codes[rows], minlength=len(codes))))
 
     def __repr__(self) -> str:
         return (
@@ -362,8 +364,10 @@ class ModelResult:
         codes = self._unit_codes()
         if codes is None:
             return float(self.design.weights[rows].sum())
-        _, first = np.unique(codes[rows], return_index=True)
-        return float(self.design.weights[rows][first].sum())
+        # each unit's first row among rows, units in code order
+        first = np.full(len(codes), -1, dtype=np.int64)
+        first[codes[rows][::-1]] = rows[::-1]
+        return float(self.design.weights[first[first >= 0]].sum())
 
     def marginal_effects_stacked(self, by: Sequence[str], **kwargs) -> pd.DataFrame:
         """:meth:`marginal_effects` for several variables, stacked with ``group_variable``/``group``."""
