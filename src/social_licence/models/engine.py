@@ -1,5 +1,10 @@
 """The fitting engine under the models: design matrices from patsy, IRLS for the GLMs, separation
-checks, replicate refits and the design sandwich."""
+checks, replicate refits and the design sandwich.
+
+Memory stays bounded by the number of distinct covariate patterns, not of rows: the model
+matrix is built once per pattern, fitted rows with the same pattern and outcome are fitted as
+one weighted group (:class:`Matrices`), and influence values reach the variance engine as a table
+indexed by group (:meth:`SurveyDesign.vcov_total_indexed`)."""
 
 from __future__ import annotations
 

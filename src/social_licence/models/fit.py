@@ -9,6 +9,8 @@ as R does with ``design[-na.action, ]``. Repeated ratings of one parent are hand
 
 GLM point estimates come from statsmodels' IRLS (the weights as ``var_weights``,
 :mod:`.engine`); the design-based sandwich is ours, as statsmodels knows no strata, PSUs or FPC.
+Both fit the rows collapsed to groups of equal covariate pattern and outcome (exact: the same
+estimating equations), so a million respondents' ratings cost memory by pattern, not by rating.
 The proportional-odds model is hand-written: statsmodels' ``OrderedModel`` takes no weights. Formulas go through patsy (term names as patsy
 gives them, e.g. ``ethnicity[T.Black]``). Proven against R ``svyglm``/``svyolr`` numbers in
 ``tests/data/reference/api/r_reference/`` and against statsmodels on unweighted data
