@@ -178,17 +178,18 @@ def design_matrices(design: SurveyDesign, formula: str, family: str, subset, mod
     # rows whose covariate pattern and outcome patsy kept (no missing value), numbered
     x_pos = np.full(len(x_first), -1, dtype=np.int64)
     x_pos[X.index.to_numpy()] = np.arange(len(X))
-    y_pos = np.full(max(int(y_code.max()) + 1, len(y_kept)) if len(y_code) else 0, -1, np.int64)
+    # outcome codes: the ordinal levels, or the distinct left-hand values (-1: missing level)
+    y_pos = np.full(len(levels) if ordinal else len(y_first), -1, dtype=np.int64)
     y_pos[y_kept] = np.arange(len(y_kept))
     xr = x_pos[x_code]
-    yr = np.where(y_code >= 0, y_pos[np.maximum(y_code, 0)], -1)
+    yr = np.full(len(y_code), -1, dtype=np.int64)
+    answered = y_code >= 0
+    yr[answered] = y_pos[y_code[answered]]
     keep = (xr >= 0) & (yr >= 0)
     rows = fitted[keep]
     if rows.size == 0:
         raise ModelError(f"model {model!r}: no rows with complete values for {formula!r}")
-    group, group_first = _patterns(
-        pd.DataFrame({"x": xr[keep], "y": yr[keep]}, copy=False)
-    )
+    group, group_first = _patterns(pd.DataFrame({"x": xr[keep], "y": yr[keep]}, copy=False))
     pattern = xr[keep][group_first]
     terms = [str(c) for c in X.columns]
     has_intercept = "Intercept" in terms
