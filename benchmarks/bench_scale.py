@@ -8,7 +8,7 @@ a rule script's process with its children, named by its log file (``model_accept
 the tree is Snakemake plus every job running at that instant. Targets: every job within 1.5 GB
 at 100,000 respondents and 6 GB at 1,000,000, and the tree within 12 GB at 1,000,000. Prints one
 row per job and size (peak MB, seconds, target, within target or not), then the tree. Usage
-(1,000,000 takes ~20 minutes on a quiet 2-core machine):
+(1,000,000 takes ~10 minutes on the 2-core machine, the export 1.5 more):
 
     nice python benchmarks/bench_scale.py [--sizes 100000 1000000]
 """
