@@ -312,7 +312,8 @@ def manifest_inputs():
 # `ratings` the number of grid items in the instrument (the long frame's width) and `job_mb`
 # the Snakemake process that runs a cluster job beside its rule script (0 for local rules).
 # The coefficients were fitted to peaks measured by benchmarks/bench_rule_resources.py on the
-# synthetic generator's exports of 1,500, 10,000 and 30,000 respondents; requests add a margin of
+# synthetic generator's exports of 1,500, 10,000 and 30,000 respondents, and for estimation and
+# the models by benchmarks/bench_scale.py at 100,000 and 1,000,000; requests add a margin of
 # MEMORY_MARGIN and grow with each retry (`attempt`), so a job killed for memory on a cluster
 # is resubmitted with more.
 MEMORY_MARGIN = 1.2
@@ -340,9 +341,9 @@ RULE_COST = {
     "ingest": (175, 50, 5, 2),
     "weight": (180, 50, 5, 2),
     "codebook": (180, 30, 5, 2),
-    "estimate": (290, 90, 5, 5),
-    "model_long": (265, 1210, 5, 10),
-    "model_respondent": (300, 130, 5, 2),
+    "estimate": (290, 110, 5, 5),
+    "model_long": (400, 90, 5, 1),
+    "model_respondent": (320, 55, 5, 2),
     "change": (290, 180, 5, 10),
     "table": (250, 0, 2, 0),
     "figure": (280, 0, 2, 0),

@@ -30,6 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import EstimationError
 from ..weighting.calibration import Calibration
@@ -234,6 +235,40 @@ class SurveyDesign(Estimators):
             totals = totals - self._cal.adjustment(xdu)
         return self.vcov_psu_totals(totals)
 
+    def vcov_total_indexed(
+        self, rows: np.ndarray, index: np.ndarray, table: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`vcov_total` of influence values given by a table: design row ``rows[i]`` has
+        ``table[index[i]]``, every other row zero (e.g. the rows of one group of a model share
+        their group's influence).
+
+        The ``(n, p)`` matrix is never formed: the weights of each PSU (and calibration
+        category) are summed per table row, chunk by chunk of rows, then multiplied by the table.
+        """
+        table = np.asarray(table, dtype=float)
+        if table.ndim == 1:
+            table = table[:, None]
+        rows = np.asarray(rows, dtype=np.int64)
+        index = np.asarray(index, dtype=np.int64)
+        if rows.shape != index.shape:
+            raise EstimationError(f"{len(rows)} rows but {len(index)} table indices")
+        st, cal, m = self._structure, self._cal, len(table)
+        totals = np.zeros((self.n_psu, table.shape[1]))
+        xdu = None if cal is None else np.zeros((cal.k, table.shape[1]))
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            r, i = rows[start : start + _CHUNK_ROWS], index[start : start + _CHUNK_ROWS]
+            totals += _sums_by(st.psu[r], i, self.weights[r], self.n_psu, m) @ table
+            if cal is not None:
+                d = cal.d[r]
+                for margin, size in enumerate(cal.sizes):
+                    c = cal.codes[r, margin]
+                    ok = c >= 0
+                    block = _sums_by(c[ok], i[ok], d[ok], size, m) @ table
+                    xdu[cal.offsets[margin] : cal.offsets[margin] + size] += block
+        if cal is not None:
+            totals = totals - cal.adjustment(xdu)
+        return self.vcov_psu_totals(totals)
+
     def vcov_psu_totals(self, totals: np.ndarray, *, diagonal: bool = False) -> np.ndarray:
         """The variance engine: covariance of totals from their per-PSU weighted totals.
 
@@ -409,5 +444,15 @@ class SurveyDesign(Estimators):
         return f"<SurveyDesign: {kind}{clus}, n={self.n}, {self.n_strata} strata, df={self.df}>"
 
 
+def _sums_by(codes: np.ndarray, index: np.ndarray, values: np.ndarray, n_codes: int, m: int):
+    """``(n_codes, m)`` sums of ``values`` by (code, index): dense when small, else sparse."""
+    if n_codes * m <= _CHUNK_CELLS:
+        key = codes * m + index
+        return np.bincount(key, weights=values, minlength=n_codes * m).reshape(n_codes, m)
+    return sparse.csr_matrix((values, (codes, index)), shape=(n_codes, m))
+
+
 # Largest PSU x cell block held in memory at once when only variances are needed (~100 MB).
 _CHUNK_CELLS = 12_000_000
+# Rows summed at once by vcov_total_indexed (~50 bytes a row while summed).
+_CHUNK_ROWS = 1_000_000

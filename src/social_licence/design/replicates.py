@@ -250,6 +250,17 @@ class ReplicateDesign(Estimators):
         """The (rows, replicates) analysis weights of this design."""
         return self.repweights[self._units()]
 
+    def replicate_weight_totals(
+        self, rows: np.ndarray, index: np.ndarray, size: int
+    ) -> np.ndarray:
+        """``(size, replicates)``: each replicate's weights of design rows ``rows`` summed by
+        ``index`` (e.g. a model's groups of rows), without the (rows, replicates) matrix."""
+        unit = self._units()[rows]
+        counts = sparse.csr_matrix(
+            (np.ones(len(unit)), (index, unit)), shape=(size, self.repweights.shape[0])
+        )
+        return np.asarray(counts @ self.repweights)
+
 
 def replicate_rank(repweights: np.ndarray, tol: float = 1e-5) -> int:
     """Numerical rank of the replicate weights (singular values above ``tol`` x the largest)."""

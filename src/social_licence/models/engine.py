@@ -1,5 +1,10 @@
 """The fitting engine under the models: design matrices from patsy, IRLS for the GLMs, separation
-checks, replicate refits and the design sandwich."""
+checks, replicate refits and the design sandwich.
+
+Memory stays bounded by the number of distinct covariate patterns, not of rows: the model
+matrix is built once per pattern, fitted rows with the same pattern and outcome are fitted as
+one weighted group (:class:`Matrices`), and influence values reach the variance engine as a table
+indexed by group (:meth:`SurveyDesign.vcov_total_indexed`)."""
 
 from __future__ import annotations
 
@@ -15,14 +20,27 @@ from scipy import linalg, special
 from ..design.design import SurveyDesign
 from ..errors import ModelError
 from .formula import evaluate_subset
-from .spec import EVAL_ENV, FAMILIES, MAX_SE, check_formula
+from .spec import EVAL_ENV, FAMILIES, check_formula
 
 
 # -- design matrices ------------------------------------------------------------------------
 @dataclass
 class Matrices:
-    y: np.ndarray  # outcome per fitted row (0/1, numeric or ordinal code)
-    X: np.ndarray  # model matrix of the fitted rows
+    """A model's data collapsed to groups: fitted rows with the same covariate pattern and
+    outcome are one group, carrying the sum of their weights.
+
+    Exact for every quantity the models need: the estimating equations, information matrix
+    and log-likelihood are sums over rows whose terms are equal within a group, and a row's
+    score (hence its influence) is its group's. So a million respondents' ratings never become
+    a dense per-rating model matrix: the matrix has one row per group, and rows are mapped to
+    their group by ``group`` when influence values are totalled per PSU.
+    """
+
+    yg: np.ndarray  # outcome per group (0/1, numeric or ordinal code)
+    Xg: np.ndarray  # model matrix per group
+    group: np.ndarray  # group of each fitted row
+    pattern: np.ndarray  # covariate pattern of each group: a row of ``patterns``
+    patterns: pd.DataFrame  # the right-hand variables of each covariate pattern
     terms: list[str]
     rows: np.ndarray  # positions of fitted rows in the design
     design_info: Any  # patsy DesignInfo, to rebuild X for counterfactual data
@@ -30,6 +48,24 @@ class Matrices:
     outcome_label: str  # the level a binary model predicts, or "mean"
     levels: list[str] = field(default_factory=list)  # ordinal outcome levels
     intercept: bool = True
+
+    @property
+    def X(self) -> np.ndarray:
+        """The model matrix of the fitted rows, expanded (small data and checks only)."""
+        return self.Xg[self.group]
+
+    @property
+    def y(self) -> np.ndarray:
+        """The outcome of the fitted rows, expanded."""
+        return self.yg[self.group]
+
+    def group_sums(self, w: np.ndarray) -> np.ndarray:
+        """Per-row values (e.g. the fitted rows' weights) summed within groups."""
+        return np.bincount(self.group, weights=w, minlength=len(self.yg))
+
+    @property
+    def rows_per_group(self) -> np.ndarray:
+        return np.bincount(self.group, minlength=len(self.yg))
 
 
 def _subset_mask(design: SurveyDesign, subset, model: str) -> np.ndarray:
@@ -48,28 +84,67 @@ def _subset_mask(design: SurveyDesign, subset, model: str) -> np.ndarray:
     return mask
 
 
+def _patterns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each row's combination of values of ``frame``'s columns (missing values a value
+    of their own) and the position of each combination's first row."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    size = 1
+    for col in frame.columns:
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes, card = s.cat.codes.to_numpy().astype(np.int64) + 1, len(s.cat.categories) + 1
+        else:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            codes, card = codes.astype(np.int64) + 1, len(uniques) + 1
+        if size * card >= 2**62:  # renumber the combinations seen so far before they overflow
+            key, uniques = pd.factorize(key, sort=True)
+            size = len(uniques)
+        key = key * card + codes
+        size *= card
+    code, uniques = pd.factorize(key, sort=True)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)
+    return code.astype(np.int64), first
+
+
 def design_matrices(design: SurveyDesign, formula: str, family: str, subset, model: str) -> Matrices:
+    """The model's outcome and model matrix, collapsed to groups (:class:`Matrices`).
+
+    patsy learns the formula (levels, and the state of ``center()``/``standardize()``) from all
+    the rows it would see, then builds the model matrix only for the distinct covariate patterns:
+    every row of it equals the row patsy builds for the full data.
+    """
     data = design.data
-    lhs, _ = check_formula(formula, list(data.columns), model)
+    lhs, rhs = check_formula(formula, list(data.columns), model)
     mask = _subset_mask(design, subset, model)
-    frame = data.reset_index(drop=True)
-    frame = frame.loc[mask & (design.weights > 0)]
+    fitted = np.flatnonzero(mask & (design.weights > 0))
+    variables = list(dict.fromkeys([*lhs, *rhs]))
+    frame = data[variables].iloc[fitted].reset_index(drop=True)
     rhs_formula = formula.split("~", 1)[1]
     ordinal = family == "ordinal"
+    outcome = lhs[0]
     try:
         if ordinal:
-            X = patsy.dmatrix(
-                rhs_formula, frame, eval_env=EVAL_ENV, NA_action="drop", return_type="dataframe"
+            x_info = patsy.incr_dbuilder(
+                rhs_formula, lambda: iter([frame]), eval_env=EVAL_ENV, NA_action="drop"
             )
-            Y = None
         else:
-            Y, X = patsy.dmatrices(
-                formula, frame, eval_env=EVAL_ENV, NA_action="drop", return_type="dataframe"
+            y_info, x_info = patsy.incr_dbuilders(
+                formula, lambda: iter([frame]), eval_env=EVAL_ENV, NA_action="drop"
+            )
+        x_code, x_first = _patterns(frame[rhs]) if rhs else _patterns(frame.iloc[:, :0])
+        patterns = frame[rhs].iloc[x_first].reset_index(drop=True)
+        (X,) = patsy.build_design_matrices(
+            [x_info], patterns, NA_action="drop", return_type="dataframe"
+        )
+        if not ordinal:
+            y_code, y_first = _patterns(frame[lhs])
+            (Y,) = patsy.build_design_matrices(
+                [y_info], frame[lhs].iloc[y_first].reset_index(drop=True),
+                NA_action="drop", return_type="dataframe",
             )
     except patsy.PatsyError as exc:
         raise ModelError(f"model {model!r}: formula {formula!r} cannot be built: {exc}") from None
-    design_info = X.design_info
-    outcome = lhs[0]
     levels: list[str] = []
     if ordinal:
         if len(lhs) != 1:
@@ -79,19 +154,20 @@ def design_matrices(design: SurveyDesign, formula: str, family: str, subset, mod
             raise ModelError(
                 f"model {model!r}: ordinal outcome {outcome!r} must be an ordered categorical"
             )
-        keep = X.index[yser.loc[X.index].notna().to_numpy()]
-        X = X.loc[keep]
         levels = [str(c) for c in yser.cat.categories]
-        y = yser.loc[keep].cat.codes.to_numpy().astype(np.int64)
+        y_code = yser.cat.codes.to_numpy().astype(np.int64)
+        y_kept = np.arange(len(levels))
+        y_values = y_kept.copy()
         outcome_label = ""
     else:
+        y_kept = Y.index.to_numpy()
         if Y.shape[1] == 2 and family == "binomial":
             # A two-level factor outcome: the second level is the event, as in R's glm.
-            y = Y.iloc[:, 1].to_numpy(dtype=float)
+            y_values = Y.iloc[:, 1].to_numpy(dtype=float)
             name = str(Y.columns[1])
             outcome_label = name[name.find("[") + 1 : -1] if "[" in name else name
         elif Y.shape[1] == 1:
-            y = Y.iloc[:, 0].to_numpy(dtype=float)
+            y_values = Y.iloc[:, 0].to_numpy(dtype=float)
             outcome_label = outcome if family == "binomial" else "mean"
         else:
             raise ModelError(
@@ -99,9 +175,22 @@ def design_matrices(design: SurveyDesign, formula: str, family: str, subset, mod
                 f"({', '.join(map(str, Y.columns))}); a {family} outcome needs one numeric column"
                 " or a two-level factor"
             )
-    rows = X.index.to_numpy()
+    # rows whose covariate pattern and outcome patsy kept (no missing value), numbered
+    x_pos = np.full(len(x_first), -1, dtype=np.int64)
+    x_pos[X.index.to_numpy()] = np.arange(len(X))
+    # outcome codes: the ordinal levels, or the distinct left-hand values (-1: missing level)
+    y_pos = np.full(len(levels) if ordinal else len(y_first), -1, dtype=np.int64)
+    y_pos[y_kept] = np.arange(len(y_kept))
+    xr = x_pos[x_code]
+    yr = np.full(len(y_code), -1, dtype=np.int64)
+    answered = y_code >= 0
+    yr[answered] = y_pos[y_code[answered]]
+    keep = (xr >= 0) & (yr >= 0)
+    rows = fitted[keep]
     if rows.size == 0:
         raise ModelError(f"model {model!r}: no rows with complete values for {formula!r}")
+    group, group_first = _patterns(pd.DataFrame({"x": xr[keep], "y": yr[keep]}, copy=False))
+    pattern = xr[keep][group_first]
     terms = [str(c) for c in X.columns]
     has_intercept = "Intercept" in terms
     Xa = X.to_numpy(dtype=float)
@@ -111,7 +200,20 @@ def design_matrices(design: SurveyDesign, formula: str, family: str, subset, mod
         j = terms.index("Intercept")
         Xa = np.delete(Xa, j, axis=1)
         terms.pop(j)
-    return Matrices(y, Xa, terms, rows, design_info, outcome, outcome_label, levels, has_intercept)
+    return Matrices(
+        yg=y_values[yr[keep][group_first]],
+        Xg=Xa[pattern],
+        group=group,
+        pattern=pattern,
+        patterns=patterns.iloc[X.index.to_numpy()].reset_index(drop=True),
+        terms=terms,
+        rows=rows,
+        design_info=x_info,
+        outcome=outcome,
+        outcome_label=outcome_label,
+        levels=levels,
+        intercept=has_intercept,
+    )
 
 
 def check_columns(X: np.ndarray, terms: list[str], w: np.ndarray, model: str) -> None:
@@ -268,7 +370,8 @@ def _separation_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     return res.x
 
 
-def _describe_separation(X, y, terms, direction) -> str:
+def _describe_separation(X, y, terms, direction, counts) -> str:
+    """The separating terms; ``counts``: rows behind each row of ``X`` (groups of rows)."""
     names = [t for t, b in zip(terms, direction, strict=True) if abs(b) > 1e-6 and t != "Intercept"]
     detail = []
     for t in names:
@@ -277,15 +380,20 @@ def _describe_separation(X, y, terms, direction) -> str:
         if set(np.unique(col)) <= {0.0, 1.0}:
             yy = y[col == 1]
             if yy.size and np.all(yy == yy[0]):
-                detail.append(f"all {yy.size} rows with {t} have outcome {int(yy[0])}")
+                detail.append(f"all {int(counts[col == 1].sum())} rows with {t} have outcome {int(yy[0])}")
     text = ", ".join(names) if names else ", ".join(terms)
     return text + (f" ({'; '.join(detail)})" if detail else "")
 
 
 
 # -- fitting entry points -------------------------------------------------------------------
-def glm_core(X, y, w, family, terms, model, maxiter, tol, max_se: float = MAX_SE):
-    """Fit, diagnose, and return the fit and the per-row influence ``U A^-1`` (fitted rows)."""
+def glm_core(X, y, w, family, terms, model, maxiter, tol, counts=None):
+    """Fit, diagnose, and return the fit and the per-row influence ``U A^-1`` (fitted rows).
+
+    Rows may be groups of rows (:class:`Matrices`): ``w`` then sums their weights and
+    ``counts`` gives how many rows each stands for (for messages); the influence is per group.
+    """
+    counts = np.ones(len(y), dtype=np.int64) if counts is None else counts
     check_columns(X, terms, w, model)
     if family == "binomial" and (np.any(y < 0) or np.any(y > 1)):
         bad = np.unique(y[(y < 0) | (y > 1)])[:5].tolist()
@@ -303,7 +411,8 @@ def glm_core(X, y, w, family, terms, model, maxiter, tol, max_se: float = MAX_SE
         if direction is not None:
             raise ModelError(
                 f"model {model!r}: perfect or quasi-perfect separation: the outcome is predicted "
-                f"exactly by term(s) {_describe_separation(X[w > 0], y[w > 0], terms, direction)}; "
+                f"exactly by term(s) "
+                f"{_describe_separation(X[w > 0], y[w > 0], terms, direction, counts[w > 0])}; "
                 "merge sparse levels, drop the term, or restrict the subset"
             )
     if not fit.converged or not np.all(np.isfinite(fit.beta)):
@@ -326,16 +435,15 @@ def glm_core(X, y, w, family, terms, model, maxiter, tol, max_se: float = MAX_SE
 
 def finish(
     design: SurveyDesign,
-    rows: np.ndarray,
+    m: Matrices,
     h: np.ndarray,
     terms: list[str],
     model: str,
     check_se: bool,
     max_se: float,
 ) -> np.ndarray:
-    H = np.zeros((design.n, h.shape[1]))
-    H[rows] = h
-    V = design.vcov_total(H)
+    """Design covariance of the estimates from the influence ``h`` of each group of ``m``."""
+    V = design.vcov_total_indexed(m.rows, m.group, h)
     if check_se:
         check_standard_errors(V, terms, model, max_se)
     return V
@@ -354,8 +462,9 @@ def is_replicate_design(design) -> bool:
     return not hasattr(design, "vcov_total") and hasattr(design, "replicate_weights")
 
 
-def replicate_weights_of(design, rows: np.ndarray) -> np.ndarray:
-    return np.asarray(design.replicate_weights(), dtype=float)[rows]
+def replicate_weights_of(design, m: Matrices) -> np.ndarray:
+    """``(groups, R)``: each replicate's weights summed over the fitted rows of each group."""
+    return design.replicate_weight_totals(m.rows, m.group, len(m.yg))
 
 
 def replicate_fail(model: str, r: int, R: int, what: str) -> ModelError:
@@ -376,10 +485,13 @@ def glm_replicates(
     X: np.ndarray | None = None,
     y: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coefficients refitted with each replicate's weights (warm start): ``(R, p)``."""
-    X = m.X if X is None else X
-    y = m.y if y is None else y
-    RW = replicate_weights_of(design, m.rows)
+    """Coefficients refitted with each replicate's weights (warm start): ``(R, p)``.
+
+    ``X`` and ``y`` (default ``m``'s) are per group of ``m``.
+    """
+    X = m.Xg if X is None else X
+    y = m.yg if y is None else y
+    RW = replicate_weights_of(design, m)
     R = RW.shape[1]
     out = np.empty((R, X.shape[1]))
     for r in range(R):

@@ -9,6 +9,8 @@ as R does with ``design[-na.action, ]``. Repeated ratings of one parent are hand
 
 GLM point estimates come from statsmodels' IRLS (the weights as ``var_weights``,
 :mod:`.engine`); the design-based sandwich is ours, as statsmodels knows no strata, PSUs or FPC.
+Both fit the rows collapsed to groups of equal covariate pattern and outcome (exact: the same
+estimating equations), so a million respondents' ratings cost memory by pattern, not by rating.
 The proportional-odds model is hand-written: statsmodels' ``OrderedModel`` takes no weights. Formulas go through patsy (term names as patsy
 gives them, e.g. ``ethnicity[T.Black]``). Proven against R ``svyglm``/``svyolr`` numbers in
 ``tests/data/reference/api/r_reference/`` and against statsmodels on unweighted data
@@ -37,7 +39,7 @@ from ..design.build import VARIANCE_METHODS, build_design
 from ..design.design import SurveyDesign
 from ..design.replicates import ReplicateDesign
 from ..errors import ConfigError, ModelError
-from ..survey.grid import DK_OPTIONS, RESPONDENT, long_format
+from ..survey.grid import DK_OPTIONS, RESPONDENT, grid_rows, long_format
 from ..survey.instrument import Instrument
 from .engine import (
     check_columns,
@@ -82,9 +84,9 @@ def svyglm(
             f"model {model!r}: family must be one of {', '.join(FAMILIES)}, not {family!r}"
         )
     m = design_matrices(design, formula, family, subset, model)
-    w = design.weights[m.rows]
-    df_check(design, m.X.shape[1], model)
-    fit, h = glm_core(m.X, m.y, w, family, m.terms, model, maxiter, tol)
+    w = m.group_sums(design.weights[m.rows])
+    df_check(design, m.Xg.shape[1], model)
+    fit, h = glm_core(m.Xg, m.yg, w, family, m.terms, model, maxiter, tol, m.rows_per_group)
     reps = None
     if is_replicate_design(design):
         reps = glm_replicates(design, m, family, fit.beta, model, maxiter, tol)
@@ -92,7 +94,7 @@ def svyglm(
         if family != "gaussian":
             check_standard_errors(V, m.terms, model, max_se)
     else:
-        V = finish(design, m.rows, h, m.terms, model, family != "gaussian", max_se)
+        V = finish(design, m, h, m.terms, model, family != "gaussian", max_se)
     return GLMResult(
         family=family,
         name=model,
@@ -189,13 +191,14 @@ def svyolr(
     """
     model = name or formula
     m = design_matrices(design, formula, "ordinal", subset, model)
-    w = design.weights[m.rows]
+    w_rows = design.weights[m.rows]
+    w = m.group_sums(w_rows)
     K = len(m.levels)
     if K < 3:
         raise ModelError(
             f"model {model!r}: an ordinal outcome needs 3 or more levels, has {m.levels}"
         )
-    counts = np.bincount(m.y, weights=(w > 0).astype(float), minlength=K)
+    counts = np.bincount(m.yg, weights=(w > 0).astype(float), minlength=K)
     if np.any(counts == 0):
         empty = [lev for lev, c in zip(m.levels, counts, strict=True) if c == 0]
         raise ModelError(
@@ -203,13 +206,13 @@ def svyolr(
             "among the fitted rows; merge them with a neighbour"
         )
     # The cut-points play the intercept's part: a term aliased with a constant is rank deficient.
-    check_columns(np.column_stack([np.ones(len(w)), m.X]), ["(cut-points)", *m.terms], w, model)
-    p = m.X.shape[1]
+    check_columns(np.column_stack([np.ones(len(w)), m.Xg]), ["(cut-points)", *m.terms], w, model)
+    p = m.Xg.shape[1]
     df_check(design, p + K - 1, model)
-    wn = w / w.mean()
-    cum = np.cumsum(np.bincount(m.y, weights=wn, minlength=K))[:-1] / wn.sum()
+    wn = w / w_rows.mean()  # the groups' sums of the rows' weights scaled to mean 1
+    cum = np.cumsum(np.bincount(m.yg, weights=wn, minlength=K))[:-1] / wn.sum()
     theta0 = np.concatenate([np.zeros(p), special.logit(cum)])
-    theta, converged, it, step = _olr_newton(m.X, m.y, wn, K, theta0, maxiter, tol)
+    theta, converged, it, step = _olr_newton(m.Xg, m.yg, wn, K, theta0, maxiter, tol)
     names = list(m.terms) + [f"{a}|{b}" for a, b in zip(m.levels[:-1], m.levels[1:], strict=True)]
     if not converged:
         moving = [names[j] for j in np.argsort(-np.abs(step))[:3]]
@@ -218,24 +221,24 @@ def svyolr(
             f"still changing most are {', '.join(moving)} (separation or a "
             "near-empty level?)"
         )
-    _, G, Hs = _olr_parts(theta, m.X, m.y, w, K)
+    _, G, Hs = _olr_parts(theta, m.Xg, m.yg, w, K)
     h = G @ linalg.inv(-Hs)
     reps = None
     if is_replicate_design(design):
-        RW = replicate_weights_of(design, m.rows)
+        RW = replicate_weights_of(design, m)
         reps = np.empty((RW.shape[1], len(theta)))
         for r in range(RW.shape[1]):
             keep = RW[:, r] > 0
             wr = RW[keep, r] / RW[keep, r].mean()
-            if np.bincount(m.y[keep], minlength=K).min() == 0:
+            if np.bincount(m.yg[keep], minlength=K).min() == 0:
                 raise replicate_fail(model, r, RW.shape[1], "has no rows in some outcome level")
-            reps[r], ok, _, _ = _olr_newton(m.X[keep], m.y[keep], wr, K, theta, maxiter, tol)
+            reps[r], ok, _, _ = _olr_newton(m.Xg[keep], m.yg[keep], wr, K, theta, maxiter, tol)
             if not ok:
                 raise replicate_fail(model, r, RW.shape[1], "did not converge")
         V = design.replicate_variance(reps, theta)
         check_standard_errors(V, names, model, max_se)
     else:
-        V = finish(design, m.rows, h, names, model, True, max_se)
+        V = finish(design, m, h, names, model, True, max_se)
     return OrdinalResult(
         name=model,
         formula=formula,
@@ -295,6 +298,26 @@ def _long_frame(data, instrument, grid, dk, keep) -> pd.DataFrame:
     keep = [k for k in dict.fromkeys(keep) if k not in produced]
     return long_format(data, instrument, grid, dk=dk, keep=keep)
 
+
+
+def _model_long_frame(data, instrument, grid, dk, keep) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`_long_frame` for a model and the position in ``data`` of each row's design row.
+
+    The item stays a Categorical (levels sorted, as patsy orders text) rather than one string
+    per row, and no respondent is looked up by name: what a million respondents' ratings cost.
+    """
+    if grid not in instrument.grids:
+        raise ConfigError(
+            f"grid {grid!r} is not in the instrument (has {', '.join(instrument.grids)})"
+        )
+    g = instrument.grids[grid]
+    produced = {RESPONDENT, "item", g.row_name, g.column_name, "rating", "response", "acceptable"}
+    keep = [k for k in dict.fromkeys(keep) if k not in produced]
+    frame, positions = grid_rows(data, instrument, grid, dk=dk, keep=keep)
+    frame["item"] = frame["item"].cat.reorder_categories(
+        sorted(frame["item"].cat.categories, key=str)
+    )
+    return frame, positions
 
 
 def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -> dict[str, Any]:
@@ -426,21 +449,13 @@ def fit_model(
     if spec.within:
         needed.append(spec.within)
     unit: str | None
-    if spec.data == "long" and layout == "long":
+    if spec.data == "long":
+        # one row per rating (a long export) or per respondent: each stacked row keeps the
+        # position of the design row it copies, and names its respondent
         keep = [c for c in dict.fromkeys(needed) if c in data.columns]
-        # number the ratings so each stacked row knows its rating, then name the respondent
-        ratings = data.set_axis(pd.RangeIndex(len(data), name=RESPONDENT))
-        long = _long_frame(ratings, instrument, spec.grid, spec.dk, keep)
-        positions = long[RESPONDENT].to_numpy(dtype=np.int64)
-        long[RESPONDENT] = np.asarray(data.index)[positions]
+        long, positions = _model_long_frame(data, instrument, spec.grid, spec.dk, keep)
         orders = _level_orders(long, spec)
         design = respondent_design.long(_apply_reference(long, spec), positions=positions)
-        unit = RESPONDENT
-    elif spec.data == "long":
-        keep = [c for c in dict.fromkeys(needed) if c in data.columns]
-        long = _long_frame(data, instrument, spec.grid, spec.dk, keep)
-        orders = _level_orders(long, spec)
-        design = respondent_design.long(_apply_reference(long, spec))
         unit = RESPONDENT
     elif layout == "long":
         frame = data.assign(**{RESPONDENT: np.asarray(data.index)})

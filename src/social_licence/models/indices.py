@@ -10,10 +10,11 @@ population). Indices feed survey-weighted linear models (``config/models.yaml``)
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..survey.grid import long_format
+from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument
 
 LICENCE_INDEX = "licence_index"
@@ -33,12 +34,13 @@ def licence_index(
 
     ``dk="include"`` counts "Don't know" as rated and not acceptable; ``exclude`` leaves it out.
     """
-    long = long_format(data, instrument, grid, dk=dk)
-    g = long.groupby("respondent", sort=False)["acceptable"]
-    share, count = g.mean(), g.size()
-    out = share.where(count >= min_items).reindex(data.index)
-    out.name = LICENCE_INDEX
-    return out
+    # summed by respondent position: no per-rating text, no grouping by respondent name
+    long, pos = grid_rows(data, instrument, grid, dk=dk)
+    count = np.bincount(pos, minlength=len(data))
+    accepted = np.bincount(pos, weights=long["acceptable"].to_numpy(), minlength=len(data))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(count >= min_items, accepted / count, np.nan)
+    return pd.Series(share, index=data.index, name=LICENCE_INDEX)
 
 
 def _item_codes(data: pd.DataFrame, instrument: Instrument, grid: str) -> pd.DataFrame:

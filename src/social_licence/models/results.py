@@ -14,7 +14,7 @@ from scipy import special
 
 from ..design.design import SurveyDesign
 from ..errors import ModelError
-from .engine import Matrices, glm_core, glm_replicates, is_replicate_design, replicate_weights_of
+from .engine import Matrices, glm_core, glm_replicates, is_replicate_design
 from .spec import formula_variables
 
 
@@ -49,7 +49,7 @@ class ModelResult:
         self._m = m
         self.params = pd.Series(params, index=self._param_names(), name="estimate")
         self._vcov = pd.DataFrame(vcov, index=self.params.index, columns=self.params.index)
-        self._influence = influence  # (n_fit, p): rows' influence on the estimates, unweighted
+        self._influence = influence  # (groups, p): influence of each group's rows, unweighted
         self._replicates = replicates  # (R, p) replicate estimates of a replicate-weight design
         self.unit = unit
         self._codes: np.ndarray | None = None
@@ -141,7 +141,9 @@ class ModelResult:
         """Unweighted count of units (respondents where known) among fitted rows."""
         rows = self._m.rows if rows is None else rows
         codes = self._unit_codes()
-        return int(len(rows)) if codes is None else int(np.unique(codes[rows]).size)
+        if codes is None:
+            return int(len(rows))
+        return int(np.count_nonzero(np.bincount(codes[rows], minlength=len(codes))))
 
     def __repr__(self) -> str:
         return (
@@ -202,7 +204,9 @@ class ModelResult:
         from scipy import stats  # slow to import: only where p-values and intervals are computed
 
         bys = [by] if isinstance(by, str) else list(by)
-        frame = self._fit_frame()
+        mm = self._m
+        # Predictions depend on a row's covariate pattern only: computed once per pattern.
+        patterns = mm.patterns
         _, rhs = formula_variables(self.formula)
         level_lists = []
         for b in bys:
@@ -211,71 +215,81 @@ class ModelResult:
                     f"model {self.name!r}: marginal effects by {b!r}, which is not "
                     f"in the formula {self.formula!r}"
                 )
-            if not isinstance(frame[b].dtype, pd.CategoricalDtype):
+            if not isinstance(patterns[b].dtype, pd.CategoricalDtype):
                 raise ModelError(
                     f"model {self.name!r}: marginal effects need a categorical "
-                    f"variable; {b!r} is {frame[b].dtype}"
+                    f"variable; {b!r} is {patterns[b].dtype}"
                 )
-            level_lists.append(list(frame[b].cat.categories))
+            level_lists.append(list(patterns[b].cat.categories))
         combos = list(itertools.product(*level_lists))
-        w = self.design.weights[self._m.rows]
+        rows = mm.rows
+        w = self.design.weights[rows]
+        row_pattern = mm.pattern[mm.group]
+        n_patterns, n_groups = len(patterns), len(mm.yg)
         if within is None:
-            domains: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(frame), dtype=bool))]
+            domains: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(rows), dtype=bool))]
         else:
-            if within not in frame.columns:
+            if within not in self.design.data.columns:
                 raise ModelError(
                     f"model {self.name!r}: within variable {within!r} is not in the data"
                 )
-            wv = frame[within]
+            wv = self.design.data[within].iloc[rows]
             levels = (
                 list(wv.cat.categories)
                 if isinstance(wv.dtype, pd.CategoricalDtype)
                 else sorted(wv.dropna().unique())
             )
             domains = [(lev, (wv == lev).to_numpy()) for lev in levels if (wv == lev).any()]
-        needed = [c for c in rhs if c in frame.columns]
+        needed = [c for c in rhs if c in patterns.columns]
         Xg = []
         for combo in combos:
-            cf = frame[needed].copy()
+            cf = patterns[needed].copy()
             for b, lev in zip(bys, combo, strict=True):
-                cf[b] = pd.Categorical([lev] * len(cf), dtype=frame[b].dtype)
+                cf[b] = pd.Categorical([lev] * len(cf), dtype=patterns[b].dtype)
             Xg.append(self._model_matrix(cf))
         crit = stats.t.ppf(1 - alpha / 2, self.df_resid)
-        actual = np.ones((len(frame), len(combos)), dtype=bool)
+        in_combo = np.ones((n_patterns, len(combos)), dtype=bool)
         for k, combo in enumerate(combos):
             for b, lev in zip(bys, combo, strict=True):
-                actual[:, k] &= (frame[b] == lev).to_numpy()
+                in_combo[:, k] &= (patterns[b] == lev).to_numpy()
         records = []
         for dlev, dmask in domains:
-            W = w[dmask].sum()
+            w_pattern = np.bincount(row_pattern[dmask], weights=w[dmask], minlength=n_patterns)
+            W = w_pattern.sum()
+            # a row's influence: its group's through the coefficients, plus (in the domain)
+            # its pattern's prediction less the mean: table rows 0..G-1 out of the domain,
+            # G..2G-1 in it
+            index = mm.group + n_groups * dmask
             for olabel, which in self._outcome_sets(outcome_levels):
                 est = np.zeros(len(combos))
                 if self._replicates is None:
-                    Z = np.zeros((self.design.n, len(combos)))
+                    table = np.zeros((2 * n_groups, len(combos)))
                     for k, X in enumerate(Xg):
                         m, J = self._predict(X, which)
-                        p = np.sum(w[dmask] * m[dmask]) / W
-                        jbar = (w[dmask, None] * J[dmask]).sum(axis=0) / W
+                        p = w_pattern @ m / W
+                        jbar = w_pattern @ J / W
                         z = self._influence @ jbar
-                        z[dmask] += (m[dmask] - p) / W
-                        Z[self._m.rows, k] = z
+                        table[:n_groups, k] = z
+                        table[n_groups:, k] = z + (m[mm.pattern] - p) / W
                         est[k] = p
-                    V = self.design.vcov_total(Z)
+                    V = self.design.vcov_total_indexed(rows, index, table)
                 else:
                     # Replicate designs: the whole estimate (refitted coefficients, replicate-
                     # weighted mean of the predictions) per replicate, then svrVar.
-                    RW = replicate_weights_of(self.design, self._m.rows)[dmask]
+                    RW = self.design.replicate_weight_totals(
+                        rows[dmask], row_pattern[dmask], n_patterns
+                    )
                     E = np.zeros((RW.shape[1], len(combos)))
                     for k, X in enumerate(Xg):
                         m, _ = self._predict(X, which)
-                        est[k] = np.sum(w[dmask] * m[dmask]) / W
+                        est[k] = w_pattern @ m / W
                         for r, params in enumerate(self._replicates):
-                            mr, _ = self._predict(X[dmask], which, params)
+                            mr, _ = self._predict(X, which, params)
                             E[r, k] = RW[:, r] @ mr / RW[:, r].sum()
                     V = self.design.replicate_variance(E, est)
-                n_domain = self.n_units(self._m.rows[dmask])
+                n_domain = self.n_units(rows[dmask])
                 for k, combo in enumerate(combos):
-                    rows_k = self._m.rows[dmask & actual[:, k]]
+                    rows_k = rows[dmask & in_combo[row_pattern, k]]
                     base = {
                         "model": self.name,
                         **{b: lev for b, lev in zip(bys, combo, strict=True)},
@@ -350,8 +364,10 @@ class ModelResult:
         codes = self._unit_codes()
         if codes is None:
             return float(self.design.weights[rows].sum())
-        _, first = np.unique(codes[rows], return_index=True)
-        return float(self.design.weights[rows][first].sum())
+        # each unit's first row among rows, units in code order
+        first = np.full(len(codes), -1, dtype=np.int64)
+        first[codes[rows][::-1]] = rows[::-1]
+        return float(self.design.weights[first[first >= 0]].sum())
 
     def marginal_effects_stacked(self, by: Sequence[str], **kwargs) -> pd.DataFrame:
         """:meth:`marginal_effects` for several variables, stacked with ``group_variable``/``group``."""
@@ -448,16 +464,19 @@ class OrdinalResult(ModelResult):
 
         m = self._m
         K = len(m.levels)
-        X1 = np.column_stack([np.ones(len(m.y)), m.X])
-        w = self.design.weights[m.rows]
-        p = m.X.shape[1]
+        X1 = np.column_stack([np.ones(len(m.yg)), m.Xg])
+        w = m.group_sums(self.design.weights[m.rows])
+        counts = m.rows_per_group
+        p = m.Xg.shape[1]
         replicate = is_replicate_design(self.design)
         betas, infl, reps = [], [], []
         for k in range(K - 1):
-            yk = (m.y > k).astype(float)
+            yk = (m.yg > k).astype(float)
             split = f"{m.levels[k]}|{m.levels[k + 1]}"
             name = f"{self.name} (split {split})"
-            fit, h = glm_core(X1, yk, w, "binomial", ["Intercept", *m.terms], name, 100, 1e-12)
+            fit, h = glm_core(
+                X1, yk, w, "binomial", ["Intercept", *m.terms], name, 100, 1e-12, counts
+            )
             betas.append(fit.beta[1:])
             infl.append(h[:, 1:])
             if replicate:
@@ -467,9 +486,7 @@ class OrdinalResult(ModelResult):
         if replicate:
             V = self.design.replicate_variance(np.hstack(reps), B)
         else:
-            H = np.zeros((self.design.n, p * (K - 1)))
-            H[m.rows] = np.hstack(infl)
-            V = self.design.vcov_total(H)
+            V = self.design.vcov_total_indexed(m.rows, m.group, np.hstack(infl))
         records = []
         ddf = self.df_resid
 
