@@ -13,6 +13,7 @@ worker (:func:`pytest_collection_modifyitems`), so each such fixture is built on
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import os
 import shutil
@@ -50,24 +51,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(message)
 
 
-#: Session fixtures costly enough that every test using one runs on the same worker.
-SHARED_RUNS = ("example_run",)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give each test the xdist group of the costly fixture it uses: a shared run (the example
-    workflow) or its module's own module-scoped fixtures; other tests go wherever there is room."""
+    """Keep the tests of a module that has its own module- or session-scoped fixture (a workflow
+    run, a fitted model) on one worker, so that fixture is built once; other tests go wherever
+    there is room. The shared example run is built once for all workers (:func:`example_run`)."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
             continue
-        shared = [name for name in SHARED_RUNS if name in item.fixturenames]
         ours = [defs[-1] for defs in info.name2fixturedefs.values() if defs and _ours(defs[-1])]
-        if shared:
-            _group(item, shared[0])
-        elif any(d.scope in ("module", "session") for d in ours):
+        if any(d.scope in ("module", "session") and d.argname != "example_run" for d in ours):
             _group(item, item.module.__name__)
 
 
@@ -100,9 +95,26 @@ def _ours(fixturedef) -> bool:
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One complete Snakemake run of the bundled example in a throw-away copy, as on a fresh
     clone (no SOCIAL_LICENCE_KEY, so the run creates ``.pseudonym_key``), shared by every test
-    that only reads its results: one run, many assertions."""
+    that only reads its results: one run, many assertions. Tests never run Snakemake in it or
+    change it; they copy it first.
+
+    Under pytest-xdist the workers share one run: the first worker to need it makes it in the
+    session's common temporary folder while holding a lock; the others wait on the lock, then
+    read it (the pattern pytest-xdist's documentation gives for a session fixture made once)."""
     from workflow_helpers import copy_project, snakemake
 
-    workdir = copy_project(tmp_path_factory.mktemp("example-run"))
-    snakemake(workdir, key=None)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        workdir = copy_project(tmp_path_factory.mktemp("example-run"))
+        snakemake(workdir, key=None)
+        return workdir
+    shared = tmp_path_factory.getbasetemp().parent  # common to this session's workers
+    workdir, done = shared / "example-run", shared / "example-run.done"
+    with open(shared / "example-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not done.exists():
+            if workdir.exists():  # a worker failed half-way: start again
+                shutil.rmtree(workdir)
+            snakemake(copy_project(workdir), key=None)
+            done.write_text(worker)
     return workdir
