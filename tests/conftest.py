@@ -54,7 +54,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep the tests of a module that has its own module- or session-scoped fixture (a workflow
     run, a fitted model) on one worker, so that fixture is built once; other tests go wherever
-    there is room. The shared example run is built once for all workers (:func:`example_run`)."""
+    there is room. The shared example run is built once for all workers (:func:`example_run`).
+
+    The longest work is handed out first, so that the workers finish together: the cluster test
+    (which makes the shared example run, then runs it on SLURM), the other whole-workflow runs,
+    then the other readers of the example run (made by then), then the quick tests."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
@@ -64,6 +68,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ours = [defs[-1] for defs in info.name2fixturedefs.values() if defs and _ours(defs[-1])]
         if any(d.scope in ("module", "session") and d.argname != "example_run" for d in ours):
             _group(item, item.module.__name__)
+    items.sort(key=_stage)
+
+
+def _stage(item: pytest.Item) -> int:
+    if item.get_closest_marker("cluster"):
+        return 0
+    if item.get_closest_marker("slow"):
+        return 2 if "example_run" in item.fixturenames else 1
+    return 3
 
 
 def _group(item: pytest.Item, name: str) -> None:

@@ -156,6 +156,20 @@ def test_current_wave_shares_and_ses_equal_the_single_wave_estimates_of_its_expo
     assert "raking linearised on its own margins" in table["variance_method"].iloc[0]
 
 
+@pytest.mark.parametrize("design", ["panel", "independent"])
+def test_earlier_wave_shares_and_ses_equal_the_single_wave_run_of_its_export(waves_run, example_run, design):
+    # wave w1 is the example's own export (parents.sav), so its cells are the shares and SEs
+    # that the single-wave run of the example publishes (the suite's shared example run)
+    table = waves_run[design]
+    cells = table[(table["breakdown"] == "data_type x purpose") & ~table["suppressed"]]
+    published = pd.read_parquet(example_run / "results/parents/interim/estimates/acceptability_items.parquet")
+    published = published.astype({"data_type": str, "purpose": str})
+    merged = cells.merge(published, on=["data_type", "purpose"], how="left", validate="one_to_one")
+    assert len(merged) == 24
+    np.testing.assert_allclose(merged["share_w1"], merged["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(merged["se_w1"], merged["se"], rtol=1e-10)
+
+
 def test_pooled_shares_lie_between_the_waves_and_fill_cells_every_wave_withholds(waves_run):
     # By hand: a pooled share is a weighted mean of the two waves' shares of the cell (positive
     # weights), so it lies between them; it is withheld beside one wave's published cell when
