@@ -178,7 +178,7 @@ def main() -> None:
     target = 0.5 if args.n <= 100_000 else 5.0 * args.n / 1_000_000
     table, ours, ours_cpu = best_of(
         3,
-        lambda: acceptability(design, instrument, by=["data_type", "purpose"], groups=GROUPS, overall=True),
+        lambda: acceptability(design, instrument, grid="acceptability", by=["data_type", "purpose"], groups=GROUPS, overall=True),
     )
     print(
         f"[1] acceptability, 24 items x {len(GROUPS)} grouping variables (+ overall), N={args.n:,}, "
@@ -244,7 +244,7 @@ def main() -> None:
         cdesign = SurveyDesign(data, weights="raked", strata="stratum", psu="psu", calibration=cal)
         t0, c0 = time.perf_counter(), time.process_time()
         ctable = acceptability(
-            cdesign, instrument, by=["data_type", "purpose"], groups=GROUPS, overall=True
+            cdesign, instrument, grid="acceptability", by=["data_type", "purpose"], groups=GROUPS, overall=True
         )
         cal_wall, cal_cpu = time.perf_counter() - t0, time.process_time() - c0
         print(

@@ -158,6 +158,7 @@ def peer_comparison(seed: int, n: int, sample: str, repeat: int = 3) -> str:
     long = long_format(
         frame,
         INSTRUMENT,
+        "acceptability",
         keep=[
             "ethnicity",
             "lone_parent",

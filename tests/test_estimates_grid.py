@@ -175,10 +175,10 @@ def _stacked_item_by_item(
 def test_grid_rows_are_long_format_rows(instrument, frame):
     """The fast path keeps the plain stacking's rules and order exactly (both DK settings)."""
     for dk in ("exclude", "include"):
-        ours, pos = grid_rows(frame, instrument, dk=dk, keep=["sex", "weight"])
+        ours, pos = grid_rows(frame, instrument, dk=dk, keep=["sex", "weight"], grid="acceptability")
         theirs = _stacked_item_by_item(frame, instrument, dk=dk, keep=["sex", "weight"])
         pd.testing.assert_frame_equal(
-            long_format(frame, instrument, dk=dk, keep=["sex", "weight"]).drop(columns="item"),
+            long_format(frame, instrument, dk=dk, keep=["sex", "weight"], grid="acceptability").drop(columns="item"),
             ours.drop(columns="item"),
         )
         cols = ["respondent", "data_type", "purpose", "rating", "response", "acceptable", "sex", "weight"]
@@ -190,7 +190,7 @@ def test_grid_rows_are_long_format_rows(instrument, frame):
 def test_item_acceptability_by_hand(instrument, frame):
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     for dk in ("exclude", "include"):
-        t = acceptability(design, instrument, dk=dk).set_index(["data_type", "purpose"])
+        t = acceptability(design, instrument, dk=dk, grid="acceptability").set_index(["data_type", "purpose"])
         for row, col in [("health", "early_help"), ("police", "risk_scoring")]:
             p, se, n = _hand_ratio(frame, [f"acc_{row}__{col}"], dk=dk)
             got = t.loc[(row, col)]
@@ -209,7 +209,7 @@ def test_pooled_acceptability_clusters_a_parents_answers(instrument, frame):
     """By data type only: each parent answers the item for two purposes; both answers are in
     the same PSU total, which is what the hand formula does."""
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    t = acceptability(design, instrument, by="data_type").set_index("data_type")
+    t = acceptability(design, instrument, by="data_type", grid="acceptability").set_index("data_type")
     items = [f"acc_school__{c}" for c in instrument.grids["acceptability"].columns]
     p, se, n = _hand_ratio(frame, items)
     assert t.loc["school", "estimate"] == pytest.approx(p, rel=1e-12)
@@ -219,7 +219,7 @@ def test_pooled_acceptability_clusters_a_parents_answers(instrument, frame):
 
 def test_acceptability_by_group_is_stacked(instrument, frame):
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    t = acceptability(design, instrument, by="purpose", groups=["sex", "ethnicity"])
+    t = acceptability(design, instrument, by="purpose", groups=["sex", "ethnicity"], grid="acceptability")
     assert list(t.columns[:3]) == ["purpose", "group_variable", "group"]
     assert t["group_variable"].unique().tolist() == ["All", "sex", "ethnicity"]
     assert len(t) == 4 * (1 + 2 + 5)
@@ -230,16 +230,16 @@ def test_acceptability_by_group_is_stacked(instrument, frame):
     assert got["estimate"] == pytest.approx(p, rel=1e-12)
     assert got["se"] == pytest.approx(se, rel=1e-10)
     wrapped = acceptability_table(
-        frame, instrument, weights="weight", strata="stratum", psu="psu", by="purpose", groups=["sex", "ethnicity"]
+        frame, instrument, weights="weight", strata="stratum", psu="psu", by="purpose", groups=["sex", "ethnicity"], grid="acceptability"
     )
     pd.testing.assert_frame_equal(wrapped, t)
     with pytest.raises(ConfigError, match="broken down by"):
-        acceptability(design, instrument, by="organisation")
+        acceptability(design, instrument, by="organisation", grid="acceptability")
 
 
 def test_grid_comparisons_one_family_and_hand_se(instrument, frame):
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    c = grid_comparisons(design, instrument, ["sex", "ethnicity"], by="data_type", reference={"ethnicity": "White"})
+    c = grid_comparisons(design, instrument, ["sex", "ethnicity"], by="data_type", reference={"ethnicity": "White"}, grid="acceptability")
     # per data type: 1 sex pair + 4 ethnic groups against White; 6 data types
     assert len(c) == 6 * (1 + 4)
     assert (c["family_size"] == len(c)).all()
@@ -312,7 +312,7 @@ def test_grid_association_by_hand_for_equal_weights(instrument, frame):
     from social_licence.design.grids import grid_association
 
     design = SurveyDesign(frame)
-    t = grid_association(design, instrument, ["sex", "ethnicity"], by=["data_type", "purpose"])
+    t = grid_association(design, instrument, ["sex", "ethnicity"], by=["data_type", "purpose"], grid="acceptability")
     assert len(t) == 24 * 2 and (t["family_size"] == 48).all()
     item = frame["acc_housing__eligibility"]
     answered = item.notna()
@@ -330,8 +330,8 @@ def test_grid_helpers_run_on_replicate_designs(instrument, frame):
     linearisation to O(1/n) (jackknife and Taylor variances of a smooth statistic are
     asymptotically equal): within 3% with 40 PSUs here."""
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    linear = acceptability(design, instrument, by="data_type", groups=["sex"])
-    rep = acceptability(design.with_replicates("jkn"), instrument, by="data_type", groups=["sex"])
+    linear = acceptability(design, instrument, by="data_type", groups=["sex"], grid="acceptability")
+    rep = acceptability(design.with_replicates("jkn"), instrument, by="data_type", groups=["sex"], grid="acceptability")
     assert rep["estimate"].to_numpy() == pytest.approx(linear["estimate"].to_numpy(), rel=1e-12)
     assert rep["se"].to_numpy() == pytest.approx(linear["se"].to_numpy(), rel=0.03)
     assert (rep["se"] != linear["se"]).all()
@@ -344,18 +344,18 @@ def test_grid_responses_are_rating_distributions_by_hand(instrument, frame):
 
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     items = [f"acc_police__{c}" for c in instrument.grids["acceptability"].columns]
-    t = grid_responses(design, instrument, by="data_type").set_index(["data_type", "level"])
+    t = grid_responses(design, instrument, by="data_type", grid="acceptability").set_index(["data_type", "level"])
     p, se, n = _hand_ratio(frame, items, hit=lambda value, reason: value == "Very acceptable")
     got = t.loc[("police", "Very acceptable")]
     assert got["estimate"] == pytest.approx(p, rel=1e-12) and got["se"] == pytest.approx(se, rel=1e-10)
     assert got["n_unweighted"] == n and got["variable"] == "acceptability"
     assert t.loc["police", "estimate"].sum() == pytest.approx(1.0)
-    inc = grid_responses(design, instrument, by="data_type", dk="include").set_index(["data_type", "level"])
+    inc = grid_responses(design, instrument, by="data_type", dk="include", grid="acceptability").set_index(["data_type", "level"])
     p_dk, se_dk, n_dk = _hand_ratio(frame, items, dk="include", hit=lambda value, reason: reason == "dont_know")
     got = inc.loc[("police", "Don't know")]
     assert got["estimate"] == pytest.approx(p_dk, rel=1e-12) and got["se"] == pytest.approx(se_dk, rel=1e-10)
     assert got["n_unweighted"] == n_dk
-    per_item = grid_responses(design, instrument)
+    per_item = grid_responses(design, instrument, grid="acceptability")
     assert list(per_item.columns[:4]) == ["data_type", "purpose", "variable", "level"]
     assert len(per_item) == 24 * 5
 
@@ -385,13 +385,13 @@ def test_estimate_from_config_makes_every_workflow_frame(instrument, frame):
     assert set(out["trust_responses"]["level"]) == set(instrument["trust_nhs"].labels)
     assert out["acceptability_comparisons"]["adjust_method"].iloc[0] == "Benjamini-Hochberg"
     assert len(out["acceptability_tests"]) == 24
-    direct = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, ci_level=0.9)
+    direct = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, ci_level=0.9, grid="acceptability")
     pd.testing.assert_frame_equal(out["acceptability_items"], direct)
     # a plan of one question, one dimension and no groups makes only that question's frames
     one = build_plan({"analysis": {"questions": [{"grid": "acceptability", "by": ["purpose"], "groups": False}]}}, instrument)
     only = estimate_from_config(data, instrument, {"ci_level": 0.9}, plan=one)
     assert list(only) == ["acceptability_items", "acceptability_responses"]
-    pooled = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, by=["purpose"], ci_level=0.9)
+    pooled = acceptability(SurveyDesign(data, weights="weight", strata="stratum", psu="psu"), instrument, by=["purpose"], ci_level=0.9, grid="acceptability")
     pd.testing.assert_frame_equal(only["acceptability_items"], pooled)
     with pytest.raises(ConfigError, match="not known"):
         estimate_from_config(data, instrument, {"group": ["sex"]})

@@ -97,7 +97,7 @@ def test_house_theme_is_half_a4_and_legible(inputs):
     width, height = theme.getp("figure_size")
     assert (round(width * 2.54, 6), round(height * 2.54, 6)) == (16.0, 11.0)
     assert theme.getp("dpi") == 300
-    plot = F.figure_heatmap(inputs["grid"], inputs["instrument"])
+    plot = F.figure_heatmap(inputs["grid"], inputs["instrument"], grid="acceptability")
     sizes = [layer.geom.aes_params.get("size", layer.geom.DEFAULT_AES.get("size")) for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
     assert min(sizes) >= 6.5  # points: readable when printed at 16 cm wide
 
@@ -121,7 +121,7 @@ def test_likert_bars_follow_instrument_order_and_diverge_at_zero(inputs):
 
 def test_heatmap_cells_are_rounded_percentages_in_instrument_order(inputs):
     inst = inputs["instrument"]
-    plot = F.figure_heatmap(inputs["grid"], inst)
+    plot = F.figure_heatmap(inputs["grid"], inst, grid="acceptability")
     data = plot.data
     assert list(data["col"].cat.categories)[0].replace("\n", " ") == "Identifying families for early-help support"
     assert list(data["row"].cat.categories)[-1] == "Health records"  # first row drawn at the top
@@ -135,7 +135,7 @@ def test_withheld_cells_are_drawn_as_withheld_never_as_zero(inputs):
     inst = inputs["instrument"]
     grid = inputs["grid"].copy()
     grid.loc[0, ["suppressed", "estimate", "n_unweighted"]] = [True, np.nan, pd.NA]
-    plot = F.figure_heatmap(grid, inst)
+    plot = F.figure_heatmap(grid, inst, grid="acceptability")
     tiles = layer_data(plot, "geom_tile")
     coloured = tiles[0]
     assert not ((coloured["row"] == "Health records") & coloured["col"].astype(str).str.startswith("Identifying")).any()
@@ -207,12 +207,12 @@ def test_unknown_variable_group_or_value_gives_a_clear_message(inputs):
     with pytest.raises(OutputError, match=r"group variable 'religion' does not exist.*ethnicity"):
         F.figure_groups(inputs["groups"], inst, groups=["religion"])
     with pytest.raises(OutputError, match=r"needs column\(s\) \['region'\]"):
-        F.figure_likert(inputs["ratings_data_type"], inst, by="region")
+        F.figure_likert(inputs["ratings_data_type"], inst, by="region", grid="acceptability")
     bad = inputs["grid"].copy()
     bad["data_type"] = bad["data_type"].astype(object)
     bad.loc[0, "data_type"] = "dentist"
     with pytest.raises(OutputError, match=r"data_type 'dentist' does not exist"):
-        F.figure_heatmap(bad, inst)
+        F.figure_heatmap(bad, inst, grid="acceptability")
     with pytest.raises(OutputError, match="grid 'wellbeing' is not in the instrument"):
         F.figure_likert(inputs["trust"], inst, grid="wellbeing", by="organisation")
     with pytest.raises(OutputError, match=r"needs column\(s\) \['group'\]"):
@@ -236,13 +236,13 @@ def test_figure_with_every_cell_withheld_says_so(inputs):
 def test_unsuppressed_or_row_level_frames_are_refused(inputs):
     raw = example_inputs()
     with pytest.raises(DisclosureError, match="has not been through disclosure.suppress"):
-        F.figure_heatmap(raw["grid"], raw["instrument"])
+        F.figure_heatmap(raw["grid"], raw["instrument"], grid="acceptability")
 
 
 # -- files -----------------------------------------------------------------------------------------
 @pytest.mark.slow  # many seconds: left out of make test-fast
 def test_png_and_svg_are_identical_across_runs_at_300_dpi(inputs, tmp_path):
-    plot = F.figure_heatmap(inputs["grid"], inputs["instrument"])
+    plot = F.figure_heatmap(inputs["grid"], inputs["instrument"], grid="acceptability")
     F.save_figure(plot, tmp_path / "a.png", tmp_path / "a.svg")
     F.save_figure(plot, tmp_path / "b.png", tmp_path / "b.svg")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -50,7 +50,7 @@ def _frame(instrument):
 
 
 def test_by_design_cells_never_become_rows(instrument):
-    long = long_format(_frame(instrument), instrument, keep=["weight"])
+    long = long_format(_frame(instrument), instrument, keep=["weight"], grid="acceptability")
     # a: 6 types x 2 purposes = 12; b: 12 asked minus one Don't know and one refusal = 10
     assert (long["respondent"] == "a").sum() == 12
     assert (long["respondent"] == "b").sum() == 10
@@ -59,7 +59,7 @@ def test_by_design_cells_never_become_rows(instrument):
 
 
 def test_dont_know_included_as_its_own_response_not_acceptable(instrument):
-    long = long_format(_frame(instrument), instrument, dk="include")
+    long = long_format(_frame(instrument), instrument, dk="include", grid="acceptability")
     assert (long["respondent"] == "b").sum() == 11  # the refusal is still item non-response
     dk = long[long["response"] == "Don't know"]
     assert len(dk) == 1
@@ -68,7 +68,7 @@ def test_dont_know_included_as_its_own_response_not_acceptable(instrument):
 
 
 def test_acceptable_is_somewhat_or_very_acceptable(instrument):
-    long = long_format(_frame(instrument), instrument)
+    long = long_format(_frame(instrument), instrument, grid="acceptability")
     expected = long["rating"].isin(["Somewhat acceptable", "Very acceptable"]).astype(float)
     np.testing.assert_array_equal(long["acceptable"].to_numpy(), expected.to_numpy())
     assert long["rating"].cat.ordered
@@ -80,4 +80,4 @@ def test_unknown_grid_and_dk_option_are_refused(instrument):
     with pytest.raises(ConfigError, match="grid 'acceptabilty' is not in the instrument"):
         long_format(frame, instrument, grid="acceptabilty")
     with pytest.raises(ConfigError, match="dk must be one of"):
-        long_format(frame, instrument, dk="drop")
+        long_format(frame, instrument, dk="drop", grid="acceptability")

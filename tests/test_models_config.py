@@ -80,7 +80,7 @@ def test_long_design_has_one_row_per_rated_item_and_keeps_the_design_structure(f
     for v in items:
         if data.loc["r0000", v + "__reason"] != "by_design":
             data.loc["r0000", v + "__reason"] = "dont_know"
-    design = long_design(data, INSTRUMENT, weights="weight", strata="stratum", psu="psu")
+    design = long_design(data, INSTRUMENT, weights="weight", strata="stratum", psu="psu", grid="acceptability")
     long = design.data
     rated = int(data[items].notna().sum().sum())
     assert long["rating"].notna().sum() == rated  # no by-design cell, no Don't know
@@ -93,7 +93,7 @@ def test_long_design_has_one_row_per_rated_item_and_keeps_the_design_structure(f
     )
     # every parent rated each data type for two purposes at most
     assert long.groupby("respondent")["item"].count().max() == 12
-    with_dk = long_design(data, INSTRUMENT, dk="include", weights="weight", psu="psu")
+    with_dk = long_design(data, INSTRUMENT, dk="include", weights="weight", psu="psu", grid="acceptability")
     n_dk = int((data[[v + "__reason" for v in items]] == "dont_know").sum().sum())
     assert with_dk.data["response"].notna().sum() == rated + n_dk
 
@@ -102,7 +102,7 @@ def test_long_design_clusters_on_the_parent_without_psu(frame):
     """Intercept-only logistic on the long frame = weighted share of acceptable ratings; its SE
     is the with-replacement variance of the parents' totals of the ratio's influence,
     n/(n-1) sum_i (t_i - tbar)^2, written out here."""
-    design = long_design(frame, INSTRUMENT, weights="weight")
+    design = long_design(frame, INSTRUMENT, weights="weight", grid="acceptability")
     assert design.n_psu == len(frame)
     fit = svyglm(design, "acceptable ~ 1", unit="respondent")
     me_share = 1 / (1 + np.exp(-fit.params["Intercept"]))

@@ -605,4 +605,4 @@ def test_analysis_frame_codes_labels_and_reasons_as_ingest_does(instrument):
     assert sum(int((frame[v + "__reason"] == "by_design").sum()) for v in grid_vars) == by_design
     assert by_design == 300 * 12  # two of four purposes rated by every parent
     asked_answered = sum(int(raw[v].between(1, 5).sum()) for v in grid_vars)
-    assert len(long_format(frame, INSTRUMENT)) == asked_answered
+    assert len(long_format(frame, INSTRUMENT, grid="acceptability")) == asked_answered

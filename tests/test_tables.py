@@ -201,8 +201,8 @@ def test_publishes_the_estimation_modules_own_frames(tmp_path):
     plan = example_plan(inst)
     design = example_design(data)
     frames = {
-        "acceptability_groups": E.acceptability(design, inst, by=["data_type", "purpose"], groups=["ethnicity"]),
-        "acceptability_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"]),
+        "acceptability_groups": E.acceptability(design, inst, by=["data_type", "purpose"], groups=["ethnicity"], grid="acceptability"),
+        "acceptability_comparisons": E.grid_comparisons(design, inst, ["ethnicity"], by=["data_type", "purpose"], grid="acceptability"),
         "trust_responses": E.grid_responses(design, inst, "trust"),
     }
     thresholds = Thresholds(min_count=0, reason="the base rule alone, as the expectations below")

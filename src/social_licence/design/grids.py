@@ -56,12 +56,20 @@ def respondent_counts(
     return out
 
 
+def grid_dimensions(instrument: Instrument, grid: str, by: Sequence[str] | str | None) -> list[str]:
+    """``by`` as a list; None: the grid's own dimensions (its row, and its column if it has one)."""
+    g = instrument.grids.get(grid)
+    if g is None:
+        raise ConfigError(f"grid {grid!r} is not in the instrument (grids: {', '.join(instrument.grids)})")
+    return [g.row_name] + ([g.column_name] if g.column_name else []) if by is None else as_list(by)
+
+
 def acceptability(
     design,
     instrument: Instrument,
     *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
+    grid: str,
+    by: Sequence[str] | None = None,
     groups: Sequence[str] = (),
     dk: str = "exclude",
     overall: bool = True,
@@ -78,9 +86,10 @@ def acceptability(
     per item; one: pooled over the other; none: over all items). The long frame's design
     clusters the rows of a respondent on their PSU (or on the respondent). With ``groups``
     the table is stacked over each grouping variable (``group_variable``, ``group``), the
-    whole sample first (``"All"``) when ``overall``. ``level`` is "acceptable".
+    whole sample first (``"All"``) when ``overall``. ``level`` is "acceptable". ``by`` defaults
+    to the grid's own dimensions (its row, and its column if it has one).
     """
-    by = as_list(by)
+    by = grid_dimensions(instrument, grid, by)
     groups = as_list(groups)
     long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     acceptable = long["acceptable"].to_numpy(dtype=float)
@@ -176,7 +185,7 @@ def acceptability_table(
 def grid_responses(
     design,
     instrument: Instrument,
-    grid: str = "acceptability",
+    grid: str,
     *,
     by: Sequence[str] | None = None,
     groups: Sequence[str] = (),
@@ -194,10 +203,7 @@ def grid_responses(
     organisation). Rows of a parent are clustered as in :func:`acceptability`; by-design cells
     are never in a base. ``variable`` is the grid's name.
     """
-    g = instrument.grids.get(grid)
-    if g is None:
-        raise ConfigError(f"grid {grid!r} is not in the instrument")
-    by = [g.row_name] + ([g.column_name] if g.column_name else []) if by is None else as_list(by)
+    by = grid_dimensions(instrument, grid, by)
     groups = as_list(groups)
     long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     options = dict(ci_level=ci_level, ci=ci, df=design.df if df is None else df, deff=deff)
@@ -213,8 +219,8 @@ def grid_comparisons(
     instrument: Instrument,
     groups: str | Sequence[str],
     *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
+    grid: str,
+    by: Sequence[str] | None = None,
     dk: str = "exclude",
     reference: dict[str, Any] | None = None,
     ci_level: float = 0.95,
@@ -231,7 +237,7 @@ def grid_comparisons(
     groups = as_list(groups)
     if not groups:
         raise ConfigError("grid_comparisons needs at least one grouping variable")
-    by = as_list(by)
+    by = grid_dimensions(instrument, grid, by)
     reference = reference or {}
     long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     y = long["acceptable"].to_numpy(dtype=float)
@@ -259,8 +265,8 @@ def grid_association(
     instrument: Instrument,
     groups: str | Sequence[str],
     *,
-    grid: str = "acceptability",
-    by: Sequence[str] = ("data_type", "purpose"),
+    grid: str,
+    by: Sequence[str] | None = None,
     dk: str = "exclude",
     statistic: str = "F",
     adjust: str = "holm",
@@ -276,7 +282,7 @@ def grid_association(
     groups = as_list(groups)
     if not groups:
         raise ConfigError("grid_association needs at least one grouping variable")
-    by = as_list(by)
+    by = grid_dimensions(instrument, grid, by)
     long, pos, ld = _long_design(design, instrument, grid, dk, groups, by)
     cell_dom, cell_frame = domain_codes(long, by)
     records = []

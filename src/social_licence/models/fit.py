@@ -261,7 +261,7 @@ def long_design(
     data: pd.DataFrame,
     instrument: Instrument,
     *,
-    grid: str = "acceptability",
+    grid: str,
     dk: str = "exclude",
     weights: str = "weight",
     strata: str | None = None,

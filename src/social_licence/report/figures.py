@@ -300,8 +300,8 @@ def figure_likert(
     df: pd.DataFrame,
     instrument: Any,
     *,
-    grid: str = "acceptability",
-    by: str = "data_type",
+    grid: str,
+    by: str | None = None,
     title: str | None = None,
     caption: str | None = None,
     diverging: bool | None = None,
@@ -316,6 +316,8 @@ def figure_likert(
     from 0 to 100%. A bar with any withheld level is drawn as a "[c]" placeholder (its
     remaining levels would reveal the withheld one).
     """
+    if by is None:  # the grid's row dimension
+        by = getattr(getattr(instrument, "grids", {}).get(grid), "row_name", None) or "item"
     name = f"likert ({grid} by {by})"
     dim = _dimension(instrument, grid, by, name)
     _check(df, name, [by, "level", "estimate"])
@@ -399,10 +401,10 @@ def figure_heatmap(
     df: pd.DataFrame,
     instrument: Any,
     *,
-    grid: str = "acceptability",
+    grid: str,
     dims: Sequence[str] | None = None,
     level: str = "acceptable",
-    title: str | None = "Percentage of parents who find each use acceptable",
+    title: str | None = "Percentage of positive answers in each cell",
     caption: str | None = None,
 ) -> ggplot:
     """Two-way heatmap (``dims``: rows, columns; by default the grid's row and column names) of
@@ -579,7 +581,7 @@ def figure_groups(
     level: str = "acceptable",
     where: Mapping[str, Any] | None = None,
     overall: float | None = None,
-    title: str | None = "Percentage of parents who find it acceptable, by group",
+    title: str | None = "Percentage of positive answers, by group",
     caption: str | None = None,
 ) -> ggplot:
     """Dot plot with 95% CIs of an estimate by social group, one block per grouping variable.

@@ -24,7 +24,7 @@ RESPONDENT = "respondent"
 def grid_rows(
     data: pd.DataFrame,
     instrument: Instrument,
-    grid: str = "acceptability",
+    grid: str,
     *,
     dk: str = "exclude",
     keep: Sequence[str] = (),
@@ -112,7 +112,7 @@ def grid_rows(
 def long_format(
     data: pd.DataFrame,
     instrument: Instrument,
-    grid: str = "acceptability",
+    grid: str,
     *,
     dk: str = "exclude",
     keep: Sequence[str] = (),
