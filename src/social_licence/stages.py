@@ -634,43 +634,6 @@ def _protected_trend(question: str, waves_path, change_path, instrument_path, th
     return plan, q, thresholds, shares, change
 
 
-def run_trend_table(
-    question: str,
-    waves_path: str | Path,
-    change_path: str | Path,
-    instrument_path: str | Path,
-    thresholds_path: str | Path,
-    plan_cfg: Mapping[str, Any],
-    csv_out: str | Path,
-    html_out: str | Path,
-    docx_out: str | Path,
-) -> None:
-    """One trend table: each wave's shares and the change, disclosure-controlled; CSV, HTML, Word."""
-    plan, q, thresholds, shares, change = _protected_trend(question, waves_path, change_path, instrument_path, thresholds_path, plan_cfg)
-    write_trend_table(trend_table(shares, change, plan, q), plan, q, thresholds, csv_out, html_out, docx_out)
-
-
-def run_pooled_table(
-    question: str,
-    waves_path: str | Path,
-    pooled_path: str | Path,
-    instrument_path: str | Path,
-    thresholds_path: str | Path,
-    plan_cfg: Mapping[str, Any],
-    csv_out: str | Path,
-    html_out: str | Path,
-    docx_out: str | Path,
-) -> None:
-    """One pooled table: the question's shares pooled over every wave, disclosure-controlled
-    against each wave's published cells; CSV, HTML, Word."""
-    plan = load_plan(instrument_path, plan_cfg)
-    q = plan.question(question)
-    thresholds = load_thresholds(thresholds_path)
-    shares = protect_waves(read_frame(waves_path), thresholds, plan, q)
-    pooled = protect_pooled(read_frame(pooled_path), shares, thresholds, plan, q)
-    write_pooled_table(pooled_table(pooled, q), plan, q, thresholds, csv_out, html_out, docx_out)
-
-
 def run_trend_tables(
     questions: Sequence[str],
     trends: Mapping[str, str | Path],
@@ -679,16 +642,25 @@ def run_trend_tables(
     plan_cfg: Mapping[str, Any],
     outputs: Mapping[str, tuple[str | Path, str | Path, str | Path]],
 ) -> None:
-    """Every trend question's trend table and (when pooled) pooled table, in one job.
+    """Every trend question's trend table (each wave's shares and the changes) and, when pooled,
+    its pooled table (shares over every wave, withheld against each wave's published cells),
+    disclosure-controlled; CSV, HTML and Word each, in one job.
 
     ``trends``: the change job's frames by name (``<q>_waves``, ``<q>_change``, ``<q>_pooled``);
     ``outputs``: (CSV, HTML, Word) paths by table name (``<q>_trend``, ``<q>_pooled``)."""
-    for q in questions:
-        paths = (instrument_path, thresholds_path, plan_cfg)
-        if f"{q}_trend" in outputs:
-            run_trend_table(q, trends[f"{q}_waves"], trends[f"{q}_change"], *paths, *outputs[f"{q}_trend"])
-        if f"{q}_pooled" in outputs:
-            run_pooled_table(q, trends[f"{q}_waves"], trends[f"{q}_pooled"], *paths, *outputs[f"{q}_pooled"])
+    plan = load_plan(instrument_path, plan_cfg)
+    thresholds = load_thresholds(thresholds_path)
+    for name in questions:
+        q = plan.question(name)
+        waves = trends[f"{name}_waves"]
+        if f"{name}_trend" in outputs:
+            shares, change = protect_trend(read_frame(waves), read_frame(trends[f"{name}_change"]), thresholds, plan, q)
+            table = trend_table(shares, change, plan, q)
+            write_trend_table(table, plan, q, thresholds, *outputs[f"{name}_trend"])
+        if f"{name}_pooled" in outputs:
+            shares = protect_waves(read_frame(waves), thresholds, plan, q)
+            pooled = protect_pooled(read_frame(trends[f"{name}_pooled"]), shares, thresholds, plan, q)
+            write_pooled_table(pooled_table(pooled, q), plan, q, thresholds, *outputs[f"{name}_pooled"])
 
 
 def run_trend_figure(

@@ -195,6 +195,15 @@ class _FormulaWalker(_Walker):
             )
         self.found.append(name)
 
+    def one_variable(self, node: ast.AST, why: str) -> None:
+        """``node`` is one variable: a name, or ``Q("name")``; otherwise an error saying ``why``."""
+        if isinstance(node, ast.Call) and _call_name(node) == "Q":
+            self.quoted(node)
+        elif isinstance(node, ast.Name):
+            self.variable(node, node.id)
+        else:
+            raise self.fail(node, why)
+
     # terms: + - * / : ** between terms, intercept, variables and factors
     def term(self, node: ast.AST) -> None:
         if isinstance(node, ast.BinOp):
@@ -253,12 +262,7 @@ class _FormulaWalker(_Walker):
         if not 1 <= len(node.args) <= 2 or node.keywords:
             raise self.fail(node, "must be C(var) or C(var, Treatment(level))")
         first = node.args[0]
-        if isinstance(first, ast.Call) and _call_name(first) == "Q":
-            self.quoted(first)
-        elif isinstance(first, ast.Name):
-            self.variable(first, first.id)
-        else:
-            raise self.fail(first, "is not a variable name (C() takes one variable)")
+        self.one_variable(first, "is not a variable name (C() takes one variable)")
         if len(node.args) == 2:
             contrast = node.args[1]
             ok = isinstance(contrast, ast.Call) and _call_name(contrast) == "Treatment"
@@ -402,12 +406,7 @@ def parse_formula(
     if left.strip():
         walker = _FormulaWalker(text, left.strip(), declared, model)
         node = _parse(left.strip(), text, "formula", model).body
-        if isinstance(node, ast.Call) and _call_name(node) == "Q":
-            walker.quoted(node)
-        elif isinstance(node, ast.Name):
-            walker.variable(node, node.id)
-        else:
-            raise walker.fail(node, "is not an outcome variable (left of '~': one variable)")
+        walker.one_variable(node, "is not an outcome variable (left of '~': one variable)")
         lhs = walker.found
     if not right.strip():
         raise ConfigError(f"{_who(model)}formula {text!r} has no terms right of '~'")
