@@ -63,6 +63,10 @@ def runs(cluster, example_run, tmp_path_factory):
         "--slurm-keep-successful-logs",
         "--latency-wait",
         "5",
+        # a job's end is seen within a second, not ten (Snakemake's default, kind to a real
+        # cluster's controller): the run waits on SLURM, not on the machine, so polling is its pace
+        "--seconds-between-status-checks",
+        "1",
     ]
     env = {k: v for k, v in cluster.env.items() if k != "SOCIAL_LICENCE_KEY"}  # the key file
     proc = subprocess.run(
