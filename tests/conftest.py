@@ -105,6 +105,31 @@ def _ours(fixturedef) -> bool:
 
 
 @pytest.fixture(scope="session")
+def example_clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example export through the ingest stage with the example's config (a fixed
+    pseudonymisation key): the cleaned analysis file the weight stage reads."""
+    import yaml
+
+    from social_licence.stages import run_ingest
+
+    root = TESTS.parent
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8"))
+    out = tmp_path_factory.mktemp("example-clean")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOCIAL_LICENCE_KEY", "test-key")
+        run_ingest(
+            root / config["survey"]["export"],
+            root / config["survey"]["instrument"],
+            root / config["survey"]["withdrawals"],
+            config["survey"],
+            config["cleaning"],
+            out / "clean.parquet",
+            out / "flow.csv",
+        )
+    return out / "clean.parquet"
+
+
+@pytest.fixture(scope="session")
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One complete Snakemake run of the bundled example in a throw-away copy, as on a fresh
     clone (no SOCIAL_LICENCE_KEY, so the run creates ``.pseudonym_key``), shared by every test

@@ -25,7 +25,6 @@ from social_licence.ingest.interim import read_interim
 from social_licence.stages import (
     rake_options,
     run_estimate,
-    run_ingest,
     run_model,
     run_weight,
     write_parquet,
@@ -42,26 +41,6 @@ THRESHOLDS = ROOT / "config" / "thresholds.yaml"
 REPLICATES = 20
 
 
-@pytest.fixture(scope="module")
-def clean_file(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("artefact")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOCIAL_LICENCE_KEY", "test-key")
-    try:
-        run_ingest(
-            ROOT / CONFIG["survey"]["export"],
-            INSTRUMENT,
-            ROOT / CONFIG["survey"]["withdrawals"],
-            CONFIG["survey"],
-            CONFIG["cleaning"],
-            out / "clean.parquet",
-            out / "flow.csv",
-        )
-    finally:
-        mp.undo()
-    return out / "clean.parquet"
-
-
 def _weight(clean: Path, out: Path, estimation: dict) -> Path:
     names = ("summary", "margins", "balance", "convergence", "collapsed")
     run_weight(
@@ -71,11 +50,11 @@ def _weight(clean: Path, out: Path, estimation: dict) -> Path:
     return out / "weighted.parquet"
 
 
-def test_bootstrap_replicates_are_raked_once_per_run(clean_file, tmp_path, caplog):
+def test_bootstrap_replicates_are_raked_once_per_run(example_clean, tmp_path, caplog):
     estimation = {**CONFIG["estimation"], "variance": "bootstrap", "replicates": REPLICATES, "seed": 3}
     caplog.set_level(logging.INFO, logger="social_licence.stages")
     before = raking_solves()
-    weighted = _weight(clean_file, tmp_path, estimation)
+    weighted = _weight(example_clean, tmp_path, estimation)
     weight_solves = raking_solves() - before
     logged = [r.getMessage() for r in caplog.records if "raking solves" in r.getMessage()]
     assert logged == [f"raking solves in this run: {weight_solves}"]
@@ -113,10 +92,10 @@ def test_bootstrap_replicates_are_raked_once_per_run(clean_file, tmp_path, caplo
     assert (tmp_path / "direct.parquet").read_bytes() == outputs["acceptability_items"].read_bytes()
 
 
-def test_linearisation_stores_the_raking_margins_not_replicates(clean_file, tmp_path):
+def test_linearisation_stores_the_raking_margins_not_replicates(example_clean, tmp_path):
     estimation = {**CONFIG["estimation"], "variance": "linearisation"}
     before = raking_solves()
-    survey = read_interim(_weight(clean_file, tmp_path, estimation))
+    survey = read_interim(_weight(example_clean, tmp_path, estimation))
     assert raking_solves() - before == 1
     design = load_design(survey)
     assert isinstance(design, SurveyDesign)
@@ -131,6 +110,6 @@ def test_linearisation_stores_the_raking_margins_not_replicates(clean_file, tmp_
     ]
 
 
-def test_a_file_without_a_design_is_refused(clean_file):
+def test_a_file_without_a_design_is_refused(example_clean):
     with pytest.raises(InputError, match="no survey design"):
-        load_design(read_interim(clean_file))
+        load_design(read_interim(example_clean))

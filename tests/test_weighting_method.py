@@ -37,26 +37,6 @@ THRESHOLDS = ROOT / "config" / "thresholds.yaml"
 API = DATA / "reference" / "api"
 
 
-@pytest.fixture(scope="module")
-def clean_file(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("method")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOCIAL_LICENCE_KEY", "test-key")
-    try:
-        run_ingest(
-            ROOT / CONFIG["survey"]["export"],
-            INSTRUMENT,
-            ROOT / CONFIG["survey"]["withdrawals"],
-            CONFIG["survey"],
-            CONFIG["cleaning"],
-            out / "clean.parquet",
-            out / "flow.csv",
-        )
-    finally:
-        mp.undo()
-    return out / "clean.parquet"
-
-
 def _weight(clean, out: Path, method: str, variance: str = "linearisation", targets=None):
     outputs = {name: out / f"{name}.csv" for name in diagnostic_names(method)}
     estimation = {**CONFIG["estimation"], "variance": variance, "replicates": 20, "seed": 7}
@@ -83,10 +63,10 @@ def _pandas_share(frame: pd.DataFrame, variable: str, weights: np.ndarray) -> pd
 
 @pytest.mark.parametrize("variance", ["linearisation", "jkn", "bootstrap"])
 def test_unweighted_analysis_gives_the_plain_mean_whatever_the_design_weight(
-    clean_file, tmp_path, variance, caplog
+    example_clean, tmp_path, variance, caplog
 ):
     caplog.set_level("INFO", logger="social_licence.stages")
-    weighted, outputs = _weight(clean_file, tmp_path, "none", variance)
+    weighted, outputs = _weight(example_clean, tmp_path, "none", variance)
     assert set(outputs) == {"summary"} and outputs["summary"].exists()
     assert not (tmp_path / "margins.csv").exists()
     survey = read_interim(weighted)
@@ -104,10 +84,10 @@ def test_unweighted_analysis_gives_the_plain_mean_whatever_the_design_weight(
 
 
 @pytest.mark.parametrize("variance", ["linearisation", "jkn"])
-def test_supplied_weight_gives_the_pandas_weighted_mean(clean_file, tmp_path, variance):
-    weighted, outputs = _weight(clean_file, tmp_path, "supplied", variance)
+def test_supplied_weight_gives_the_pandas_weighted_mean(example_clean, tmp_path, variance):
+    weighted, outputs = _weight(example_clean, tmp_path, "supplied", variance)
     survey = read_interim(weighted)
-    clean = read_interim(clean_file)
+    clean = read_interim(example_clean)
     supplied = clean.data["design_weight"].to_numpy(dtype=float)
     assert np.array_equal(survey.data["weight"].to_numpy(), supplied)
     design = load_design(survey)
@@ -137,20 +117,20 @@ def test_supplied_weight_gives_the_pandas_weighted_mean(clean_file, tmp_path, va
         assert np.array_equal(rep[~same & ~deleted], w[~same & ~deleted])
 
 
-def test_no_targets_file_is_read_without_raking(clean_file, tmp_path):
+def test_no_targets_file_is_read_without_raking(example_clean, tmp_path):
     """targets_path is None: a raking would fail to open it; none and supplied never do."""
     for method in ("none", "supplied"):
         out = tmp_path / method
         out.mkdir()
-        _weight(clean_file, out, method, targets=None)
+        _weight(example_clean, out, method, targets=None)
     with pytest.raises((TypeError, ConfigError, InputError, FileNotFoundError)):
-        _weight(clean_file, tmp_path, "rake", targets=None)
+        _weight(example_clean, tmp_path, "rake", targets=None)
 
 
-def test_outputs_must_be_those_of_the_method(clean_file, tmp_path):
+def test_outputs_must_be_those_of_the_method(example_clean, tmp_path):
     with pytest.raises(ConfigError, match="writes summary"):
         run_weight(
-            clean_file, None, INSTRUMENT, {**CONFIG["weighting"], "method": "none"},
+            example_clean, None, INSTRUMENT, {**CONFIG["weighting"], "method": "none"},
             CONFIG["estimation"], THRESHOLDS, tmp_path / "w.parquet",
             {n: tmp_path / f"{n}.csv" for n in diagnostic_names("rake")},
         )
@@ -160,9 +140,9 @@ def test_outputs_must_be_those_of_the_method(clean_file, tmp_path):
     ("value", "shown"), [(np.nan, None), (-2.0, -2.0), (np.inf, np.inf)]
 )
 def test_a_bad_supplied_weight_names_file_variable_value_and_rows(
-    clean_file, tmp_path, value, shown
+    example_clean, tmp_path, value, shown
 ):
-    survey = read_interim(clean_file)
+    survey = read_interim(example_clean)
     survey.data["design_weight"] = survey.data["design_weight"].astype(float)
     survey.data.iloc[[3, 10], survey.data.columns.get_loc("design_weight")] = value
     bad = tmp_path / "bad.parquet"
@@ -177,7 +157,7 @@ def test_a_bad_supplied_weight_names_file_variable_value_and_rows(
     assert not (tmp_path / "weighted.parquet").exists()
 
 
-def test_supplied_without_a_design_weight_is_a_config_error(clean_file, tmp_path):
+def test_supplied_without_a_design_weight_is_a_config_error(example_clean, tmp_path):
     text = INSTRUMENT.read_text(encoding="utf-8").replace(
         "  weight: design_weight\n", "  weight: null\n", 1
     )
@@ -185,7 +165,7 @@ def test_supplied_without_a_design_weight_is_a_config_error(clean_file, tmp_path
     instrument.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="design.weight is null"):
         run_weight(
-            clean_file, None, instrument, {**CONFIG["weighting"], "method": "supplied"},
+            example_clean, None, instrument, {**CONFIG["weighting"], "method": "supplied"},
             CONFIG["estimation"], THRESHOLDS, tmp_path / "w.parquet",
             {"summary": tmp_path / "summary.csv"},
         )
@@ -224,18 +204,18 @@ def test_third_party_cluster_sample_with_a_supplied_weight_matches_r(tmp_path, m
     assert np.allclose(got.loc[r.index, "se"], r["mean_se"], rtol=1e-8)
 
 
-def test_methods_note_without_raking_describes_the_weights_alone(clean_file, tmp_path):
+def test_methods_note_without_raking_describes_the_weights_alone(example_clean, tmp_path):
     for method in ("none", "supplied"):
         out = tmp_path / method
         out.mkdir()
-        _, outputs = _weight(clean_file, out, method)
+        _, outputs = _weight(example_clean, out, method)
         summary = pd.read_csv(outputs["summary"])
         text = methods_note({"summary": summary})
         final = summary.set_index("weights").loc["final"]
         if method == "none":
             assert text == f"Every one of the {int(final['n'])} rows analysed has the same weight."
         else:
-            w = read_interim(clean_file).data["design_weight"].to_numpy(dtype=float)
+            w = read_interim(example_clean).data["design_weight"].to_numpy(dtype=float)
             assert text.startswith(f"Weights range from {w.min():.3g} to {w.max():.3g}")
             deff = len(w) * (w**2).sum() / w.sum() ** 2  # Kish: n sum(w^2) / sum(w)^2
             assert f"Kish's design effect from weighting is {deff:.2f}" in text
