@@ -7,8 +7,9 @@ of one program): when none is on PATH the test fails under ``CI=true`` and is sk
 with a message naming the program and how to install it.
 
 ``make test`` runs the tests on as many workers as the machine has cores (pytest-xdist,
-``--dist loadgroup``). Tests that share a costly module- or session-scoped fixture are kept on one
-worker (:func:`pytest_collection_modifyitems`), so each such fixture is built once per run.
+``--dist loadgroup``). The tests of a module with its own costly module- or session-scoped
+fixture are kept on one worker (:func:`pytest_collection_modifyitems`), so that fixture is built
+once; the example run is made once for all workers (:func:`example_run`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"
@@ -108,9 +110,7 @@ def _ours(fixturedef) -> bool:
 def example_clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example export through the ingest stage with the example's config (a fixed
     pseudonymisation key): the cleaned analysis file the weight stage reads."""
-    import yaml
-
-    from social_licence.stages import run_ingest
+    from social_licence.stages import run_ingest  # the library: loaded by the tests that need it
 
     root = TESTS.parent
     config = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8"))
