@@ -13,6 +13,7 @@ lowers the log-odds of finding a use acceptable by 0.5).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -298,6 +299,15 @@ def test_the_drafted_campus_analysis_runs_through_ingest_and_weight(tmp_path):
     survey = read_interim(work / "interim" / "weighted.parquet")
     assert survey.meta["design"]["layout"] == "long"
     assert (survey.data["weight"] == 1).all()
+    # the same unweighted long analysis as two waves (the export twice): the DAG builds, with
+    # the change, trend and pooled jobs (a waves analysis once asked for raking targets here)
+    (project / "campus" / "waves.yaml").write_text(
+        "analysis: {name: campus_waves}\nsurvey: {wave: w2}\n"
+        "waves: [{name: w1, export: data/raw/campus/campus.sav}]\n"
+    )
+    dry = snakemake(project, "-n", "--configfile", "campus/config.yaml", "campus/waves.yaml")
+    planned = set(re.findall(r"^(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M))
+    assert {"wave_ingest", "wave_weight", "change", "trend_tables"} <= planned
 
 
 def test_config_check_names_a_missing_or_unknown_item_before_any_job(config, drafted):

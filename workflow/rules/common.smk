@@ -143,10 +143,11 @@ TRENDS = [q.name for q in PLAN.trend_questions()]
 TREND_TABLES = PLAN.trend_tables()
 TREND_FIGURES = PLAN.trend_figures()
 POOLED_TABLES = PLAN.pooled_tables()
-for _wave in WAVES.values():
-    if (_wave.get("targets") or config["weighting"]["targets"]) not in TARGETS["sets"]:
+for _wave in WAVES.values() if RAKING else ():  # targets are read only for raking
+    _targets = _wave.get("targets") or config["weighting"]["targets"]
+    if _targets not in TARGETS["sets"]:
         raise ValueError(
-            f"waves: wave {_wave['name']!r} targets {_wave['targets']!r}, not a set in "
+            f"waves: wave {_wave['name']!r} targets {_targets!r}, not a set in "
             f"{config['weighting']['targets_file']} (sets: {', '.join(TARGETS['sets'])})"
         )
 
