@@ -74,7 +74,7 @@ benchmarks: $(DEV_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 # Regenerate the R reference numbers (needs Rscript with the survey package: apt-get install
-# r-base-core r-cran-survey) and the digest list the tests check the reference files against.
+# r-base-core r-cran-survey r-cran-mass) and the digest list the tests check the reference files against.
 reference:
 	cd tests/data/reference && Rscript r/make_reference.R
 	cd tests/data/reference/waves && Rscript waves_reference.R

@@ -28,7 +28,7 @@ DATA = TESTS / "data"
 
 INSTALL_HINTS = {
     "chromium": "apt-get install chromium",
-    "Rscript": "apt-get install r-base-core r-cran-survey",
+    "Rscript": "apt-get install r-base-core r-cran-survey r-cran-mass",
     "slurmctld": "apt-get install slurm-wlm munge",
 }
 
