@@ -52,7 +52,11 @@ def html_table(
         raise OutputError("an HTML table needs a title or a table_id for its id")
     group_col = GROUP_COLUMN if GROUP_COLUMN in display.columns else None
     frame = display.copy()
-    gt = GT(frame, id=table_id or slug(title or ""), groupname_col=group_col)
+    # great_tables makes a frame of pandas "string" columns and fills it one cell at a time;
+    # with Python storage each fill is several times cheaper than with pandas' default Arrow
+    # storage (the text written is the same)
+    with pd.option_context("mode.string_storage", "python"):
+        gt = GT(frame, id=table_id or slug(title or ""), groupname_col=group_col)
     if title is not None:
         gt = gt.tab_header(title=title, subtitle=subtitle) if subtitle else gt.tab_header(title=title)
     if numeric is None:

@@ -976,6 +976,46 @@ def figure_withheld(title: str, message: str) -> ggplot:
 
 
 # -- saving --------------------------------------------------------------------------------------
+def render_figures(
+    plot: ggplot,
+    formats: Sequence[str],
+    *,
+    width_cm: float | None = None,
+    height_cm: float | None = None,
+    dpi: int = DPI,
+) -> dict[str, bytes]:
+    """The figure in each of ``formats`` (PNG, SVG), as bytes with no date, software stamp or
+    random ids. plotnine builds and lays out the figure once; each format is then only written
+    (plotnine's own ``save`` builds the whole figure again for every file).
+
+    The size is the plot's own (the house theme's 16 x 11 cm, taller for long dot plots)
+    unless ``width_cm`` and ``height_cm`` are given.
+    """
+    for fmt in formats:
+        if fmt not in ("png", "svg"):
+            raise OutputError(f"figures are saved as png or svg, not {fmt!r}")
+    size = plot.theme.getp("figure_size") if plot.theme is not None else None
+    width_in, height_in = size if size else (WIDTH_CM / 2.54, HEIGHT_CM / 2.54)
+    width = width_cm if width_cm is not None else width_in * 2.54
+    height = height_cm if height_cm is not None else height_in * 2.54
+    out: dict[str, bytes] = {}
+    with matplotlib.rc_context(_SVG_RC):
+        # what plot.save(...) does, with the drawing shared by the formats
+        view = plot.save_helper(width=width, height=height, units="cm", dpi=dpi, verbose=False)
+        try:
+            with matplotlib.rc_context(plot.theme.rcParams):  # as plot.save writes the file
+                # SVG first: its clip-path ids hash the clip boxes, which a PNG write before it
+                # would leave in the PNG's resolution (the bytes then differ from a fresh draw)
+                for fmt in sorted(formats, key=lambda f: f != "svg"):
+                    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+                    buf = io.BytesIO()
+                    view.figure.savefig(buf, format=fmt, metadata=metadata)
+                    out[fmt] = buf.getvalue()
+        finally:
+            plt.close("all")
+    return out
+
+
 def render_figure(
     plot: ggplot,
     fmt: str,
@@ -984,32 +1024,8 @@ def render_figure(
     height_cm: float | None = None,
     dpi: int = DPI,
 ) -> bytes:
-    """The figure as PNG or SVG bytes, with no date, software stamp or random ids.
-
-    The size is the plot's own (the house theme's 16 x 11 cm, taller for long dot plots)
-    unless ``width_cm`` and ``height_cm`` are given.
-    """
-    if fmt not in ("png", "svg"):
-        raise OutputError(f"figures are saved as png or svg, not {fmt!r}")
-    size = plot.theme.getp("figure_size") if plot.theme is not None else None
-    width_in, height_in = size if size else (WIDTH_CM / 2.54, HEIGHT_CM / 2.54)
-    width = width_cm if width_cm is not None else width_in * 2.54
-    height = height_cm if height_cm is not None else height_in * 2.54
-    metadata: Mapping[str, Any] = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    buf = io.BytesIO()
-    with matplotlib.rc_context(_SVG_RC):
-        plot.save(
-            buf,
-            format=fmt,
-            width=width,
-            height=height,
-            units="cm",
-            dpi=dpi,
-            verbose=False,
-            metadata=dict(metadata),
-        )
-    plt.close("all")
-    return buf.getvalue()
+    """The figure as PNG or SVG bytes (:func:`render_figures` with one format)."""
+    return render_figures(plot, [fmt], width_cm=width_cm, height_cm=height_cm, dpi=dpi)[fmt]
 
 
 def save_figure(
@@ -1022,10 +1038,10 @@ def save_figure(
     dpi: int = DPI,
 ) -> None:
     """Write the figure as PNG (300 dpi) and SVG, each identical byte for byte across runs."""
-    for path, fmt in ((png_path, "png"), (svg_path, "svg")):
-        if path is None:
-            continue
-        atomic_write_bytes(path, render_figure(plot, fmt, width_cm=width_cm, height_cm=height_cm, dpi=dpi))
+    paths = {fmt: path for fmt, path in (("png", png_path), ("svg", svg_path)) if path is not None}
+    rendered = render_figures(plot, list(paths), width_cm=width_cm, height_cm=height_cm, dpi=dpi)
+    for fmt, path in paths.items():
+        atomic_write_bytes(path, rendered[fmt])
 
 
 # -- the workflow's figures, by name -------------------------------------------------------------
