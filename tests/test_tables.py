@@ -120,6 +120,50 @@ def test_all_three_files_are_written_and_agree(tmp_path):
     assert "fewer than 10 respondents" in notes and "confidence intervals" in notes
 
 
+def test_word_rows_are_the_xml_python_docx_writes_for_them():
+    """Word rows are copied from one row python-docx made; every text, including those it writes
+    specially (tab, line break, spaces at the ends, empty, a number), must give the XML that
+    python-docx's add_row and cell.text give (built here with python-docx alone)."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    from social_licence.html import GROUP_COLUMN, looks_numeric
+    from social_licence.report.tables import docx_bytes
+
+    display = pd.DataFrame(
+        {
+            GROUP_COLUMN: ["Age", "Age", "Sex", "Sex", "Sex"],
+            "Group": ["16\u201324", " lead space", "a\tb", "line\nbreak", ""],
+            "%": ["13", "[c]", "54 [u]", "", "7"],
+            "n": [1, 22, 333, 4444, 5],
+        }
+    )
+    made = docx.Document(io.BytesIO(docx_bytes(display, title="T")))
+    ours = made.tables[0]._tbl
+    cols = ["Group", "%", "n"]
+    # the same document with no rows (page and column widths as ours), rows added by python-docx
+    reference = docx.Document(io.BytesIO(docx_bytes(display.iloc[:0], title="T"))).tables[0]
+    numeric = {c for c in cols if looks_numeric(display[c])}
+    current = None
+    for _, row in display.iterrows():
+        if row[GROUP_COLUMN] != current:
+            current = row[GROUP_COLUMN]
+            grow = reference.add_row()
+            merged = grow.cells[0].merge(grow.cells[-1])
+            merged.text = ""
+            merged.paragraphs[0].add_run(str(current)).bold = True
+        for cell, c in zip(reference.add_row().cells, cols, strict=True):
+            cell.text = str(row[c])
+            if c in numeric:
+                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    from lxml import etree
+
+    def body(tbl):
+        return [etree.tostring(tr) for tr in tbl.tr_lst[1:]]
+
+    assert len(body(ours)) == 2 + 5
+    assert body(ours) == body(reference._tbl)
+
+
 def test_outputs_are_byte_identical_across_runs(tmp_path):
     """Reviewers reproduce to the byte: the same frame gives the same CSV, HTML and docx bytes."""
     table = suppress(frame(), Thresholds(), partitions=["group"])
