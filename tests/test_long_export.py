@@ -35,7 +35,12 @@ from social_licence.ingest.formats import read_survey
 from social_licence.ingest.interim import read_interim
 from social_licence.models.fit import fit_model
 from social_licence.models.spec import ModelSpec
-from social_licence.stages import run_ingest, run_weight
+from social_licence.stages import (
+    run_gather_replicates,
+    run_ingest,
+    run_replicate_weights,
+    run_weight,
+)
 from social_licence.survey.instrument import load_instrument
 from social_licence.survey.survey import Survey
 
@@ -222,6 +227,21 @@ def test_jackknife_replicates_delete_one_respondent_with_all_ratings(weighted, d
     assert (first == 0).sum() == (survey.data.index == survey.data.index[first == 0][0]).sum()
     text = describe_design(spec).text()
     assert f"the delete-one jackknife (JK1) with {survey.data.index.nunique()} replicate" in text
+    # made by 3 replicate jobs and gathered: the same file, byte for byte (plain replicates,
+    # each deleting a respondent with all their ratings)
+    estimation = {**config["estimation"], "variance": "jk1", "replicate_jobs": 3}
+    full = tmp_path / "full.parquet"
+    run_weight(
+        weighted.parent / "clean.parquet", None, drafted / "instrument.yaml", config["weighting"],
+        estimation, THRESHOLDS, full, {"summary": tmp_path / "s3.csv"}, "long",
+    )
+    chunks = [tmp_path / f"chunk_{k}.parquet" for k in (1, 2, 3)]
+    for k, chunk in enumerate(chunks, start=1):
+        run_replicate_weights(
+            full, None, drafted / "instrument.yaml", config["weighting"], estimation, k, chunk
+        )
+    run_gather_replicates(full, chunks, tmp_path / "w3.parquet")
+    assert (tmp_path / "w3.parquet").read_bytes() == (tmp_path / "w.parquet").read_bytes()
 
 
 def _statsmodels_cluster(y, X, groups, n_terms):

@@ -16,11 +16,16 @@ import pandas as pd
 
 from .config import with_defaults
 from .design.build import (
+    CHUNK_KEY,
     DESIGN_KEY,
     build_design,
     clusters,
+    defer_replicates,
     design_spec,
+    gather_replicates,
     load_design,
+    replicate_chunk,
+    replicate_jobs,
     store_design,
     without_design,
 )
@@ -65,6 +70,7 @@ from .report.trends import (
 )
 from .survey.instrument import Instrument, load_instrument
 from .survey.plan import Plan, build_plan
+from .survey.survey import Survey
 from .weighting.choice import check_method as check_weighting_method
 from .weighting.choice import diagnostic_names, supplied_weights, unit_weights
 from .weighting.diagnostics import methods_note, weight_summary
@@ -163,6 +169,12 @@ def run_weight(
     the full sample. Without raking, linearisation has no calibration and replicates are
     plain replicate weights. ``layout``: ``long`` when the export has one row per rating (the
     respondent is then the cluster unless a PSU is declared).
+
+    With replicate variance and ``estimation.replicate_jobs`` above one
+    (:func:`social_licence.design.build.replicate_jobs`), ``survey_out`` is the full-sample
+    file: the final weight and the design still to be completed; the replicate weights are
+    made by :func:`run_replicate_weights` (one job per share) and added by
+    :func:`run_gather_replicates`, which writes the analysis file.
     """
     weighting_cfg = with_defaults("weighting", weighting_cfg)
     estimation_cfg = with_defaults("estimation", estimation_cfg)
@@ -205,9 +217,19 @@ def run_weight(
         survey.data[WEIGHT_COLUMN] = weights.to_numpy()
         survey.meta.setdefault("variables", {})[WEIGHT_COLUMN] = {"label": label, "type": "weight"}
         spec = design_spec(instrument.design, estimation_cfg, weighting=record, layout=layout)
+        jobs = replicate_jobs(estimation_cfg, method)
         if variance == "linearisation":
             log.info("variance: linearisation, without calibration")
             store_design(survey, spec)
+        elif jobs > 1:
+            log.info("variance: %s, plain replicates made by %d jobs", variance, jobs)
+            defer_replicates(
+                survey,
+                spec,
+                jobs,
+                replicates=estimation_cfg["replicates"],
+                seed=estimation_cfg["seed"],
+            )
         else:
             replicates = build_design(
                 survey.data,
@@ -254,9 +276,21 @@ def run_rake(survey, targets_path, instrument, weighting_cfg, estimation_cfg, th
     }
     spec = design_spec(instrument.design, estimation_cfg, weighting=record)
     variance = estimation_cfg["variance"]
+    jobs = replicate_jobs(estimation_cfg, "rake")
     if variance == "linearisation":
         log.info("variance: linearisation, calibrated to the margins of %r", weighting_cfg["targets"])
         store_design(survey, spec, calibration=calibration(survey.data, targets, **options))
+    elif jobs > 1:
+        log.info(
+            "variance: %s, replicates raked to %r by %d jobs", variance, weighting_cfg["targets"], jobs
+        )
+        defer_replicates(
+            survey,
+            spec,
+            jobs,
+            replicates=estimation_cfg["replicates"],
+            seed=estimation_cfg["seed"],
+        )
     else:
         reweighter = make_reweighter(
             survey.data,
@@ -304,6 +338,92 @@ def run_rake(survey, targets_path, instrument, weighting_cfg, estimation_cfg, th
         diagnostics["collapsed"], min_base, by=["margin", "collapsed_into"]
     )
     write_csv(collapsed, outputs["collapsed"])
+
+
+def run_replicate_weights(
+    full_sample: str | Path,
+    targets_path: str | Path | None,
+    instrument_path: str | Path,
+    weighting_cfg: Mapping[str, Any],
+    estimation_cfg: Mapping[str, Any],
+    job: int,
+    chunk_out: str | Path,
+) -> None:
+    """One job's share of the replicate weights of the weight stage's full-sample file
+    (:func:`run_weight` with ``estimation.replicate_jobs`` above one): with ``rake``, each
+    replicate of the share raked as in one job (the reweighter's first call re-rakes the full
+    sample, the check and the start of every replicate's raking); otherwise plain replicates.
+    Writes the share's weights and, in the file's meta, what the gather job needs and logs."""
+    weighting_cfg = with_defaults("weighting", weighting_cfg)
+    estimation_cfg = with_defaults("estimation", estimation_cfg)
+    instrument = load_instrument(instrument_path)
+    survey = read_interim(full_sample)
+    solves_before = raking_solves()
+    reweighter = base_weights = None
+    if check_weighting_method(weighting_cfg["method"]) == "rake":
+        targets = load_targets(
+            targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
+        )
+        reweighter = make_reweighter(
+            survey.data,
+            targets,
+            empty=estimation_cfg["replicate_empty"],
+            infeasible=estimation_cfg["replicate_bounds"],
+            **rake_options(weighting_cfg, instrument),
+        )
+        base_weights = instrument.design.get("weight")
+    weights, info = replicate_chunk(
+        survey, int(job), reweighter=reweighter, base_weights=base_weights
+    )
+    info["calls"] = reweighter.calls if reweighter else 0
+    info["unbounded"] = len(reweighter.unbounded) if reweighter else 0
+    info["partial"] = len({call for call, _, _ in reweighter.partial}) if reweighter else 0
+    info["solves"] = raking_solves() - solves_before
+    log.info(
+        "replicate job %d of %d: replicates %d to %d of %d (%s); %d reweighter calls, the first "
+        "the full-sample check; %d raked without bounds; %d with an empty category raked "
+        "partially; %d raking solves",
+        info["job"], info["jobs"], info["first"] + 1, info["stop"], info["replicates"],
+        info["type"], info["calls"], info["unbounded"], info["partial"], info["solves"],
+    )
+    chunk = Survey(
+        data=pd.DataFrame(
+            weights,
+            index=survey.data.index,
+            columns=[str(r + 1) for r in range(info["first"], info["stop"])],
+        ),
+        meta={"index": survey.meta.get("index"), CHUNK_KEY: info},
+        rows=survey.rows,
+    )
+    write_interim(chunk, chunk_out)
+
+
+def run_gather_replicates(
+    full_sample: str | Path, chunks: Sequence[str | Path], survey_out: str | Path
+) -> None:
+    """The analysis file from the full-sample file and every replicate job's share (in job
+    order): byte for byte what :func:`run_weight` writes making every replicate in one job.
+    The jobs' reweighter counts are summed in the log."""
+    survey = read_interim(full_sample)
+    parts = []
+    for path in chunks:
+        part = read_interim(path)
+        if not part.data.index.equals(survey.data.index):
+            raise InputError(
+                "the replicate job's respondents are not those of the full-sample file", file=str(path)
+            )
+        parts.append((part.data.to_numpy(dtype=float), part.meta[CHUNK_KEY]))
+    gather_replicates(survey, parts)
+    infos = [info for _, info in parts]
+    total = {key: sum(info[key] for info in infos) for key in ("calls", "unbounded", "partial", "solves")}
+    log.info(
+        "variance: %s, %d replicates made by %d jobs (%d reweighter calls, the first of each "
+        "job the full-sample check); %d raked without bounds (bounds could not be met); %d with "
+        "an empty category raked partially; %d raking solves in the replicate jobs",
+        infos[0]["type"], infos[0]["replicates"], len(infos), total["calls"], total["unbounded"],
+        total["partial"], total["solves"],
+    )
+    write_interim(survey, survey_out)
 
 
 def run_codebook(

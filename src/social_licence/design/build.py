@@ -11,7 +11,8 @@ rakes again. :func:`build_design` is the one place a design is built from a fram
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..errors import ConfigError, InputError
 from ..survey.survey import Survey
 from ..weighting.calibration import Calibration
 from .design import SurveyDesign
-from .replicates import ReplicateDesign
+from .replicates import ReplicateDesign, replicate_multipliers, replicate_weights
 
 DESIGN_KEY = "design"
 CALIBRATION_PREFIX = "calibration__"
@@ -29,6 +30,12 @@ CALIBRATION_BASE = "calibration__base"
 REPLICATE_PREFIX = "repweight_"
 VARIANCE_METHODS = ("linearisation", "jk1", "jkn", "bootstrap")
 LAYOUTS = ("wide", "long")
+# Replicate weights made by several jobs: the full-sample file records the design still to be
+# completed under PENDING_KEY; each job's file records its share under CHUNK_KEY.
+PENDING_KEY = "replicates_pending"
+CHUNK_KEY = "replicate_chunk"
+#: ``estimation.replicate_jobs: auto``: one job per this many raked bootstrap replicates.
+REPLICATES_PER_JOB = 50
 
 Design = SurveyDesign | ReplicateDesign
 
@@ -200,6 +207,164 @@ def load_design(survey: Survey) -> Design:
         lonely_psu=spec["lonely_psu"],
         calibration=calibration,
     )
+
+
+def replicate_jobs(estimation: Mapping[str, Any], weighting_method: str) -> int:
+    """How many jobs make the replicate weights (``estimation.replicate_jobs``), known from the
+    config alone, before any data is read: ``auto`` is one job per :data:`REPLICATES_PER_JOB`
+    bootstrap replicates when they are raked, else one; linearisation has no replicates."""
+    jobs = estimation.get("replicate_jobs", "auto")
+    if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(
+            f"estimation.replicate_jobs must be auto or a whole number of at least 1, not {jobs!r}"
+        )
+    variance = estimation["variance"]
+    if variance not in VARIANCE_METHODS:
+        raise ConfigError(
+            f"variance must be one of {', '.join(VARIANCE_METHODS)}, not {variance!r}"
+        )
+    if variance == "linearisation":
+        return 1
+    if jobs == "auto":
+        if variance == "bootstrap" and weighting_method == "rake":
+            return max(1, math.ceil(estimation["replicates"] / REPLICATES_PER_JOB))
+        return 1
+    return jobs
+
+
+def replicate_share(replicates: int, job: int, jobs: int) -> range:
+    """The replicates (0-based, contiguous) that job ``job`` of ``jobs`` (1-based) makes: the
+    shares cover every replicate once, in order, and differ in size by one at most."""
+    if not 1 <= job <= jobs:
+        raise ConfigError(f"replicate job {job} is not one of 1 to {jobs}")
+    return range((job - 1) * replicates // jobs, job * replicates // jobs)
+
+
+def defer_replicates(
+    survey: Survey,
+    spec: Mapping[str, Any],
+    jobs: int,
+    *,
+    replicates: int | None,
+    seed: int | None,
+) -> Survey:
+    """Record in ``survey`` (in place) the design whose replicate weights ``jobs`` jobs make
+    (:func:`replicate_chunk`) and a gather job adds (:func:`gather_replicates`). The file
+    holds no design until then: :func:`load_design` refuses it."""
+    survey.meta[PENDING_KEY] = {
+        "spec": dict(spec),
+        "jobs": int(jobs),
+        "replicates": replicates if spec["variance"] == "bootstrap" else None,
+        "seed": seed,
+    }
+    return survey
+
+
+def pending_replicates(survey: Survey) -> dict[str, Any]:
+    """What :func:`defer_replicates` recorded in a full-sample file."""
+    pending = survey.meta.get(PENDING_KEY)
+    if not pending:
+        raise InputError(
+            "the file records no replicate weights to be made: it is not the weight stage's "
+            "full-sample file of a design whose replicates are made by several jobs",
+            file=survey.file,
+        )
+    return pending
+
+
+def replicate_chunk(
+    survey: Survey,
+    job: int,
+    *,
+    reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
+    base_weights: Any = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Job ``job``'s share of the replicate weights of a full-sample file: the multipliers of
+    every replicate are made again (deterministic from the PSUs and the seed), and only the
+    share's columns re-weighted. Returns the ``(rows, share)`` weights and what the gather
+    needs to know of them (share, type and the variance's constants)."""
+    pending = pending_replicates(survey)
+    spec = pending["spec"]
+    data = survey.data
+    design = build_design(
+        data,
+        weights=spec["weights"],
+        strata=spec["strata"],
+        psu=clusters(data, spec),
+        fpc=spec["fpc"],
+        lonely_psu=spec["lonely_psu"],
+    )
+    multipliers = replicate_multipliers(
+        design, spec["variance"], pending["replicates"], seed=pending["seed"]
+    )
+    share = replicate_share(multipliers.replicates, job, pending["jobs"])
+    weights = replicate_weights(
+        design, multipliers, share, reweighter=reweighter, base_weights=base_weights
+    )
+    info = {
+        "job": job,
+        "jobs": pending["jobs"],
+        "first": share.start,
+        "stop": share.stop,
+        "replicates": multipliers.replicates,
+        "type": multipliers.kind,
+        "scale": multipliers.scale,
+        "rscales": [float(x) for x in multipliers.rscales],
+        "df": int(multipliers.df),
+    }
+    return weights, info
+
+
+def gather_replicates(
+    survey: Survey, chunks: Sequence[tuple[np.ndarray, Mapping[str, Any]]]
+) -> Survey:
+    """Complete a full-sample file (in place) with the replicate weights of every job, as
+    :func:`store_design` would have stored them made in one job."""
+    pending = pending_replicates(survey)
+    jobs = pending["jobs"]
+    if len(chunks) != jobs:
+        raise InputError(
+            f"the replicate weights come from {jobs} jobs, but {len(chunks)} were given",
+            file=survey.file,
+        )
+    first = chunks[0][1]
+    constants = ("replicates", "type", "scale", "rscales", "df")
+    stop = 0
+    for k, (weights, info) in enumerate(chunks, start=1):
+        if info["job"] != k or info["jobs"] != jobs or info["first"] != stop:
+            raise InputError(
+                f"replicate job {info['job']} of {info['jobs']} (replicates {info['first'] + 1} "
+                f"to {info['stop']}) is not job {k} of {jobs} starting at replicate {stop + 1}",
+                file=survey.file,
+            )
+        if any(info[key] != first[key] for key in constants):
+            raise InputError(
+                f"replicate job {k} made a different design from job 1", file=survey.file
+            )
+        if weights.shape != (len(survey.data), info["stop"] - info["first"]):
+            raise InputError(
+                f"replicate job {k}'s weights have shape {weights.shape}, not "
+                f"{(len(survey.data), info['stop'] - info['first'])}",
+                file=survey.file,
+            )
+        stop = info["stop"]
+    if stop != first["replicates"]:
+        raise InputError(
+            f"the replicate jobs made {stop} of {first['replicates']} replicates",
+            file=survey.file,
+        )
+    spec = pending["spec"]
+    replicates = ReplicateDesign(
+        survey.data,
+        survey.data[spec["weights"]].to_numpy(dtype=float),
+        np.concatenate([weights for weights, _ in chunks], axis=1),
+        type=first["type"],
+        scale=first["scale"],
+        rscales=np.asarray(first["rscales"], dtype=float),
+        df=first["df"],
+    )
+    del survey.meta[PENDING_KEY]
+    return store_design(survey, spec, replicates=replicates)
 
 
 def without_design(survey: Survey) -> Survey:

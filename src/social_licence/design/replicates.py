@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -273,27 +274,33 @@ def replicate_rank(repweights: np.ndarray, tol: float = 1e-5) -> int:
 
 
 # -- generating replicates from a linearisation design ----------------------------------------
-def make_replicates(
+@dataclass(frozen=True)
+class Multipliers:
+    """The PSU-level multipliers ``(C, R)`` of a replicate design and the constants of its
+    variance: deterministic from the design (and the bootstrap's seed), so any job can make
+    them again and re-weight only its own share of the replicates."""
+
+    values: np.ndarray
+    kind: str
+    scale: float
+    rscales: np.ndarray
+    df: int
+
+    @property
+    def replicates(self) -> int:
+        return self.values.shape[1]
+
+
+def replicate_multipliers(
     design,
     kind: str = "bootstrap",
     replicates: int | None = None,
     *,
     seed: int | None = None,
-    reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
-    base_weights=None,
-    mse: bool = False,
     ignore_fpc: bool = False,
-) -> ReplicateDesign:
-    """Replicate weights for ``design`` (a :class:`SurveyDesign`), optionally re-raked.
-
-    ``kind``: ``jk1`` (unstratified designs), ``jkn`` (stratified) or ``bootstrap`` (Rao-Wu,
-    ``replicates`` default 200, ``seed`` required). With ``reweighter`` (from
-    ``social_licence.weighting.make_reweighter``) every replicate's weights are
-    ``reweighter(base * multiplier)``, so the variance includes the raking; ``base_weights``
-    (column or array; default the design's weights) must be what the reweighter turns into the
-    design's weights, which is checked. The Rao-Wu bootstrap has no finite population
-    correction, so a design with one is refused unless ``ignore_fpc``.
-    """
+) -> Multipliers:
+    """The replicate multipliers of ``design`` (a :class:`SurveyDesign`); arguments as
+    :func:`make_replicates`, whose checks are made here."""
     kind = str(kind).lower()
     if kind not in REPLICATE_KINDS:
         raise ConfigError(f"replicate kind must be one of {', '.join(REPLICATE_KINDS)}, not {kind!r}")
@@ -323,39 +330,86 @@ def make_replicates(
             f"{kind} has one replicate per PSU ({mult.shape[1]} here), not {replicates}; "
             "leave replicates unset"
         )
-    w = design.weights
-    if len(w) * mult.shape[1] > _MAX_WEIGHTS:
+    if design.n * mult.shape[1] > _MAX_WEIGHTS:
         raise EstimationError(
-            f"{kind} would need {len(w):,} x {mult.shape[1]:,} replicate weights; with this many "
-            "PSUs use kind='bootstrap' with a few hundred replicates"
+            f"{kind} would need {design.n:,} x {mult.shape[1]:,} replicate weights; with this "
+            "many PSUs use kind='bootstrap' with a few hundred replicates"
         )
-    per_unit = mult[st.psu]  # (n, R) multiplier of each row's PSU
+    return Multipliers(mult, kind, float(scale), np.asarray(rscales, dtype=float), df)
+
+
+def replicate_weights(
+    design,
+    multipliers: Multipliers,
+    share: range | None = None,
+    *,
+    reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
+    base_weights=None,
+) -> np.ndarray:
+    """The ``(n, len(share))`` weights of the replicates in ``share`` (0-based, contiguous;
+    default all): ``design``'s weights times each row's PSU multiplier, or with ``reweighter``
+    that product of the base weights re-raked (see :func:`make_replicates`). A replicate's
+    weights do not depend on which others are made in the same call, so shares made apart
+    give, column by column, the same numbers as all made at once."""
+    share = range(multipliers.replicates) if share is None else share
+    st = design.structure
+    per_unit = multipliers.values[:, share.start : share.stop][st.psu]  # (n, |share|)
+    w = design.weights
     if reweighter is None:
-        repweights = w[:, None] * per_unit
-    else:
-        base = w if base_weights is None else np.asarray(as_array(design.data, base_weights, "base_weights"), dtype=float)
-        full = np.asarray(reweighter(base.copy()), dtype=float)
-        scale_w = np.abs(w).mean()
-        if full.shape != w.shape or not np.allclose(full, w, rtol=1e-6, atol=1e-6 * scale_w):
-            raise EstimationError(
-                "the reweighter does not turn the base weights into the design's weights; pass "
-                "base_weights= the weights it starts from (e.g. the design weight column)"
-            )
-        repweights = np.empty((len(w), mult.shape[1]))
-        for r in range(mult.shape[1]):
-            out = np.asarray(reweighter(base * per_unit[:, r]), dtype=float)
-            if out.shape != w.shape or not np.isfinite(out).all():
-                raise EstimationError(f"the reweighter returned invalid weights for replicate {r + 1}")
-            repweights[:, r] = out
+        return w[:, None] * per_unit
+    base = w if base_weights is None else np.asarray(as_array(design.data, base_weights, "base_weights"), dtype=float)
+    full = np.asarray(reweighter(base.copy()), dtype=float)
+    scale_w = np.abs(w).mean()
+    if full.shape != w.shape or not np.allclose(full, w, rtol=1e-6, atol=1e-6 * scale_w):
+        raise EstimationError(
+            "the reweighter does not turn the base weights into the design's weights; pass "
+            "base_weights= the weights it starts from (e.g. the design weight column)"
+        )
+    repweights = np.empty((len(w), len(share)))
+    for j, r in enumerate(share):
+        out = np.asarray(reweighter(base * per_unit[:, j]), dtype=float)
+        if out.shape != w.shape or not np.isfinite(out).all():
+            raise EstimationError(f"the reweighter returned invalid weights for replicate {r + 1}")
+        repweights[:, j] = out
+    return repweights
+
+
+def make_replicates(
+    design,
+    kind: str = "bootstrap",
+    replicates: int | None = None,
+    *,
+    seed: int | None = None,
+    reweighter: Callable[[np.ndarray], np.ndarray] | None = None,
+    base_weights=None,
+    mse: bool = False,
+    ignore_fpc: bool = False,
+) -> ReplicateDesign:
+    """Replicate weights for ``design`` (a :class:`SurveyDesign`), optionally re-raked.
+
+    ``kind``: ``jk1`` (unstratified designs), ``jkn`` (stratified) or ``bootstrap`` (Rao-Wu,
+    ``replicates`` default 200, ``seed`` required). With ``reweighter`` (from
+    ``social_licence.weighting.make_reweighter``) every replicate's weights are
+    ``reweighter(base * multiplier)``, so the variance includes the raking; ``base_weights``
+    (column or array; default the design's weights) must be what the reweighter turns into the
+    design's weights, which is checked. The Rao-Wu bootstrap has no finite population
+    correction, so a design with one is refused unless ``ignore_fpc``.
+    """
+    multipliers = replicate_multipliers(
+        design, kind, replicates, seed=seed, ignore_fpc=ignore_fpc
+    )
+    repweights = replicate_weights(
+        design, multipliers, reweighter=reweighter, base_weights=base_weights
+    )
     return ReplicateDesign(
         design.data,
-        w,
+        design.weights,
         repweights,
-        type=kind,
-        scale=scale,
-        rscales=rscales,
+        type=multipliers.kind,
+        scale=multipliers.scale,
+        rscales=multipliers.rscales,
         mse=mse,
-        df=df,
+        df=multipliers.df,
     )
 
 
