@@ -11,10 +11,12 @@ every replicate weight, the design's constants and the meta are the same.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import copy_project, snakemake
 
 from social_licence.config import with_defaults
 from social_licence.design.build import (
@@ -150,3 +152,38 @@ def test_a_missing_share_is_named(example_clean, tmp_path):
         gather_replicates(survey, [second, second])
     with pytest.raises(InputError, match="come from 2 jobs, but 1 were given"):
         gather_replicates(survey, [second])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("replicate-jobs") / "project")
+
+
+def _overlay(project: Path, name: str, estimation: dict) -> str:
+    (project / name).write_text(yaml.safe_dump({"estimation": estimation}))
+    return name
+
+
+def test_the_dry_run_shows_the_replicate_jobs_and_the_gather(project):
+    overlay = _overlay(
+        project, "boot.yaml", {"variance": "bootstrap", "replicates": 120, "replicate_jobs": 3}
+    )
+    dry = snakemake(project, "-n", "--configfile", "config/config.yaml", overlay)
+    out = dry.stdout + dry.stderr
+    planned = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
+    assert planned.count("replicate_weights") == 3 and planned.count("replicates") == 1
+    shares = re.findall(r"output: (work/parents/interim/replicates/current/\d\.parquet)", out)
+    assert sorted(shares) == [f"work/parents/interim/replicates/current/{k}.parquet" for k in (1, 2, 3)]
+    # with one job (and with linearisation, the example's): the weight job alone, as before
+    overlay = _overlay(project, "one.yaml", {"variance": "bootstrap", "replicate_jobs": 1})
+    dry = snakemake(project, "-n", "--configfile", "config/config.yaml", overlay)
+    planned = re.findall(r"^(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M)
+    assert "weight" in planned and not {"replicate_weights", "replicates"} & set(planned)
+
+
+def test_a_bad_replicate_jobs_value_stops_the_dag_build(project):
+    overlay = _overlay(project, "bad.yaml", {"variance": "bootstrap", "replicate_jobs": 0})
+    proc = snakemake(project, "-n", "--configfile", "config/config.yaml", overlay, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "0 is less than the minimum of 1" in out and "replicate_jobs" in out, out[-2000:]

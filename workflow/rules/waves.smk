@@ -40,7 +40,7 @@ rule wave_weight:
         thresholds=config["report"]["thresholds"],
     output:
         **wave_weighting_outputs(),
-        survey=f"{WORK}/interim/waves/{{wave}}/weighted.parquet",
+        survey=wave_weighted_file(),
     log:
         f"{WORK}/logs/wave_weight_{{wave}}.log",
     benchmark:
@@ -60,6 +60,32 @@ rule wave_weight:
         layout=config["survey"]["layout"],
     script:
         "../../scripts/weight.py"
+
+
+if REPLICATE_JOBS > 1:
+
+    rule wave_replicates:
+        input:
+            full_sample=f"{replicates_folder('{wave}')}/full_sample.parquet",
+            chunks=replicate_shares("{wave}"),
+        output:
+            survey=f"{WORK}/interim/waves/{{wave}}/weighted.parquet",
+        log:
+            f"{WORK}/logs/wave_replicates_{{wave}}.log",
+        benchmark:
+            benchmark_file("wave_replicates_{wave}")
+        wildcard_constraints:
+            wave="|".join(WAVES),
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=mem_mb("replicates"),
+            runtime=runtime("replicates"),
+        params:
+            library=LIBRARY,
+        script:
+            "../../scripts/gather_replicates.py"
 
 
 rule change:

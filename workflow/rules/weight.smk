@@ -1,4 +1,6 @@
-# Weighting as configured (none | supplied | rake to population margins), with its diagnostics.
+# Weighting as configured (none | supplied | rake to population margins), with its diagnostics;
+# with replicate variance in several jobs (estimation.replicate_jobs), the replicate weights are
+# made in shares and gathered into the analysis file.
 
 
 rule weight:
@@ -9,7 +11,7 @@ rule weight:
         thresholds=config["report"]["thresholds"],
     output:
         **weighting_outputs(annotated=True),
-        survey=f"{WORK}/interim/weighted.parquet",
+        survey=weighted_file(),
     log:
         f"{WORK}/logs/weight.log",
     benchmark:
@@ -27,3 +29,54 @@ rule weight:
         layout=config["survey"]["layout"],
     script:
         "../../scripts/weight.py"
+
+
+if REPLICATE_JOBS > 1:
+
+    rule replicate_weights:
+        input:
+            **targets_input(),
+            full_sample=f"{replicates_folder('{sample}')}/full_sample.parquet",
+            instrument=config["survey"]["instrument"],
+        output:
+            chunk=f"{replicates_folder('{sample}')}/{{job}}.parquet",
+        log:
+            f"{WORK}/logs/replicate_weights_{{sample}}_{{job}}.log",
+        benchmark:
+            benchmark_file("replicate_weights_{sample}_{job}")
+        wildcard_constraints:
+            sample="|".join(SAMPLES),
+            job=r"\d+",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=mem_mb("replicate_weights"),
+            runtime=runtime("replicate_weights"),
+        params:
+            library=LIBRARY,
+            weighting=sample_weighting,
+            estimation=config["estimation"],
+        script:
+            "../../scripts/replicate_weights.py"
+
+    rule replicates:
+        input:
+            full_sample=f"{replicates_folder(CURRENT)}/full_sample.parquet",
+            chunks=replicate_shares(CURRENT),
+        output:
+            survey=f"{WORK}/interim/weighted.parquet",
+        log:
+            f"{WORK}/logs/replicates.log",
+        benchmark:
+            benchmark_file("replicates")
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=mem_mb("replicates"),
+            runtime=runtime("replicates"),
+        params:
+            library=LIBRARY,
+        script:
+            "../../scripts/gather_replicates.py"
