@@ -50,7 +50,8 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks tools
 	$(PYTEST)
 	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake -s benchmarks/coverage/Snakefile --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules benchmarks/coverage/Snakefile
 
 # The quick loop while developing: no whole-workflow runs (at most 90 seconds).
 test-fast: $(DEV_STAMP)
@@ -65,10 +66,11 @@ test-cluster: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake -s benchmarks/coverage/Snakefile --lint
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format src scripts tests benchmarks
-	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/rules benchmarks/coverage/Snakefile
 
 benchmarks: $(DEV_STAMP)
 	$(BIN)/python benchmarks/run_all.py

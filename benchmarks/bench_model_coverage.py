@@ -7,6 +7,15 @@ coefficients and average marginal effects (percentage-point gaps between groups)
 truth. Prints per-term bias, empirical SD vs mean SE, coverage, and a summary line per kind;
 ``--out`` writes the per-term table as CSV. Target coverage: 93-97%.
 
+The replications can also run as Snakemake jobs, one per chunk of draws, locally or on a SLURM
+cluster, gathered by a summary job into the same table (``benchmarks/coverage/Snakefile``, which
+imports the functions below: :func:`draws`, :func:`summarise`, :func:`report`)::
+
+    .venv/bin/snakemake -s benchmarks/coverage/Snakefile --cores 2 \
+        --config reps=200 chunk=20 sample=panel weights=raked
+    .venv/bin/snakemake -s benchmarks/coverage/Snakefile --profile workflow/profiles/slurm \
+        --config reps=200 chunk=20
+
     .venv/bin/python benchmarks/bench_model_coverage.py --reps 200 --sample srs
     .venv/bin/python benchmarks/bench_model_coverage.py --reps 200 --sample panel
     .venv/bin/python benchmarks/bench_model_coverage.py --reps 200 --sample panel --weights raked
@@ -49,6 +58,8 @@ SPEC = ModelSpec(
     name="main", formula=TRUTH["census"]["marginal_logit"]["formula"], family="binomial"
 )
 EFFECTS = TRUTH["census"]["average_marginal_effects"]["effects"]
+#: Defaults of the command line and of the Snakemake workflow (benchmarks/coverage/Snakefile).
+DEFAULTS = {"reps": 200, "size": 1500, "sample": "srs", "weights": "design", "seed": 1000}
 
 
 def coded_to_frame(raw: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +122,22 @@ def one(args: tuple[int, int, str, str]) -> list[dict] | str:
     return rows
 
 
+def draws(
+    seeds: range, n: int, sample: str, weights: str, jobs: int = 1
+) -> tuple[list[dict], list[str]]:
+    """Fit one replication per seed (in ``jobs`` processes): the rows of every fit, in seed
+    order, and the failed fits' messages."""
+    tasks = [(seed, n, sample, weights) for seed in seeds]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(one, tasks))
+    else:
+        results = [one(t) for t in tasks]
+    failures = [r for r in results if isinstance(r, str)]
+    rows = [row for r in results if not isinstance(r, str) for row in r]
+    return rows, failures
+
+
 def truth_values() -> dict[str, float]:
     out = dict(TRUTH["census"]["marginal_logit"]["coefficients"])
     for variable, gaps in EFFECTS.items():
@@ -138,6 +165,32 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     table["bias_in_se"] = table["bias"] / table["empirical_sd"]
     table["se_ratio"] = table["mean_se"] / table["empirical_sd"]
     return table.reset_index()
+
+
+def report(table: pd.DataFrame, failures: list[str]) -> str:
+    """The printed result: failed fits, the per-term table and a summary line per kind."""
+    lines = [f"  failed: {f}" for f in failures]
+    cols = [
+        "kind",
+        "term",
+        "truth",
+        "mean_estimate",
+        "bias",
+        "bias_in_se",
+        "empirical_sd",
+        "mean_se",
+        "se_ratio",
+        "coverage",
+    ]
+    with pd.option_context("display.width", 160, "display.max_rows", 200):
+        lines.append(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    for kind, t in table.groupby("kind", sort=False):
+        lines.append(
+            f"{kind}: mean coverage {t['coverage'].mean():.3f} (min {t['coverage'].min():.3f}, "
+            f"max {t['coverage'].max():.3f}) over {len(t)} terms; mean |bias|/SD "
+            f"{t['bias_in_se'].abs().mean():.3f}; mean SE/SD {t['se_ratio'].mean():.3f}"
+        )
+    return "\n".join(lines)
 
 
 def peer_comparison(seed: int, n: int, sample: str, repeat: int = 3) -> str:
@@ -200,62 +253,35 @@ def peer_comparison(seed: int, n: int, sample: str, repeat: int = 3) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--n", type=int, default=1500)
-    ap.add_argument("--sample", choices=["srs", "panel"], default="srs")
+    ap.add_argument("--reps", type=int, default=DEFAULTS["reps"])
+    ap.add_argument("--n", type=int, default=DEFAULTS["size"])
+    ap.add_argument("--sample", choices=["srs", "panel"], default=DEFAULTS["sample"])
     ap.add_argument(
         "--weights",
         choices=["design", "raked"],
-        default="design",
+        default=DEFAULTS["weights"],
         help="design weights, or design weights raked to the census margins",
     )
-    ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-peer", action="store_true", help="leave out the statsmodels comparison")
     args = ap.parse_args(argv)
 
     start = time.perf_counter()
-    tasks = [(args.seed + r, args.n, args.sample, args.weights) for r in range(args.reps)]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(one, tasks))
-    else:
-        results = [one(t) for t in tasks]
+    seeds = range(args.seed, args.seed + args.reps)
+    rows, failures = draws(seeds, args.n, args.sample, args.weights, args.jobs)
     elapsed = time.perf_counter() - start
-    failures = [r for r in results if isinstance(r, str)]
-    rows = pd.DataFrame([row for r in results if not isinstance(r, str) for row in r])
-    table = summarise(rows)
-
-    pd.set_option("display.width", 160)
-    pd.set_option("display.max_rows", 200)
+    table = summarise(pd.DataFrame(rows))
     print(
         f"model coverage benchmark: sample={args.sample}, weights={args.weights}, n={args.n}, "
         f"reps={args.reps}, "
         f"seeds {args.seed}..{args.seed + args.reps - 1}, {elapsed:.1f} s "
         f"({elapsed / args.reps:.2f} s per replication), {len(failures)} failed fits"
     )
-    for f in failures:
-        print("  failed:", f)
-    cols = [
-        "kind",
-        "term",
-        "truth",
-        "mean_estimate",
-        "bias",
-        "bias_in_se",
-        "empirical_sd",
-        "mean_se",
-        "se_ratio",
-        "coverage",
-    ]
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    for kind, t in table.groupby("kind", sort=False):
-        print(
-            f"{kind}: mean coverage {t['coverage'].mean():.3f} (min {t['coverage'].min():.3f}, "
-            f"max {t['coverage'].max():.3f}) over {len(t)} terms; mean |bias|/SD "
-            f"{t['bias_in_se'].abs().mean():.3f}; mean SE/SD {t['se_ratio'].mean():.3f}"
-        )
-    print(peer_comparison(args.seed, args.n, args.sample))
+    print(report(table, failures))
+    if not args.no_peer:
+        print(peer_comparison(args.seed, args.n, args.sample))
     if args.out:
         table.to_csv(args.out, index=False)
     return 0
