@@ -8,10 +8,11 @@
    the peer, ``snakemake -n`` on an empty Snakefile (one ``all`` rule with no input): the ratio
    no-op/peer is the cost of our DAG build (config loading and checks in ``common.smk``, input
    functions) beyond Snakemake's own start-up (target: at most 1.5). Best of three each.
-3. Import time of the modules a job loads: ``social_licence.stages`` (every rule script) and
+3. Import time of the modules a job loads: its stage module of ``social_licence.stages`` (a rule
+   script imports one: ingest, weight, estimate, model, report, waves) and
    ``social_licence.config_check`` (``common.smk``, at every DAG build), CPU seconds in a fresh
-   interpreter, best of three; ``python -X importtime -c "import social_licence.stages"`` says
-   where the time goes.
+   interpreter, best of three; ``python -X importtime -c "import social_licence.stages.report"``
+   says where the time goes.
 
 Run: ``.venv/bin/python benchmarks/bench_noop.py [--no-full]``
 """
@@ -72,7 +73,8 @@ def main() -> None:
         f"on an empty Snakefile {empty:.2f} s wall, {empty_cpu:.2f} s CPU; ratio no-op/peer "
         f"{noop / empty:.2f} wall, {noop_cpu / empty_cpu:.2f} CPU (target <= 1.5)"
     )
-    for module in ("social_licence.stages", "social_licence.config_check", "pandas"):
+    stages = [f"social_licence.stages.{name}" for name in ("ingest", "weight", "estimate", "model", "report", "waves")]
+    for module in (*stages, "social_licence.config_check", "pandas"):
         code = f"import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
         cpu = min(
             float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

@@ -140,10 +140,11 @@ def test_no_package_import_inside_a_function_and_others_say_why():
 
 
 def test_the_walk_sees_imports():
-    """The graph is not empty by accident: stages reads the ingest and report layers."""
+    """The graph is not empty by accident: the ingest stage reads the ingest layer, the report
+    stages the report layer."""
     graph, _ = _graph()
-    assert "ingest.formats" in graph["stages"]
-    assert any(dep.startswith("report.") for dep in graph["stages"])
+    assert "ingest.formats" in graph["stages.ingest"]
+    assert any(dep.startswith("report.") for dep in graph["stages.report"])
 
 
 LONG_MODULE = 800  # lines; a longer module states at its top why it stays whole (STYLE.md)
@@ -164,13 +165,43 @@ def test_a_module_over_800_lines_says_why_at_its_top():
 
 
 def test_a_job_starting_imports_no_heavy_library_it_may_not_use():
-    # Every rule script imports social_licence.stages; plotting, scipy.stats, statsmodels and the
-    # HTML/Word writers cost seconds per job and are loaded where used (the lazy imports above).
-    # A new module-level import of one of them makes every job of every run pay for it.
+    # Every rule script imports one stage module of social_licence.stages; plotting, scipy.stats,
+    # statsmodels and the HTML/Word writers cost seconds per job and are loaded where used (the
+    # lazy imports above). A new module-level import of one of them makes every job pay for it.
     heavy = ["plotnine", "matplotlib", "scipy.stats", "statsmodels", "great_tables", "docx"]
+    modules = sorted(f"social_licence.stages.{p.stem}" for p in (PACKAGE / "stages").glob("[!_]*.py"))
+    assert "social_licence.stages.report" in modules
     code = (
-        "import sys, social_licence.stages; "
+        f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]", f"imported at start-up: {proc.stdout.strip()}"
+
+
+def test_a_stage_job_loads_only_its_own_stage():
+    """``from social_licence.stages import run_x`` (every rule script) loads run_x's module and
+    what it imports, not the other stages (README, "Speed"); every public name of a stage module
+    is in the table that finds it, and found there."""
+    import importlib
+
+    from social_licence import stages
+
+    public = {}
+    for path in sorted((PACKAGE / "stages").glob("[!_]*.py")):
+        module = importlib.import_module(f"social_licence.stages.{path.stem}")
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = [node.name] if isinstance(node, ast.FunctionDef) else [
+                t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name) and t.id.isupper()
+            ]
+            for name in names:
+                if not name.startswith("_"):
+                    public[name] = path.stem
+                    assert getattr(stages, name) is getattr(module, name)
+    assert stages.STAGES == public
+    code = (
+        "import sys; from social_licence.stages import run_ingest; "
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('social_licence.stages.')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "['common', 'ingest']"
