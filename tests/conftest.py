@@ -82,6 +82,8 @@ def _stage(item: pytest.Item) -> int:
 
 
 def _group(item: pytest.Item, name: str) -> None:
+    if not item.config.pluginmanager.hasplugin("xdist"):  # pytest -p no:xdist: one process
+        return
     item.add_marker(pytest.mark.xdist_group(name))
     # pytest-xdist's loadgroup reads the group from the test's id ("...@group"), which it sets in
     # its own collection hook by writing the old `_nodeid` field; pytest 9.2's ids are structured

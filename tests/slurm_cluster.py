@@ -105,7 +105,11 @@ ReturnToService=2
 # Finished jobs stay visible to squeue for an hour: job states come from squeue, as there is
 # no accounting database for sacct here.
 MinJobAge=3600
-NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={host} CPUs={os.cpu_count()} RealMemory={memory} State=UNKNOWN
+# The node offers twice the machine's cores: a test's jobs are short, and its runs spend most of
+# their time between the executor's status checks, so two runs' jobs can share the cores
+# (config_overrides: slurmd takes the node's CPUs from here, not from the hardware).
+SlurmdParameters=config_overrides
+NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={host} CPUs={2 * (os.cpu_count() or 1)} RealMemory={memory} State=UNKNOWN
 PartitionName=main Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """
 
