@@ -119,19 +119,24 @@ def test_requires_python_and_makefile_accept_311_to_313():
 
 @pytest.mark.slow
 @pytest.mark.needs_index
-@pytest.mark.parametrize("python", ["3.12", "3.13"])
-def test_dev_lock_resolves_from_the_package_index_for(python):
-    """Needs the package index (network): uv finds every pin of the lock for this Python on Linux
-    as a wheel (sources only for SOURCE_ONLY), installing nothing."""
+def test_dev_lock_resolves_from_the_package_index_for_312_and_313():
+    """Needs the package index (network): uv finds every pin of the lock for each Python on Linux
+    as a wheel (sources only for SOURCE_ONLY), installing nothing. The two resolutions wait on
+    the network side by side."""
     uv = Path(sys.executable).parent / "uv"
-    proc = subprocess.run(
-        [str(uv), "pip", "compile", str(DEV), "--python-version", python, "--python-platform",
-         "x86_64-manylinux_2_28", "--no-deps", "--only-binary", ":all:", "--no-binary", ",".join(sorted(SOURCE_ONLY)),
-         "--no-header", "--no-annotate", "--quiet"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, f"requirements-dev.lock does not resolve on Python {python}:\n{proc.stderr[-3000:]}"
-    resolved = {canonicalize_name(Requirement(line).name): Requirement(line) for line in proc.stdout.splitlines() if "==" in line}
-    assert {name: str(req.specifier) for name, req in resolved.items()} == {
-        name: f"=={version}" for name, version in _pins(DEV, python).items()
+    procs = {
+        python: subprocess.Popen(
+            [str(uv), "pip", "compile", str(DEV), "--python-version", python, "--python-platform",
+             "x86_64-manylinux_2_28", "--no-deps", "--only-binary", ":all:", "--no-binary", ",".join(sorted(SOURCE_ONLY)),
+             "--no-header", "--no-annotate", "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for python in ("3.12", "3.13")
     }
+    for python, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"requirements-dev.lock does not resolve on Python {python}:\n{stderr[-3000:]}"
+        resolved = {canonicalize_name(Requirement(line).name): Requirement(line) for line in stdout.splitlines() if "==" in line}
+        assert {name: str(req.specifier) for name, req in resolved.items()} == {
+            name: f"=={version}" for name, version in _pins(DEV, python).items()
+        }, python
