@@ -112,6 +112,20 @@ def design_spec(
     return spec
 
 
+def design_from_spec(data: pd.DataFrame, spec: Mapping[str, Any], **options: Any) -> Design:
+    """The design :func:`design_spec` describes, on ``data`` (the analysis file's rows);
+    ``options`` as :func:`build_design` (``variance``, ``calibration``, ``replicates``, ...)."""
+    return build_design(
+        data,
+        weights=spec["weights"],
+        strata=spec["strata"],
+        psu=clusters(data, spec),
+        fpc=spec["fpc"],
+        lonely_psu=spec["lonely_psu"],
+        **options,
+    )
+
+
 def clusters(data: pd.DataFrame, spec: Mapping[str, Any]) -> Any:
     """The design's PSUs: the declared PSU column, or in a long export without one the
     respondent (the index), so that the ratings of one respondent are never independent."""
@@ -198,15 +212,7 @@ def load_design(survey: Survey) -> Design:
             base=data[cal["base"]].to_numpy(dtype=float),
             index=data.index,
         )
-    return build_design(
-        data,
-        weights=spec["weights"],
-        strata=spec["strata"],
-        psu=clusters(data, spec),
-        fpc=spec["fpc"],
-        lonely_psu=spec["lonely_psu"],
-        calibration=calibration,
-    )
+    return design_from_spec(data, spec, calibration=calibration)
 
 
 def replicate_jobs(estimation: Mapping[str, Any], weighting_method: str) -> int:
@@ -286,14 +292,7 @@ def replicate_chunk(
     pending = pending_replicates(survey)
     spec = pending["spec"]
     data = survey.data
-    design = build_design(
-        data,
-        weights=spec["weights"],
-        strata=spec["strata"],
-        psu=clusters(data, spec),
-        fpc=spec["fpc"],
-        lonely_psu=spec["lonely_psu"],
-    )
+    design = design_from_spec(data, spec)
     multipliers = replicate_multipliers(
         design, spec["variance"], pending["replicates"], seed=pending["seed"]
     )

@@ -15,9 +15,8 @@ import pandas as pd
 from ..config import with_defaults
 from ..design.build import (
     CHUNK_KEY,
-    build_design,
-    clusters,
     defer_replicates,
+    design_from_spec,
     design_spec,
     gather_replicates,
     replicate_chunk,
@@ -150,13 +149,9 @@ def run_weight(
                 seed=estimation_cfg["seed"],
             )
         else:
-            replicates = build_design(
+            replicates = design_from_spec(
                 survey.data,
-                weights=WEIGHT_COLUMN,
-                strata=spec["strata"],
-                psu=clusters(survey.data, spec),
-                fpc=spec["fpc"],
-                lonely_psu=spec["lonely_psu"],
+                spec,
                 variance=variance,
                 replicates=estimation_cfg["replicates"],
                 seed=estimation_cfg["seed"],
@@ -233,13 +228,9 @@ def run_rake(
             infeasible=estimation_cfg["replicate_bounds"],
             **options,
         )
-        replicates = build_design(
+        replicates = design_from_spec(
             survey.data,
-            weights=WEIGHT_COLUMN,
-            strata=spec["strata"],
-            psu=spec["psu"],
-            fpc=spec["fpc"],
-            lonely_psu=spec["lonely_psu"],
+            spec,
             variance=variance,
             replicates=estimation_cfg["replicates"],
             seed=estimation_cfg["seed"],
