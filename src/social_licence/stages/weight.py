@@ -54,6 +54,17 @@ def rake_options(weighting_cfg: Mapping[str, Any], instrument) -> dict[str, Any]
     return options
 
 
+def _drawn(estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """How many bootstrap replicates are drawn, and from which seed (one job or several)."""
+    return {"replicates": estimation_cfg["replicates"], "seed": estimation_cfg["seed"]}
+
+
+def _write_summary(summary: pd.DataFrame, thresholds, path: str | Path) -> None:
+    """The weights' summary, its statistics withheld where the base is below the threshold."""
+    numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
+    write_csv(withhold_statistics(summary, "n", numbers, thresholds), path)
+
+
 def run_weight(
     survey_in: str | Path,
     targets_path: str | Path | None,
@@ -141,20 +152,13 @@ def run_weight(
             store_design(survey, spec)
         elif jobs > 1:
             log.info("variance: %s, plain replicates made by %d jobs", variance, jobs)
-            defer_replicates(
-                survey,
-                spec,
-                jobs,
-                replicates=estimation_cfg["replicates"],
-                seed=estimation_cfg["seed"],
-            )
+            defer_replicates(survey, spec, jobs, **_drawn(estimation_cfg))
         else:
             replicates = design_from_spec(
                 survey.data,
                 spec,
                 variance=variance,
-                replicates=estimation_cfg["replicates"],
-                seed=estimation_cfg["seed"],
+                **_drawn(estimation_cfg),
             )
             log.info(
                 "variance: %s, %d plain replicates (nothing re-weighted)",
@@ -163,13 +167,7 @@ def run_weight(
             )
             store_design(survey, spec, replicates=replicates)
         summary = weight_summary(survey.data[WEIGHT_COLUMN])
-        thresholds = load_thresholds(thresholds_path)
-        numbers = [
-            c
-            for c in summary.columns
-            if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])
-        ]
-        write_csv(withhold_statistics(summary, "n", numbers, thresholds), outputs["summary"])
+        _write_summary(summary, load_thresholds(thresholds_path), outputs["summary"])
     write_interim(survey, survey_out)
 
 
@@ -213,13 +211,7 @@ def run_rake(
             weighting_cfg["targets"],
             jobs,
         )
-        defer_replicates(
-            survey,
-            spec,
-            jobs,
-            replicates=estimation_cfg["replicates"],
-            seed=estimation_cfg["seed"],
-        )
+        defer_replicates(survey, spec, jobs, **_drawn(estimation_cfg))
     else:
         reweighter = make_reweighter(
             survey.data,
@@ -232,8 +224,7 @@ def run_rake(
             survey.data,
             spec,
             variance=variance,
-            replicates=estimation_cfg["replicates"],
-            seed=estimation_cfg["seed"],
+            **_drawn(estimation_cfg),
             reweighter=reweighter,
             base_weights=instrument.design.get("weight"),
         )
@@ -251,11 +242,7 @@ def run_rake(
         store_design(survey, spec, replicates=replicates)
     log.info("raking solves in this run: %d", raking_solves() - solves_before)
     thresholds = load_thresholds(thresholds_path)
-    summary = diagnostics["summary"]
-    numbers = [
-        c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])
-    ]
-    write_csv(withhold_statistics(summary, "n", numbers, thresholds), outputs["summary"])
+    _write_summary(diagnostics["summary"], thresholds, outputs["summary"])
     min_base = thresholds.min_base
     margins = withhold_margin_counts(diagnostics["margins"], min_base)
     write_csv(margins, outputs["margins"])
