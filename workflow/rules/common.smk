@@ -190,6 +190,7 @@ def wave_weighting(wildcards):
 # each replicate_weights job a share of the replicates, and a gather job the analysis file.
 from social_licence.config import with_defaults
 from social_licence.design.build import replicate_jobs
+from social_licence.design.replicates import MAX_WEIGHTS
 
 ESTIMATION = with_defaults("estimation", config["estimation"])
 REPLICATE_JOBS = replicate_jobs(ESTIMATION, WEIGHTING)
@@ -478,7 +479,7 @@ def replicate_count():
     if ESTIMATION["variance"] == "bootstrap":
         return ESTIMATION["replicates"]
     rows = max(1, export_rows())
-    return min(rows, 300_000_000 // rows)
+    return min(rows, MAX_WEIGHTS // rows)
 
 
 def replicate_weights_held(name):

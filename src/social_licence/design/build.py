@@ -40,6 +40,15 @@ REPLICATES_PER_JOB = 50
 Design = SurveyDesign | ReplicateDesign
 
 
+def check_variance(variance: Any, what: str = "variance") -> str:
+    """``variance`` if it is one of :data:`VARIANCE_METHODS`, else a ConfigError naming ``what``."""
+    if variance not in VARIANCE_METHODS:
+        raise ConfigError(
+            f"{what} must be one of {', '.join(VARIANCE_METHODS)}, not {variance!r}"
+        )
+    return variance
+
+
 def build_design(
     data: pd.DataFrame,
     *,
@@ -59,10 +68,7 @@ def build_design(
     """The design of ``data``: linearised (with ``calibration`` when the weights were raked) or
     with replicate weights (``jk1``, ``jkn``, ``bootstrap``: each replicate re-raked by
     ``reweighter`` from ``base_weights``); ``replicates`` counts only for the bootstrap."""
-    if variance not in VARIANCE_METHODS:
-        raise ConfigError(
-            f"variance must be one of {', '.join(VARIANCE_METHODS)}, not {variance!r}"
-        )
+    check_variance(variance)
     design = SurveyDesign(
         data,
         weights=weights,
@@ -225,10 +231,7 @@ def replicate_jobs(estimation: Mapping[str, Any], weighting_method: str) -> int:
             f"estimation.replicate_jobs must be auto or a whole number of at least 1, not {jobs!r}"
         )
     variance = estimation["variance"]
-    if variance not in VARIANCE_METHODS:
-        raise ConfigError(
-            f"variance must be one of {', '.join(VARIANCE_METHODS)}, not {variance!r}"
-        )
+    check_variance(variance)
     if variance == "linearisation":
         return 1
     if jobs == "auto":

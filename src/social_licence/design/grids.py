@@ -15,7 +15,7 @@ from ..errors import ConfigError, EstimationError
 from ..survey.grid import grid_rows
 from ..survey.instrument import Instrument
 from ..survey.plan import Plan, build_plan
-from .build import VARIANCE_METHODS, build_design
+from .build import build_design, check_variance
 from .design import SurveyDesign
 from .estimators import OVERALL, adjust_pvalues, as_list, domain_codes, first_rows
 from .replicates import ReplicateDesign
@@ -352,10 +352,7 @@ def estimate_from_config(
     if unknown:
         raise ConfigError(f"estimation options {unknown} are not known; known: {sorted(opts)}")
     opts.update(options or {})
-    if opts["variance"] not in VARIANCE_METHODS:
-        raise ConfigError(
-            f"estimation variance must be one of {', '.join(VARIANCE_METHODS)}, not {opts['variance']!r}"
-        )
+    check_variance(opts["variance"], "estimation variance")
     groups = as_list(opts["groups"])
     missing = [g for g in groups if g not in data.columns]
     if missing:

@@ -33,7 +33,9 @@ from .estimators import Cells, Estimators, Ratio
 from .structure import as_array
 
 REPLICATE_KINDS = ("jk1", "jkn", "bootstrap")
-_MAX_WEIGHTS = 300_000_000  # replicate weights held in memory at once (2.4 GB of float64)
+#: Replicate weights held in memory at once (2.4 GB of float64); also what the workflow's memory
+#: requests assume for a jackknife, whose replicate count is unknown before the data is read.
+MAX_WEIGHTS = 300_000_000
 EXPORT_TYPES = ("jk1", "jkn", "bootstrap", "brr", "fay", "other")
 DEFAULT_BOOTSTRAP_REPLICATES = 200
 
@@ -330,7 +332,7 @@ def replicate_multipliers(
             f"{kind} has one replicate per PSU ({mult.shape[1]} here), not {replicates}; "
             "leave replicates unset"
         )
-    if design.n * mult.shape[1] > _MAX_WEIGHTS:
+    if design.n * mult.shape[1] > MAX_WEIGHTS:
         raise EstimationError(
             f"{kind} would need {design.n:,} x {mult.shape[1]:,} replicate weights; with this "
             "many PSUs use kind='bootstrap' with a few hundred replicates"
@@ -418,7 +420,7 @@ def _jk1(st) -> tuple[np.ndarray, float, np.ndarray, int]:
     n = len(st.psu_stratum)
     if n < 2:
         raise EstimationError("a jackknife needs at least two PSUs")
-    if n * n > _MAX_WEIGHTS:
+    if n * n > MAX_WEIGHTS:
         raise EstimationError(
             f"JK1 would need {n:,} replicates of {n:,} PSUs; use kind='bootstrap' instead"
         )
@@ -432,7 +434,7 @@ def _jkn(st, lonely_psu: str) -> tuple[np.ndarray, float, np.ndarray, int]:
     """R's ``jknweights``: one replicate per PSU within its stratum, lonely PSUs as R."""
     C = len(st.psu_stratum)
     H = len(st.n_psu)
-    if C * C > _MAX_WEIGHTS:
+    if C * C > MAX_WEIGHTS:
         raise EstimationError(f"JKn would need {C:,} replicates of {C:,} PSUs; use kind='bootstrap' instead")
     columns, rscales = [], []
     for h in range(H):

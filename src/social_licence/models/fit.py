@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import linalg, special
 
 from ..config import defaults
-from ..design.build import VARIANCE_METHODS, build_design
+from ..design.build import build_design, check_variance
 from ..design.design import SurveyDesign
 from ..design.replicates import ReplicateDesign
 from ..errors import ConfigError, ModelError
@@ -342,10 +342,7 @@ def _design_options(options: Mapping[str, Any] | None, instrument: Instrument) -
         "calibration": None,
     }
     out.update(opts)
-    if out["variance"] not in VARIANCE_METHODS:
-        raise ConfigError(
-            f"variance must be one of {', '.join(VARIANCE_METHODS)}, not {out['variance']!r}"
-        )
+    check_variance(out["variance"])
     return out
 
 
