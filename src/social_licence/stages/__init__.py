@@ -30,6 +30,7 @@ STAGES = {
     "run_ingest": "ingest",
     "RAKE_KEYS": "weight",
     "rake_options": "weight",
+    "replicate_reweighter": "weight",
     "run_gather_replicates": "weight",
     "run_rake": "weight",
     "run_replicate_weights": "weight",

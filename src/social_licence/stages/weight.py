@@ -54,6 +54,20 @@ def rake_options(weighting_cfg: Mapping[str, Any], instrument) -> dict[str, Any]
     return options
 
 
+def replicate_reweighter(
+    data: pd.DataFrame, targets, estimation_cfg: Mapping[str, Any], options: Mapping[str, Any]
+):
+    """What rakes each replicate again: as the full sample was (``options``, :func:`rake_options`),
+    with the replicate rules for an emptied category and unmet bounds (in one job or in shares)."""
+    return make_reweighter(
+        data,
+        targets,
+        empty=estimation_cfg["replicate_empty"],
+        infeasible=estimation_cfg["replicate_bounds"],
+        **options,
+    )
+
+
 def _drawn(estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """How many bootstrap replicates are drawn, and from which seed (one job or several)."""
     return {"replicates": estimation_cfg["replicates"], "seed": estimation_cfg["seed"]}
@@ -61,7 +75,9 @@ def _drawn(estimation_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def _write_summary(summary: pd.DataFrame, thresholds, path: str | Path) -> None:
     """The weights' summary, its statistics withheld where the base is below the threshold."""
-    numbers = [c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])]
+    numbers = [
+        c for c in summary.columns if c != "weights" and pd.api.types.is_numeric_dtype(summary[c])
+    ]
     write_csv(withhold_statistics(summary, "n", numbers, thresholds), path)
 
 
@@ -213,13 +229,7 @@ def run_rake(
         )
         defer_replicates(survey, spec, jobs, **_drawn(estimation_cfg))
     else:
-        reweighter = make_reweighter(
-            survey.data,
-            targets,
-            empty=estimation_cfg["replicate_empty"],
-            infeasible=estimation_cfg["replicate_bounds"],
-            **options,
-        )
+        reweighter = replicate_reweighter(survey.data, targets, estimation_cfg, options)
         replicates = design_from_spec(
             survey.data,
             spec,
@@ -278,12 +288,8 @@ def run_replicate_weights(
         targets = load_targets(
             targets_path, weighting_cfg["targets"], instrument=instrument, data=survey.data
         )
-        reweighter = make_reweighter(
-            survey.data,
-            targets,
-            empty=estimation_cfg["replicate_empty"],
-            infeasible=estimation_cfg["replicate_bounds"],
-            **rake_options(weighting_cfg, instrument),
+        reweighter = replicate_reweighter(
+            survey.data, targets, estimation_cfg, rake_options(weighting_cfg, instrument)
         )
         base_weights = instrument.design.get("weight")
     weights, info = replicate_chunk(
