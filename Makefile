@@ -10,7 +10,10 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # The locks are installed by uv (several files at a time, bytecode compiled on all cores: about a
 # third of pip's time), itself pinned and hash-checked in requirements-dev.lock and installed by pip.
-UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --quiet --require-hashes --no-deps --compile-bytecode
+# uv reads no pip.conf: where it cannot reach the index (a site's mirror set only for pip, say), pip
+# installs the same hash-checked files.
+UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet --require-hashes --no-deps --compile-bytecode -r $(1) \
+	|| { echo "uv could not install $(1); pip installs it instead"; $(PIP) install --quiet --require-hashes --no-deps -r $(1); }
 # requirements.lock: what the workflow needs; requirements-dev.lock: that plus the test tools.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock | cksum | cut -d' ' -f1)
@@ -28,13 +31,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements-dev.lock > $(VENV)/uv.lock
 	$(PIP) install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
-	$(UV_INSTALL) -r requirements.lock
+	$(call UV_INSTALL,requirements.lock)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PIP) check
 	touch $@
 
 $(DEV_STAMP): $(STAMP) requirements-dev.lock
-	$(UV_INSTALL) -r requirements-dev.lock
+	$(call UV_INSTALL,requirements-dev.lock)
 	$(PIP) check
 	touch $@
 
