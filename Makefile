@@ -29,8 +29,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11, 3.12 or 3.13 is required, found " + sys.version'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements-dev.lock > $(VENV)/uv.lock
-	$(PIP) install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
+	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements-dev.lock > $(VENV)/uv-requirement.txt
+	$(PIP) install --quiet --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
 	$(call UV_INSTALL,requirements.lock)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PIP) check
