@@ -9,11 +9,10 @@ test sees any stage that re-rakes.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from example_stages import CONFIG, INSTRUMENT, ROOT, TARGETS, THRESHOLDS, weight_example
 
 from social_licence.config import with_defaults
 from social_licence.design.build import load_design, without_design
@@ -26,35 +25,20 @@ from social_licence.stages import (
     rake_options,
     run_estimate,
     run_model,
-    run_weight,
     write_parquet,
 )
 from social_licence.survey.instrument import load_instrument
 from social_licence.weighting.solver import make_reweighter, raking_solves
 from social_licence.weighting.targets import load_targets
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
-INSTRUMENT = ROOT / "config" / "instrument.yaml"
-TARGETS = ROOT / "config" / "targets.yaml"
-THRESHOLDS = ROOT / "config" / "thresholds.yaml"
 REPLICATES = 20
-
-
-def _weight(clean: Path, out: Path, estimation: dict) -> Path:
-    names = ("summary", "margins", "balance", "convergence", "collapsed")
-    run_weight(
-        clean, TARGETS, INSTRUMENT, CONFIG["weighting"], estimation, THRESHOLDS,
-        out / "weighted.parquet", {n: out / f"{n}.csv" for n in names},
-    )
-    return out / "weighted.parquet"
 
 
 def test_bootstrap_replicates_are_raked_once_per_run(example_clean, tmp_path, caplog):
     estimation = {**CONFIG["estimation"], "variance": "bootstrap", "replicates": REPLICATES, "seed": 3}
     caplog.set_level(logging.INFO, logger="social_licence.stages")
     before = raking_solves()
-    weighted = _weight(example_clean, tmp_path, estimation)
+    weighted = weight_example(example_clean, tmp_path, estimation)
     weight_solves = raking_solves() - before
     logged = [r.getMessage() for r in caplog.records if "raking solves" in r.getMessage()]
     assert logged == [f"raking solves in this run: {weight_solves}"]
@@ -95,7 +79,7 @@ def test_bootstrap_replicates_are_raked_once_per_run(example_clean, tmp_path, ca
 def test_linearisation_stores_the_raking_margins_not_replicates(example_clean, tmp_path):
     estimation = {**CONFIG["estimation"], "variance": "linearisation"}
     before = raking_solves()
-    survey = read_interim(_weight(example_clean, tmp_path, estimation))
+    survey = read_interim(weight_example(example_clean, tmp_path, estimation))
     assert raking_solves() - before == 1
     design = load_design(survey)
     assert isinstance(design, SurveyDesign)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from example_stages import CONFIG, INSTRUMENT, RAKE_FILES, THRESHOLDS, weight_example
 from workflow_helpers import copy_project, snakemake
 
-from social_licence.config import with_defaults
 from social_licence.design.build import (
     gather_replicates,
     replicate_chunk,
@@ -27,38 +27,8 @@ from social_licence.design.build import (
 )
 from social_licence.errors import ConfigError, InputError
 from social_licence.ingest.interim import read_interim
-from social_licence.stages import run_gather_replicates, run_replicate_weights, run_weight
+from social_licence.stages import run_weight
 from social_licence.weighting.solver import raking_solves
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
-INSTRUMENT = ROOT / "config" / "instrument.yaml"
-TARGETS = ROOT / "config" / "targets.yaml"
-THRESHOLDS = ROOT / "config" / "thresholds.yaml"
-RAKE_FILES = ("summary", "margins", "balance", "convergence", "collapsed")
-
-
-def _weight(clean, out: Path, estimation: dict, weighting: dict | None = None, jobs: int = 1) -> Path:
-    """The weight stage, then (``jobs`` > 1) the replicate jobs and the gather, as the
-    workflow runs them; the analysis file's path."""
-    out.mkdir(parents=True, exist_ok=True)
-    weighting = weighting or CONFIG["weighting"]
-    estimation = {**estimation, "replicate_jobs": jobs}
-    method = with_defaults("weighting", weighting)["method"]
-    names = RAKE_FILES if method == "rake" else ("summary",)
-    weighted = out / "weighted.parquet"
-    full = out / "full_sample.parquet" if jobs > 1 else weighted
-    targets = TARGETS if method == "rake" else None
-    run_weight(
-        clean, targets, INSTRUMENT, weighting, estimation, THRESHOLDS, full,
-        {n: out / f"{n}.csv" for n in names},
-    )
-    if jobs > 1:
-        chunks = [out / f"chunk_{k}.parquet" for k in range(1, jobs + 1)]
-        for k, chunk in enumerate(chunks, start=1):
-            run_replicate_weights(full, targets, INSTRUMENT, weighting, estimation, k, chunk)
-        run_gather_replicates(full, chunks, weighted)
-    return weighted
 
 
 def _same_bytes(a: Path, b: Path) -> None:
@@ -73,13 +43,13 @@ def test_three_bootstrap_jobs_write_the_one_jobs_file_byte_for_byte(example_clea
     estimation = {**CONFIG["estimation"], "variance": "bootstrap", "replicates": 20, "seed": 3}
     caplog.set_level(logging.INFO, logger="social_licence.stages")
     before = raking_solves()
-    one = _weight(example_clean, tmp_path / "one", estimation)
+    one = weight_example(example_clean, tmp_path / "one", estimation)
     one_solves = raking_solves() - before
     unbounded = int(_logged(caplog, "raked without bounds")[0].split("; ")[1].split(" ")[0])
     caplog.clear()
 
     before = raking_solves()
-    three = _weight(example_clean, tmp_path / "three", estimation, jobs=3)
+    three = weight_example(example_clean, tmp_path / "three", estimation, jobs=3)
     three_solves = raking_solves() - before
     _same_bytes(one, three)
     for name in RAKE_FILES:  # the diagnostics come from the weight job alone, as before
@@ -101,8 +71,8 @@ def test_three_bootstrap_jobs_write_the_one_jobs_file_byte_for_byte(example_clea
 def test_jackknife_jobs_write_the_one_jobs_file(example_clean, tmp_path):
     """JKn (one replicate per PSU of the example's strata) in 4 jobs equals one job."""
     estimation = {**CONFIG["estimation"], "variance": "jkn"}
-    one = _weight(example_clean, tmp_path / "one", estimation)
-    _same_bytes(one, _weight(example_clean, tmp_path / "four", estimation, jobs=4))
+    one = weight_example(example_clean, tmp_path / "one", estimation)
+    _same_bytes(one, weight_example(example_clean, tmp_path / "four", estimation, jobs=4))
     columns = read_interim(one).meta["design"]["replicates"]["columns"]
     assert replicate_share(len(columns), 4, 4).stop == len(columns)
     assert [list(replicate_share(2, k, 3)) for k in (1, 2, 3)] == [[], [0], [1]]
@@ -113,8 +83,8 @@ def test_plain_replicates_chunk_too_and_a_share_may_be_empty(example_clean, tmp_
     replicates in 3 jobs (the first job's share is empty) give the one job's file."""
     weighting = {**CONFIG["weighting"], "method": "none"}
     estimation = {**CONFIG["estimation"], "variance": "bootstrap", "replicates": 2, "seed": 1}
-    one = _weight(example_clean, tmp_path / "one", estimation, weighting)
-    _same_bytes(one, _weight(example_clean, tmp_path / "three", estimation, weighting, jobs=3))
+    one = weight_example(example_clean, tmp_path / "one", estimation, weighting)
+    _same_bytes(one, weight_example(example_clean, tmp_path / "three", estimation, weighting, jobs=3))
 
 
 @pytest.mark.parametrize(
